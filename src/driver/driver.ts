@@ -1,0 +1,34 @@
+// The network driver as one object: each Docker call, implemented in the file
+// named after its lifecycle phase (network.ts, endpoint.ts, join.ts).
+import type { DriverContext } from './context.js';
+import { createEndpoint, deleteEndpoint, type CreateEndpointRequest } from './endpoint.js';
+import { join, leave, type JoinResult } from './join.js';
+import { createNetwork, deleteNetwork, type CreateNetworkRequest } from './network.js';
+
+export type { CreateEndpointRequest, CreateNetworkRequest, JoinResult };
+
+export class NetworkDriver {
+  readonly #ctx: DriverContext;
+  constructor(ctx: DriverContext) {
+    this.#ctx = ctx;
+  }
+
+  createNetwork(req: CreateNetworkRequest): Promise<void> {
+    return createNetwork(this.#ctx, req);
+  }
+  deleteNetwork(networkId: string): Promise<void> {
+    return deleteNetwork(this.#ctx, networkId);
+  }
+  createEndpoint(req: CreateEndpointRequest): Promise<void> {
+    return createEndpoint(this.#ctx, req);
+  }
+  deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
+    return deleteEndpoint(this.#ctx, networkId, endpointId);
+  }
+  join(networkId: string, endpointId: string): JoinResult {
+    return join(this.#ctx, networkId, endpointId);
+  }
+  leave(networkId: string, endpointId: string): void {
+    leave(this.#ctx, networkId, endpointId);
+  }
+}

@@ -1,0 +1,74 @@
+// Errors that cross module boundaries. Each has a stable code; the protocol
+// layer turns any of them into HTTP 500 {"Err": message} for Docker.
+
+export type ErrorCode =
+  | 'OVSVLAN_ERR_INVALID_OPTION'
+  | 'OVSVLAN_ERR_INVALID_REQUEST'
+  | 'OVSVLAN_ERR_NOT_FOUND'
+  | 'OVSVLAN_ERR_CONFLICT'
+  | 'OVSVLAN_ERR_LINK'
+  | 'OVSVLAN_ERR_STORE'
+  | 'OVSVLAN_ERR_CONFIG';
+
+export class OvsvlanError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.details = opts.details;
+  }
+}
+
+/** A `-o` option (or setting) has a value outside what ovsvlan accepts. The message names the option and the allowed values. */
+export class InvalidOptionError extends OvsvlanError {
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super('OVSVLAN_ERR_INVALID_OPTION', message, { details: { option } });
+    this.option = option;
+  }
+}
+
+/** Docker sent a body that is not what the protocol says (empty on a retried call, not JSON, a missing ID). */
+export class InvalidRequestError extends OvsvlanError {
+  constructor(message: string) {
+    super('OVSVLAN_ERR_INVALID_REQUEST', message);
+  }
+}
+
+export class NotFoundError extends OvsvlanError {
+  constructor(message: string) {
+    super('OVSVLAN_ERR_NOT_FOUND', message);
+  }
+}
+
+/** The request contradicts existing state (a bridge already used with another datapath, a VLAN taken…). */
+export class ConflictError extends OvsvlanError {
+  constructor(message: string) {
+    super('OVSVLAN_ERR_CONFLICT', message);
+  }
+}
+
+/** An `ip`/`ethtool` command failed; carries the argv and stderr. */
+export class LinkError extends OvsvlanError {
+  readonly argv: readonly string[];
+  readonly stderr: string;
+  constructor(argv: readonly string[], stderr: string, cause?: unknown) {
+    super('OVSVLAN_ERR_LINK', `${argv.join(' ')}: ${stderr || 'failed'}`, { cause, details: { argv } });
+    this.argv = argv;
+    this.stderr = stderr;
+  }
+}
+
+export class StoreError extends OvsvlanError {
+  constructor(message: string, cause?: unknown) {
+    super('OVSVLAN_ERR_STORE', message, { cause });
+  }
+}
+
+export class ConfigError extends OvsvlanError {
+  constructor(message: string) {
+    super('OVSVLAN_ERR_CONFIG', message);
+  }
+}

@@ -1,0 +1,31 @@
+// The one place that spawns processes: `ip` and `ethtool`, argument arrays
+// only (execa, never a shell), bounded by a timeout.
+import { execa } from 'execa';
+import { LinkError } from '../errors.js';
+
+const TIMEOUT_MS = 10_000;
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Runs `cmd args…`; returns the result whatever the exit code (callers decide what "not found" means). */
+export async function exec(cmd: 'ip' | 'ethtool', args: readonly string[]): Promise<ExecResult> {
+  try {
+    const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, stdin: 'ignore' });
+    if (r.timedOut) throw new LinkError([cmd, ...args], `timed out after ${TIMEOUT_MS} ms`);
+    return { stdout: String(r.stdout), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
+  } catch (err) {
+    if (err instanceof LinkError) throw err;
+    throw new LinkError([cmd, ...args], err instanceof Error ? err.message : String(err), err);
+  }
+}
+
+/** Runs and throws LinkError (with argv and stderr) on a non-zero exit. */
+export async function execOk(cmd: 'ip' | 'ethtool', args: readonly string[]): Promise<string> {
+  const r = await exec(cmd, args);
+  if (r.exitCode !== 0) throw new LinkError([cmd, ...args], r.stderr);
+  return r.stdout;
+}

@@ -1,0 +1,59 @@
+// What ovsvlan persists: one versioned record type per kind, checked at load.
+import type { DatapathType } from '../vswitch/vswitch.js';
+
+export const STATE_VERSION = 1;
+
+export interface NetworkRecord {
+  id: string;
+  bridge: string;
+  vlan: number;
+  mtu: number;
+  /** Datapath of the bridge when the network was created (netdev ⇒ tx offload off on veths). */
+  datapath: DatapathType;
+  /** Gateway IPs without mask, as Docker's IPAM data gave them. */
+  gatewayV4: string | undefined;
+  gatewayV6: string | undefined;
+  internal: boolean;
+}
+
+export interface EndpointRecord {
+  id: string;
+  networkId: string;
+  hostIf: string;
+  containerIf: string;
+  addressV4: string | undefined;
+  addressV6: string | undefined;
+}
+
+export interface State {
+  version: typeof STATE_VERSION;
+  networks: Record<string, NetworkRecord>;
+  endpoints: Record<string, EndpointRecord>;
+}
+
+export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {} });
+
+/** Returns the problem with a loaded document, or undefined when it is a valid State. */
+export function checkState(doc: unknown): string | undefined {
+  if (typeof doc !== 'object' || doc === null) return 'not an object';
+  const d = doc as Record<string, unknown>;
+  if (d['version'] !== STATE_VERSION) return `unsupported version ${String(d['version'])} (expected ${STATE_VERSION})`;
+  for (const kind of ['networks', 'endpoints'] as const) {
+    const m = d[kind];
+    if (typeof m !== 'object' || m === null) return `${kind} is not an object`;
+    for (const [id, r] of Object.entries(m)) {
+      if (typeof r !== 'object' || r === null || (r as { id?: unknown }).id !== id) return `${kind}.${id} is malformed`;
+    }
+  }
+  for (const [id, n] of Object.entries(d['networks'] as Record<string, Record<string, unknown>>)) {
+    if (typeof n['bridge'] !== 'string' || typeof n['vlan'] !== 'number' || typeof n['mtu'] !== 'number') {
+      return `networks.${id} lacks bridge, vlan or mtu`;
+    }
+  }
+  for (const [id, e] of Object.entries(d['endpoints'] as Record<string, Record<string, unknown>>)) {
+    if (typeof e['networkId'] !== 'string' || typeof e['hostIf'] !== 'string' || typeof e['containerIf'] !== 'string') {
+      return `endpoints.${id} lacks networkId, hostIf or containerIf`;
+    }
+  }
+  return undefined;
+}

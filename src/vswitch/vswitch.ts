@@ -1,0 +1,148 @@
+// ovsvlan's intent over OVSDB: bridges and tagged access ports. Each change is
+// one transaction that waits until ovs-vswitchd has applied it. Only rows
+// marked with ovsvlan's external_ids are ever deleted.
+import type { OvsdbClient } from '../ovsdb/client.js';
+import { insert, mutate, select, update, type Operation } from '../ovsdb/ops.js';
+import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type Row, type Uuid } from '../ovsdb/notation.js';
+import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
+import { OWNER_KEY, OWNER_VALUE } from '../driver/names.js';
+
+export type DatapathType = 'system' | 'netdev';
+
+export interface BridgeInfo {
+  name: string;
+  datapath: DatapathType;
+  /** Created by ovsvlan (external_ids ovsvlan-owner=ovsvlan). */
+  ours: boolean;
+  portNames: string[];
+}
+
+export interface PortInfo {
+  name: string;
+  bridge: string | undefined;
+  tag: number | undefined;
+  externalIds: Record<string, string>;
+}
+
+export interface AccessPort {
+  bridge: string;
+  name: string;
+  tag: number;
+  externalIds: Record<string, string>;
+}
+
+/** The subset of the OVSDB client this module needs. */
+export type Transactor = Pick<OvsdbClient, 'transact' | 'transactAndWait'>;
+
+export class Vswitch {
+  readonly #db: Transactor;
+  constructor(db: Transactor) {
+    this.#db = db;
+  }
+
+  async getBridge(name: string): Promise<BridgeInfo | undefined> {
+    const [bridges, ports] = await this.#db.transact([
+      select('Bridge', [['name', '==', name]], ['name', 'datapath_type', 'external_ids', 'ports']),
+      select('Port', [], ['_uuid', 'name']),
+    ]);
+    const row = bridges?.rows?.[0];
+    if (!row) return undefined;
+    const names = portNamesByUuid(ports?.rows ?? []);
+    return {
+      name,
+      datapath: row['datapath_type'] === 'netdev' ? 'netdev' : 'system',
+      ours: fromOvsMap(row['external_ids'])[OWNER_KEY] === OWNER_VALUE,
+      portNames: fromOvsSet<Uuid>(row['ports']).map((u) => names.get(uuidOf(u)) ?? '?'),
+    };
+  }
+
+  /** Creates the bridge (marked as ours) with its internal port, unless it exists. */
+  async ensureBridge(name: string, datapath: DatapathType): Promise<{ bridge: BridgeInfo; created: boolean }> {
+    const existing = await this.getBridge(name);
+    if (existing) return { bridge: existing, created: false };
+    const results = await this.#db.transactAndWait([
+      insert('Interface', { name, type: 'internal' }, 'iface'),
+      insert('Port', { name, interfaces: namedUuid('iface') }, 'port'),
+      insert('Bridge', { name, ports: namedUuid('port'), datapath_type: datapath,
+        external_ids: ovsMap({ [OWNER_KEY]: OWNER_VALUE }) }, 'bridge'),
+      mutate('Open_vSwitch', [], [['bridges', 'insert', ovsSet([namedUuid('bridge')])]]),
+    ]);
+    if (results[3]?.count !== 1) {
+      throw new OvsvlanError('OVSVLAN_ERR_CONFLICT', 'the OVS database has no Open_vSwitch row: initialise it with "ovs-vsctl init"');
+    }
+    return { bridge: { name, datapath, ours: true, portNames: [name] }, created: true };
+  }
+
+  /** Deletes a bridge ovsvlan created; refuses one it did not, or one with ports besides its own. */
+  async deleteBridge(name: string): Promise<boolean> {
+    const b = await this.getBridge(name);
+    if (!b) return false;
+    if (!b.ours) throw new ConflictError(`bridge ${name} was not created by ovsvlan; leaving it alone`);
+    const others = b.portNames.filter((p) => p !== name);
+    if (others.length > 0) throw new ConflictError(`bridge ${name} still has ports: ${others.join(', ')}`);
+    const [found] = await this.#db.transact([select('Bridge', [['name', '==', name]], ['_uuid'])]);
+    const u = found?.rows?.[0]?.['_uuid'];
+    if (!u) return false;
+    await this.#db.transactAndWait([mutate('Open_vSwitch', [], [['bridges', 'delete', ovsSet([u as Uuid])]])]);
+    return true;
+  }
+
+  /** Adds (or updates) an access port with a VLAN tag; one transaction. */
+  async attachPort(p: AccessPort): Promise<void> {
+    const [bridges, ports] = await this.#db.transact([
+      select('Bridge', [['name', '==', p.bridge]], ['_uuid', 'ports']),
+      select('Port', [['name', '==', p.name]], ['_uuid']),
+    ]);
+    const bridge = bridges?.rows?.[0];
+    if (!bridge) throw new NotFoundError(`OVS bridge ${p.bridge} does not exist`);
+    const portUuid = ports?.rows?.[0]?.['_uuid'] as Uuid | undefined;
+    const ops: Operation[] = [];
+    if (portUuid) {
+      // A retried call, or a port left on another bridge: detach it first, then add it fresh.
+      ops.push(mutate('Bridge', [['ports', 'includes', portUuid]], [['ports', 'delete', ovsSet([portUuid])]]));
+    }
+    ops.push(
+      insert('Interface', { name: p.name, external_ids: ovsMap(p.externalIds) }, 'iface'),
+      insert('Port', { name: p.name, interfaces: namedUuid('iface'), tag: p.tag, external_ids: ovsMap(p.externalIds) }, 'port'),
+      mutate('Bridge', [['name', '==', p.bridge]], [['ports', 'insert', ovsSet([namedUuid('port')])]]),
+    );
+    await this.#db.transactAndWait(ops);
+  }
+
+  /** Removes a port from whatever bridge holds it; false when there was none. */
+  async detachPort(name: string): Promise<boolean> {
+    const [ports] = await this.#db.transact([select('Port', [['name', '==', name]], ['_uuid'])]);
+    const u = ports?.rows?.[0]?.['_uuid'] as Uuid | undefined;
+    if (!u) return false;
+    // Port and Interface are not root tables: dropping the reference deletes them.
+    await this.#db.transactAndWait([mutate('Bridge', [['ports', 'includes', u]], [['ports', 'delete', ovsSet([u])]])]);
+    return true;
+  }
+
+  /** Every port whose external_ids mark it as ovsvlan's. */
+  async listOwnedPorts(): Promise<PortInfo[]> {
+    const [ports, bridges] = await this.#db.transact([
+      select('Port', [['external_ids', 'includes', ovsMap({ [OWNER_KEY]: OWNER_VALUE })]], ['_uuid', 'name', 'tag', 'external_ids']),
+      select('Bridge', [], ['name', 'ports']),
+    ]);
+    const bridgeOf = new Map<string, string>();
+    for (const b of bridges?.rows ?? []) {
+      for (const u of fromOvsSet<Uuid>(b['ports'])) bridgeOf.set(uuidOf(u), String(b['name']));
+    }
+    return (ports?.rows ?? []).map((r) => ({
+      name: String(r['name']),
+      bridge: bridgeOf.get(uuidOf(r['_uuid'] as Uuid)),
+      tag: fromOvsSet<number>(r['tag'])[0],
+      externalIds: fromOvsMap(r['external_ids']),
+    }));
+  }
+
+  /** Updates a port's tag in place (used by reconciliation). */
+  async setTag(name: string, tag: number): Promise<void> {
+    await this.#db.transactAndWait([update('Port', [['name', '==', name]], { tag })]);
+  }
+}
+
+function portNamesByUuid(rows: Row[]): Map<string, string> {
+  return new Map(rows.map((r) => [uuidOf(r['_uuid'] as Uuid), String(r['name'])]));
+}

@@ -1,0 +1,56 @@
+// HTTP framing as Docker speaks it, over a real Unix socket: no Content-Type,
+// empty bodies, errors as 500 {"Err"}, never an empty body.
+import t from 'tap';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { buildServer, listenUnix } from '../../src/protocol/server.js';
+import { InvalidOptionError } from '../../src/errors.js';
+import { str } from '../../src/protocol/decode.js';
+
+function post(socketPath: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { Accept: 'application/vnd.docker.plugins.v1.2+json', 'Content-Length': String(Buffer.byteLength(body ?? '')) };
+    const req = request({ socketPath, path, method: 'POST', headers }, (res) => {
+      let data = '';
+      res.on('data', (c: Buffer) => (data += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+t.test('framing', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ovsvlan-srv-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'p.sock');
+  const app = buildServer({
+    '/Echo.Id': (b) => ({ Got: str(b, 'NetworkID') }),
+    '/Fail.Option': () => { throw new InvalidOptionError('vlan', 'invalid vlan "0": must be a VLAN ID from 1 to 4094'); },
+    '/Empty.Ok': () => ({}),
+  }, pino({ level: 'silent' }));
+  await listenUnix(app, sock);
+  t.teardown(() => app.close());
+
+  t.equal((await stat(sock)).mode & 0o777, 0o660, 'socket mode 0660');
+  t.same(await post(sock, '/Echo.Id', '{"NetworkID":"n1"}\n'), { status: 200, body: '{"Got":"n1"}' }, 'JSON body without Content-Type');
+  t.same(await post(sock, '/Empty.Ok'), { status: 200, body: '{}' }, 'bodyless call answers {}');
+  const fail = await post(sock, '/Fail.Option', '{}');
+  t.equal(fail.status, 500);
+  t.same(JSON.parse(fail.body), { Err: 'invalid vlan "0": must be a VLAN ID from 1 to 4094' });
+  const empty = await post(sock, '/Echo.Id');
+  t.equal(empty.status, 500, 'empty body on a call that needs one');
+  t.same(JSON.parse(empty.body), { Err: 'request has no NetworkID' });
+  const garbage = await post(sock, '/Echo.Id', '{not json');
+  t.equal(garbage.status, 500);
+  t.match(JSON.parse(garbage.body), { Err: /not JSON/ });
+  const unknown = await post(sock, '/NetworkDriver.Nope', '{}');
+  t.equal(unknown.status, 404);
+  t.match(JSON.parse(unknown.body), { Err: /not implemented/ });
+
+  const second = buildServer({}, pino({ level: 'silent' }));
+  await t.rejects(listenUnix(second, sock), /another process is serving/, 'a live socket is not stolen');
+});
