@@ -25,7 +25,7 @@ interface OptionDoc {
 }
 
 export const NETWORK_OPTIONS: readonly OptionDoc[] = [
-  { name: 'vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN} (required)` },
+  { name: 'vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN}` },
   { name: 'bridge', allowed: 'an OVS bridge name of 1-15 letters, digits, "_", "-" or "." (default: the daemon\'s OVSVLAN_BRIDGE)' },
   { name: 'mtu', allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU} (default ${DEFAULT_MTU})` },
   { name: DOCKER_MTU_OPTION, allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU}, same as mtu` },

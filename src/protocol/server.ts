@@ -38,7 +38,8 @@ export function buildServer(table: Record<string, Handler>, log: Logger) {
     });
   }
   app.setErrorHandler((err: Error, req, reply) => {
-    req.log.error({ err, code: err instanceof OvsvlanError ? err.code : undefined }, `${req.url} failed: ${err.message}`);
+    if (isCallersFault(err)) req.log.warn({ code: err.code }, `${req.url} refused: ${err.message}`);
+    else req.log.error({ err, code: err instanceof OvsvlanError ? err.code : undefined }, `${req.url} failed: ${err.message}`);
     return reply.status(500).header('content-type', CONTENT_TYPE).send({ Err: err.message });
   });
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ Err: `${req.url} is not implemented by ovsvlan` }));
@@ -49,6 +50,12 @@ export function buildServer(table: Record<string, Handler>, log: Logger) {
   });
   return app;
 }
+
+/** Bad input is the caller's to fix: logged as a warning, without a stack. */
+function isCallersFault(err: Error): err is OvsvlanError {
+  return err instanceof OvsvlanError && CALLER_FAULTS.has(err.code);
+}
+const CALLER_FAULTS = new Set(['OVSVLAN_ERR_INVALID_OPTION', 'OVSVLAN_ERR_INVALID_REQUEST', 'OVSVLAN_ERR_CONFLICT', 'OVSVLAN_ERR_NOT_FOUND']);
 
 /** Listens on the socket (mode 0660); a stale socket file is replaced, a live one is refused. */
 export async function listenUnix(app: Pick<FastifyInstance, 'listen'>, path: string): Promise<void> {
