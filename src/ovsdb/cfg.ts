@@ -43,7 +43,7 @@ export class CfgTracker {
   reset(initial: unknown): void {
     this.#row = undefined;
     this.apply(initial);
-    const next = this.#row?.next ?? 0;
+    const next = this.current?.next ?? 0; // (via the getter: TS narrowed #row to undefined above)
     for (const w of this.#waiters) {
       if (w.target > next) {
         this.#settle(w, new OvsdbConnectionError(

@@ -233,9 +233,10 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   }
 
   /** A listener that throws must not kill the reconnect loop. */
-  #emitSafely<K extends keyof OvsdbClientEvents>(event: K, ...args: OvsdbClientEvents[K]): void {
+  #emitSafely(event: keyof OvsdbClientEvents, error?: Error): void {
     try {
-      (this.emit as (e: K, ...a: OvsdbClientEvents[K]) => boolean)(event, ...args);
+      if (event === 'connected') this.emit('connected');
+      else this.emit('disconnected', error);
     } catch (err) {
       this.#log.error({ err, event }, 'OVSDB client event listener threw');
     }

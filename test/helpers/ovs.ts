@@ -2,7 +2,7 @@
 // database, sockets and pidfiles under RUN_DIR, never the machine's own OVS.
 // ovs-vswitchd runs inside `netns` so its ports and tap devices live there.
 import { mkdir, rm, readFile } from 'node:fs/promises';
-import { RUN_DIR, run, runOk, stopPid } from './run.js';
+import { RUN_DIR, ensureRunDir, run, runOk, stopPid } from './run.js';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 
@@ -39,6 +39,7 @@ export async function startOvs(name: string, netns?: string): Promise<OvsInstanc
   const vsctl = (args: readonly string[]): Promise<string> => runOk('ovs-vsctl', [`--db=unix:${dbSock}`, '--timeout=10', ...args]);
 
   const startDb = async (wipe: boolean): Promise<void> => {
+    await ensureRunDir();
     await mkdir(dir, { recursive: true });
     if (wipe) await rm(db, { force: true });
     const exists = await run('test', ['-e', db]);

@@ -1,5 +1,7 @@
 // Process and naming helpers shared by the integration and e2e tests.
 import { randomBytes } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { readFileSync, rmSync, rmdirSync } from 'node:fs';
 import { execa, type Options } from 'execa';
 
 /** A short per-run prefix: everything a test creates is named with it (≤ 6 chars, leaves room in 15-char ifnames). */
@@ -49,17 +51,52 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 /** Sends SIGTERM to a PID we started, then SIGKILL if it is still alive after `graceMs`. */
 export async function stopPid(pid: number | undefined, graceMs = 5_000): Promise<void> {
   if (!pid) return;
-  const alive = (): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const alive = (): boolean => pidAlive(pid);
   if (!alive()) return;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
   while (alive() && Date.now() < deadline) await sleep(50);
   if (alive()) process.kill(pid, 'SIGKILL');
+}
+
+let runDirReady: Promise<string> | undefined;
+
+/**
+ * Creates RUN_DIR and records this process as its owner in `owner.pid`:
+ * scripts/cleanup-tests.sh leaves runs whose owner is still alive alone. At exit
+ * the owner file is removed, and RUN_DIR too if nothing else is left in it.
+ */
+export function ensureRunDir(): Promise<string> {
+  runDirReady ??= (async () => {
+    await mkdir(RUN_DIR, { recursive: true });
+    await writeFile(`${RUN_DIR}/owner.pid`, `${process.pid}\n`);
+    process.once('exit', () => {
+      try {
+        rmSync(`${RUN_DIR}/owner.pid`, { force: true });
+        rmdirSync(RUN_DIR);
+      } catch {
+        // not empty: a helper was not torn down; scripts/cleanup-tests.sh removes it
+      }
+    });
+    return RUN_DIR;
+  })();
+  return runDirReady;
+}
+
+/**
+ * True while `pid` runs. A zombie counts as gone: daemons started with --detach are re-parented
+ * to PID 1, which on these VMs reaps them only about 2 s after they exit.
+ */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
