@@ -17,6 +17,12 @@ export interface Config {
   readonly bridge: string;
   readonly datapath: Datapath;
   readonly logLevel: LogLevel;
+  /** Where pools come from without --subnet: `base/len:size` per family, comma-separated. */
+  readonly defaultPools: string;
+  /** Docker API endpoint read (never from a request handler) to find leaked leases; empty: don't. */
+  readonly docker: string;
+  /** Seconds an unclaimed lease or endpoint must be old before reconciliation may remove it. */
+  readonly leaseGrace: string;
 }
 
 interface Setting {
@@ -41,9 +47,38 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => (isValidBridgeName(v) ? undefined : 'must be 1-15 characters of letters, digits, "_", "-" and "."') },
   { key: 'datapath', env: 'OVSVLAN_DATAPATH', flag: '--datapath', default: 'auto',
     check: (v) => ((DATAPATHS as readonly string[]).includes(v) ? undefined : `must be one of ${DATAPATHS.join(', ')}`) },
+  { key: 'defaultPools', env: 'OVSVLAN_DEFAULT_POOLS', flag: '--default-pools', default: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
+    check: (v) => checkDefaultPools(v) },
+  { key: 'docker', env: 'OVSVLAN_DOCKER', flag: '--docker', default: 'unix:///var/run/docker.sock',
+    check: (v) => (v === '' || /^unix:\/\/\/./.test(v) ? undefined : 'must be unix:///path/to/docker.sock, or empty to not read Docker') },
+  { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
+    check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)') },
   { key: 'logLevel', env: 'OVSVLAN_LOG_LEVEL', flag: '--log-level', default: 'info',
     check: (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
+
+/** `10.200.0.0/16:24,fd00::/48:64`: at most one range per family, each size not shorter than its base. */
+export function parseDefaultPools(v: string): { v4?: { base: string; bits: number }; v6?: { base: string; bits: number } } {
+  const out: { v4?: { base: string; bits: number }; v6?: { base: string; bits: number } } = {};
+  for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
+    const m = /^(.+)\/(\d{1,3}):(\d{1,3})$/.exec(item);
+    if (!m) throw new ConfigError(`"${item}" is not base/len:size`);
+    const [, base = '', len = '', size = ''] = m;
+    const v6 = base.includes(':');
+    if (Number(size) < Number(len) || Number(size) > (v6 ? 128 : 32)) throw new ConfigError(`"${item}": size must be between ${len} and ${v6 ? 128 : 32}`);
+    out[v6 ? 'v6' : 'v4'] = { base: `${base}/${len}`, bits: Number(size) };
+  }
+  return out;
+}
+
+function checkDefaultPools(v: string): string | undefined {
+  try {
+    parseDefaultPools(v);
+    return undefined;
+  } catch (err) {
+    return `${(err as Error).message}; e.g. 10.200.0.0/16:24,fd6f:7673:766c::/48:64`;
+  }
+}
 
 /** Flags win over environment variables, which win over defaults. */
 export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {

@@ -1,48 +1,98 @@
 // Composition root: builds the modules in order and starts them.
-// start = load state → listen → connect to OVSDB (in the background: the
-// socket must exist at once, and calls that need OVS wait for it).
-// close = stop listening → close OVSDB. The data plane is never touched.
+// start = load state → listen (the socket exists at once; requests wait
+//   behind the first reconciliation) → connect to OVSDB → reconcile.
+// Reconciliation runs again after each OVSDB reconnect, on SIGHUP and every
+// few minutes. close = stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { parseDefaultPools, type Config } from './config.js';
+import { ConfigError } from './errors.js';
 import { NetworkDriver } from './driver/driver.js';
 import { KeyedMutex } from './driver/lock.js';
-import { DriverState } from './driver/state.js';
+import { parsePrefix } from './ipam/address.js';
+import { IpamDriver } from './ipam/driver.js';
+import type { DefaultRange } from './ipam/pools.js';
 import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
 import { buildServer, listenUnix } from './protocol/server.js';
+import { DockerReader } from './reconcile/docker.js';
+import { reconcile, type ReconcileContext } from './reconcile/reconcile.js';
 import { FileStore } from './store/file-store.js';
+import { StateCache } from './store/state.js';
 import { resolveDatapath } from './vswitch/datapath.js';
 import { Vswitch } from './vswitch/vswitch.js';
 
+const RECONCILE_EVERY_MS = 5 * 60_000;
+const STARTUP_WAIT_MS = 10_000;
+
 export interface Daemon {
+  /** Runs a reconciliation now (SIGHUP). */
+  reconcile(reason: string): Promise<void>;
   close(): Promise<void>;
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
-  const state = new DriverState(new FileStore(config.stateDir));
+  const state = new StateCache(new FileStore(config.stateDir));
   await state.load();
   const datapath = await resolveDatapath(config.datapath);
+  const locks = new KeyedMutex();
 
   const ovsdb = new OvsdbClient({ endpoint: config.ovsdb, logger: log.child({ module: 'ovsdb' }) });
-  const driver = new NetworkDriver({
+  const ctx: ReconcileContext = {
     state,
     vswitch: new Vswitch(ovsdb),
-    locks: new KeyedMutex(),
+    locks,
     log: log.child({ module: 'driver' }),
     defaultBridge: config.bridge,
     datapath,
+    docker: new DockerReader(config.docker),
+    graceMs: Number(config.leaseGrace) * 1000,
+  };
+  const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
+  const app = buildServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }));
+
+  const runReconcile = async (reason: string): Promise<void> => {
+    try {
+      await reconcile(ctx, reason);
+    } catch (err) {
+      log.error({ err, reason }, 'reconciliation failed; it runs again on the next trigger');
+    }
+  };
+  // Hold requests back until the first reconciliation is done (or OVSDB has
+  // not answered for STARTUP_WAIT_MS), without delaying the socket.
+  let first = true;
+  ovsdb.on('connected', () => {
+    void runReconcile(first ? 'start' : 'ovsdb-reconnect');
+    first = false;
   });
-  const app = buildServer(routes(driver), log.child({ module: 'http' }));
+  const startup = locks.exclusive(() => new Promise<void>((resolve) => {
+    ovsdb.once('connected', () => resolve());
+    setTimeout(resolve, STARTUP_WAIT_MS).unref();
+  }));
+
   await listenUnix(app, config.socket);
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath,
-    networks: state.networks().length, endpoints: state.endpoints().length }, 'ovsvlan listening');
-
+    networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
   ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
+  void startup;
 
+  const timer = setInterval(() => void runReconcile('timer'), RECONCILE_EVERY_MS);
+  timer.unref();
   return {
+    reconcile: runReconcile,
     close: async () => {
+      clearInterval(timer);
       await app.close();
       await ovsdb.close();
     },
   };
+}
+
+function defaultRanges(setting: string): { v4: DefaultRange; v6: DefaultRange } {
+  const parsed = parseDefaultPools(setting);
+  const range = (r: { base: string; bits: number } | undefined, fallback: string, bits: number): DefaultRange => {
+    const base = parsePrefix(r?.base ?? fallback);
+    if (!base) throw new ConfigError(`OVSVLAN_DEFAULT_POOLS: "${r?.base}" is not a subnet with no host bits set`);
+    return { base, bits: r?.bits ?? bits };
+  };
+  return { v4: range(parsed.v4, '10.200.0.0/16', 24), v6: range(parsed.v6, 'fd6f:7673:766c::/48', 64) };
 }

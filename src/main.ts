@@ -31,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
       log.info({ signal }, 'shutting down; the data plane is left as it is');
       resolve();
     };
+    process.on('SIGHUP', () => void daemon.reconcile('SIGHUP'));
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -2,11 +2,11 @@
 import type { Logger } from 'pino';
 import type { Datapath } from '../config.js';
 import type { Vswitch } from '../vswitch/vswitch.js';
-import type { DriverState } from './state.js';
+import type { StateCache } from '../store/state.js';
 import type { KeyedMutex } from './lock.js';
 
 export interface DriverContext {
-  readonly state: DriverState;
+  readonly state: StateCache;
   readonly vswitch: Vswitch;
   readonly locks: KeyedMutex;
   readonly log: Logger;

@@ -31,6 +31,7 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequ
       containerIf: names.container,
       addressV4: req.addressV4 || undefined,
       addressV6: req.addressV6 || undefined,
+      createdAt: Date.now(),
     };
     await wireEndpoint(ctx, net, record);
     try {
@@ -77,7 +78,7 @@ export async function deleteEndpoint(ctx: DriverContext, networkId: string, endp
   await ctx.locks.run(networkId, async () => {
     const ep = ctx.state.endpoint(endpointId);
     const names = vethNames(endpointId);
-    await unwireEndpoint(ctx, ep ?? { id: endpointId, networkId, hostIf: names.host, containerIf: names.container, addressV4: undefined, addressV6: undefined });
+    await unwireEndpoint(ctx, ep ?? { id: endpointId, networkId, hostIf: names.host, containerIf: names.container, addressV4: undefined, addressV6: undefined, createdAt: 0 });
     if (ep) await ctx.state.removeEndpoint(endpointId);
     ctx.log.info({ network: shortId(networkId), endpoint: shortId(endpointId), known: Boolean(ep) }, 'endpoint deleted');
   });

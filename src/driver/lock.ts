@@ -1,17 +1,40 @@
-// Serialises work per key (a network ID): calls for one network run one at a
-// time, calls for different networks run in parallel.
+// Serialises work per key (a network or pool ID): calls for one key run one
+// at a time, calls for different keys run in parallel. `exclusive` waits for
+// every running call and holds new ones back while it runs (reconciliation).
+// Calls made from inside a locked section (nested keys, or work done by the
+// exclusive section itself) pass the gate, so nesting never deadlocks.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export class KeyedMutex {
   readonly #tails = new Map<string, Promise<unknown>>();
+  readonly #inside = new AsyncLocalStorage<true>();
+  #gate: Promise<void> = Promise.resolve();
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    if (!this.#inside.getStore()) await this.#gate;
     const prev = this.#tails.get(key) ?? Promise.resolve();
-    const next = prev.then(fn);
+    const next = prev.then(() => this.#inside.run(true, fn));
     const tail = next.catch(() => undefined);
     this.#tails.set(key, tail);
     try {
       return await next;
     } finally {
       if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+
+  /** Runs `fn` alone: after every call in progress, before any new one. */
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const previousGate = this.#gate;
+    let open!: () => void;
+    const closed = new Promise<void>((r) => (open = r));
+    this.#gate = previousGate.then(() => closed);
+    await previousGate;
+    try {
+      await Promise.all([...this.#tails.values()]);
+      return await this.#inside.run(true, fn);
+    } finally {
+      open();
     }
   }
 }

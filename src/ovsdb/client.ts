@@ -140,6 +140,10 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
       let rpc: JsonRpcConnection | undefined;
       try {
         rpc = await this.#open();
+        if (this.#closed) {
+          rpc.close(); // close() ran while we were connecting
+          break;
+        }
         const closed = new Promise<Error | undefined>((resolve) => rpc?.once('close', resolve));
         await this.#establish(rpc);
         attempt = 0;
@@ -187,7 +191,8 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   async #establish(rpc: JsonRpcConnection): Promise<void> {
     const dbs = await rpc.request('list_dbs', [], this.#timeoutMs); // §4.1.1
     if (!Array.isArray(dbs) || !dbs.includes(this.#db)) {
-      throw new OvsdbError('unknown database', `OVSDB server at ${this.#endpoint} has no database ${this.#db} (has ${JSON.stringify(dbs)})`);
+      throw new OvsdbError('unknown database',
+        `OVSDB server at ${this.#endpoint} has no database ${this.#db} (has ${JSON.stringify(dbs)})`);
     }
     if (this.#db !== DEFAULT_DATABASE) return;
     rpc.on('notification', (method, params) => {

@@ -83,7 +83,8 @@ function detailsOf(e: ErrorObject): string | undefined {
 
 /** Builds an OvsdbError from an RFC 7047 <error> object (or a bare string as some servers send). */
 export function errorFromObject(e: unknown, context: string, opts: OvsdbErrorOptions = {}): OvsdbError {
-  const obj: ErrorObject = isErrorObject(e) ? e : { error: typeof e === 'string' ? e : 'syntax error', details: JSON.stringify(e) };
+  const obj: ErrorObject = isErrorObject(e) ? e
+    : { error: typeof e === 'string' ? e : 'syntax error', details: JSON.stringify(e) };
   const details = opts.details ?? detailsOf(obj);
   const what = OVSDB_ERROR_DESCRIPTIONS[obj.error];
   const message = `${context}: ${obj.error}${details ? `: ${details}` : what ? ` (${what})` : ''}`;

@@ -149,6 +149,7 @@ export class JsonRpcConnection extends EventEmitter<JsonRpcEvents> {
     if (this.#closed) return Promise.reject(new OvsdbConnectionError(`cannot send ${method}: connection closed`));
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
+      const text = JSON.stringify({ method, params, id }); // may throw (e.g. a BigInt): rejects, nothing registered
       const entry: Pending = { method, resolve, reject, timer: undefined };
       if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         entry.timer = setTimeout(() => {
@@ -157,7 +158,7 @@ export class JsonRpcConnection extends EventEmitter<JsonRpcEvents> {
         }, timeoutMs);
       }
       this.#pending.set(id, entry);
-      this.#send({ method, params, id });
+      this.#socket.write(text);
     });
   }
 

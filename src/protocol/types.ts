@@ -68,3 +68,27 @@ export interface CapabilitiesRes {
 export interface ActivateRes {
   Implements: string[];
 }
+
+// ---- IpamDriver
+
+export interface IpamCapabilitiesRes {
+  RequiresMACAddress: boolean;
+  RequiresRequestReplay: boolean;
+}
+
+export interface AddressSpacesRes {
+  LocalDefaultAddressSpace: string;
+  GlobalDefaultAddressSpace: string;
+}
+
+export interface RequestPoolRes {
+  PoolID: string;
+  Pool: string;
+  Data: Record<string, string>;
+}
+
+export interface RequestAddressRes {
+  /** CIDR: the mask is what Docker configures on the interface */
+  Address: string;
+  Data: Record<string, string>;
+}

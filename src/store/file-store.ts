@@ -3,7 +3,7 @@
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from '../errors.js';
-import { checkState, emptyState, type State } from './records.js';
+import { checkState, emptyState, migrate, type State } from './records.js';
 import type { Store } from './store.js';
 
 const FILE = 'state.json';
@@ -29,7 +29,7 @@ export class FileStore implements Store {
     }
     let doc: unknown;
     try {
-      doc = JSON.parse(text);
+      doc = migrate(JSON.parse(text));
     } catch (err) {
       throw new StoreError(`${this.path} is not valid JSON`, err);
     }

@@ -1,7 +1,7 @@
 // What ovsvlan persists: one versioned record type per kind, checked at load.
 import type { DatapathType } from '../vswitch/vswitch.js';
 
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 export interface NetworkRecord {
   id: string;
@@ -23,22 +23,71 @@ export interface EndpointRecord {
   containerIf: string;
   addressV4: string | undefined;
   addressV6: string | undefined;
+  /** ms since epoch */
+  createdAt: number;
+}
+
+/** Why an address of a pool is taken. */
+export type LeaseKind =
+  /** the network's gateway (RequestAddress with RequestAddressType gateway) */
+  | 'gateway'
+  /** --aux-address: bound when CreateNetwork lists it */
+  | 'aux'
+  /** handed out, not yet claimed by a CreateEndpoint */
+  | 'pending'
+  /** claimed by the endpoint `endpointId` */
+  | 'endpoint';
+
+export interface LeaseRecord {
+  kind: LeaseKind;
+  endpointId?: string;
+  /** ms since epoch when the lease was made or last changed kind */
+  at: number;
+}
+
+export interface PoolRecord {
+  id: string;
+  addressSpace: string;
+  v6: boolean;
+  /** canonical CIDR of the subnet */
+  pool: string;
+  /** canonical CIDR of --ip-range, when given */
+  subPool: string | undefined;
+  /** the network that uses this pool, once CreateNetwork has named it */
+  networkId: string | undefined;
+  /** true when ovsvlan chose the subnet (no --subnet) */
+  auto: boolean;
+  /** the last address handed out, canonical text */
+  lastAllocated: string | undefined;
+  /** ms since epoch */
+  createdAt: number;
+  /** address (canonical, no mask) → lease */
+  leases: Record<string, LeaseRecord>;
 }
 
 export interface State {
   version: typeof STATE_VERSION;
   networks: Record<string, NetworkRecord>;
   endpoints: Record<string, EndpointRecord>;
+  pools: Record<string, PoolRecord>;
 }
 
-export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {} });
+export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {}, pools: {} });
+
+/** Brings an older document up to the current version (v1 had no pools). */
+export function migrate(doc: unknown): unknown {
+  if (typeof doc === 'object' && doc !== null && (doc as { version?: unknown }).version === 1) {
+    return { ...(doc as object), version: STATE_VERSION, pools: {} };
+  }
+  return doc;
+}
 
 /** Returns the problem with a loaded document, or undefined when it is a valid State. */
 export function checkState(doc: unknown): string | undefined {
   if (typeof doc !== 'object' || doc === null) return 'not an object';
   const d = doc as Record<string, unknown>;
   if (d['version'] !== STATE_VERSION) return `unsupported version ${String(d['version'])} (expected ${STATE_VERSION})`;
-  for (const kind of ['networks', 'endpoints'] as const) {
+  for (const kind of ['networks', 'endpoints', 'pools'] as const) {
     const m = d[kind];
     if (typeof m !== 'object' || m === null) return `${kind} is not an object`;
     for (const [id, r] of Object.entries(m)) {
@@ -53,6 +102,11 @@ export function checkState(doc: unknown): string | undefined {
   for (const [id, e] of Object.entries(d['endpoints'] as Record<string, Record<string, unknown>>)) {
     if (typeof e['networkId'] !== 'string' || typeof e['hostIf'] !== 'string' || typeof e['containerIf'] !== 'string') {
       return `endpoints.${id} lacks networkId, hostIf or containerIf`;
+    }
+  }
+  for (const [id, p] of Object.entries(d['pools'] as Record<string, Record<string, unknown>>)) {
+    if (typeof p['pool'] !== 'string' || typeof p['leases'] !== 'object' || p['leases'] === null) {
+      return `pools.${id} lacks pool or leases`;
     }
   }
   return undefined;

@@ -1,11 +1,12 @@
-// The driver's records in memory, loaded from the store at start and saved
-// after every change. Handlers never touch the maps directly.
+// ovsvlan's records in memory: loaded from the Store before the socket
+// accepts a request, and saved after every change. Modules never touch the
+// maps directly, and every change is saved before the call that made it answers.
 import { NotFoundError } from '../errors.js';
-import type { EndpointRecord, NetworkRecord, State } from '../store/records.js';
-import type { Store } from '../store/store.js';
-import { shortId } from './names.js';
+import { shortId } from '../driver/names.js';
+import type { EndpointRecord, NetworkRecord, PoolRecord, State } from './records.js';
+import type { Store } from './store.js';
 
-export class DriverState {
+export class StateCache {
   readonly #store: Store;
   #state: State | undefined;
   #saving: Promise<void> = Promise.resolve();
@@ -19,7 +20,7 @@ export class DriverState {
   }
 
   get #s(): State {
-    if (!this.#state) throw new Error('DriverState used before load()');
+    if (!this.#state) throw new Error('StateCache used before load()');
     return this.#state;
   }
 
@@ -46,24 +47,43 @@ export class DriverState {
     return networkId === undefined ? all : all.filter((e) => e.networkId === networkId);
   }
 
-  async putNetwork(n: NetworkRecord): Promise<void> {
+  pool(id: string): PoolRecord | undefined {
+    return this.#s.pools[id];
+  }
+
+  pools(): PoolRecord[] {
+    return Object.values(this.#s.pools);
+  }
+
+  putNetwork(n: NetworkRecord): Promise<void> {
     this.#s.networks[n.id] = n;
-    await this.#persist();
+    return this.#persist();
   }
 
-  async removeNetwork(id: string): Promise<void> {
+  removeNetwork(id: string): Promise<void> {
     delete this.#s.networks[id];
-    await this.#persist();
+    return this.#persist();
   }
 
-  async putEndpoint(e: EndpointRecord): Promise<void> {
+  putEndpoint(e: EndpointRecord): Promise<void> {
     this.#s.endpoints[e.id] = e;
-    await this.#persist();
+    return this.#persist();
   }
 
-  async removeEndpoint(id: string): Promise<void> {
+  removeEndpoint(id: string): Promise<void> {
     delete this.#s.endpoints[id];
-    await this.#persist();
+    return this.#persist();
+  }
+
+  /** Saves a pool after the caller changed it (pools are edited in place under the pool's lock). */
+  putPool(p: PoolRecord): Promise<void> {
+    this.#s.pools[p.id] = p;
+    return this.#persist();
+  }
+
+  removePool(id: string): Promise<void> {
+    delete this.#s.pools[id];
+    return this.#persist();
   }
 
   /** Saves are chained so that the file always ends with the latest snapshot. */

@@ -1,0 +1,61 @@
+// Ties IPAM leases to the network driver's records, so that reconciliation
+// can tell a lease in use from a leaked one. Docker never tells the IPAM which
+// network or endpoint an address is for: CreateNetwork and CreateEndpoint do.
+import { parseAddress, format, parsePrefix } from './address.js';
+import type { IpamContext } from './ipam.js';
+
+export interface NetworkPool {
+  /** CIDR as in CreateNetwork's IPv4Data/IPv6Data */
+  pool: string;
+  /** CIDR of the gateway, when there is one */
+  gateway: string | undefined;
+  /** --aux-address name → CIDR */
+  aux: Record<string, string>;
+}
+
+/**
+ * Called on CreateNetwork: the unbound pool with that subnet whose leases
+ * hold the network's gateway becomes the network's, and its --aux-address
+ * leases are marked as such.
+ */
+export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly NetworkPool[]): Promise<void> {
+  for (const np of pools) {
+    const cidr = parsePrefix(np.pool)?.cidr;
+    const gw = addressKey(np.gateway);
+    const candidates = ctx.state.pools().filter((p) => p.pool === cidr && (p.networkId === undefined || p.networkId === networkId));
+    const p = candidates.find((c) => c.networkId === networkId) ?? candidates.find((c) => gw === undefined || c.leases[gw]) ?? candidates[0];
+    if (!p) continue; // the network uses another IPAM driver
+    await ctx.locks.run(p.id, async () => {
+      p.networkId = networkId;
+      for (const cidrAux of Object.values(np.aux)) {
+        const key = addressKey(cidrAux);
+        const lease = key ? p.leases[key] : undefined;
+        if (lease) lease.kind = 'aux';
+      }
+      await ctx.state.putPool(p);
+    });
+  }
+}
+
+/** Called on CreateEndpoint: the endpoint's addresses become its leases. */
+export async function claimAddresses(ctx: IpamContext, networkId: string, endpointId: string, addresses: readonly (string | undefined)[]): Promise<void> {
+  for (const cidr of addresses) {
+    const key = addressKey(cidr);
+    if (!key) continue;
+    const p = ctx.state.pools().find((c) => c.networkId === networkId && c.leases[key]);
+    if (!p) continue;
+    await ctx.locks.run(p.id, async () => {
+      const lease = p.leases[key];
+      if (!lease || lease.kind === 'gateway' || lease.kind === 'aux') return;
+      p.leases[key] = { kind: 'endpoint', endpointId, at: Date.now() };
+      await ctx.state.putPool(p);
+    });
+  }
+}
+
+/** Canonical address text of a CIDR or plain address. */
+function addressKey(cidrOrAddress: string | undefined): string | undefined {
+  if (!cidrOrAddress) return undefined;
+  const a = parseAddress(cidrOrAddress.split('/')[0] ?? '');
+  return a ? format(a.family, a.value) : undefined;
+}

@@ -1,0 +1,157 @@
+// The IPAM driver: pools and addresses for `--ipam-driver ovsvlan`. Each pool
+// is its own address space, so one subnet can serve many VLANs. Calls for one
+// pool are serialised; every change is persisted before the call answers.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ConflictError, InvalidOptionError, NotFoundError } from '../errors.js';
+import type { KeyedMutex } from '../driver/lock.js';
+import type { LeaseKind, PoolRecord } from '../store/records.js';
+import type { StateCache } from '../store/state.js';
+import { format, parseAddress, parsePrefix, reserved, type Prefix } from './address.js';
+import { nextFree } from './allocator.js';
+import { choosePool, type DefaultRange } from './pools.js';
+
+export interface IpamContext {
+  readonly state: StateCache;
+  readonly locks: KeyedMutex;
+  readonly log: Logger;
+  readonly defaults: { v4: DefaultRange; v6: DefaultRange };
+}
+
+export const LOCAL_ADDRESS_SPACE = 'ovsvlan-local';
+export const GLOBAL_ADDRESS_SPACE = 'ovsvlan-global';
+const POOLS_LOCK = 'ipam:pools';
+
+export interface PoolRequest {
+  addressSpace: string;
+  pool: string;
+  subPool: string;
+  v6: boolean;
+}
+
+/** RequestPool is invoked by `docker network create` (one call per --subnet, or one with none), before CreateNetwork. */
+export async function requestPool(ctx: IpamContext, req: PoolRequest): Promise<{ poolId: string; pool: string }> {
+  return ctx.locks.run(POOLS_LOCK, async () => {
+    const family = req.v6 ? 6 : 4;
+    const held = ctx.state.pools().map(prefixOf).filter((p) => p.family === family);
+    const choice = choosePool(req, held, req.v6 ? ctx.defaults.v6 : ctx.defaults.v4);
+    const record: PoolRecord = {
+      id: `${choice.pool.cidr}#${randomBytes(4).toString('hex')}`,
+      addressSpace: req.addressSpace || LOCAL_ADDRESS_SPACE,
+      v6: req.v6,
+      pool: choice.pool.cidr,
+      subPool: choice.subPool?.cidr,
+      networkId: undefined,
+      auto: choice.auto,
+      lastAllocated: undefined,
+      createdAt: Date.now(),
+      leases: {},
+    };
+    await ctx.state.putPool(record);
+    ctx.log.info({ pool: record.id, subPool: record.subPool }, 'pool allocated');
+    return { poolId: record.id, pool: record.pool };
+  });
+}
+
+/** ReleasePool is invoked by `docker network rm` after the gateway and aux addresses are released, and on rollback. */
+export async function releasePool(ctx: IpamContext, poolId: string): Promise<void> {
+  await ctx.locks.run(poolId, async () => {
+    const p = ctx.state.pool(poolId);
+    if (!p) return;
+    await ctx.state.removePool(poolId);
+    ctx.log.info({ pool: poolId, leftLeases: Object.keys(p.leases).length }, 'pool released');
+  });
+}
+
+/**
+ * RequestAddress is invoked for the network's gateway (`gateway` true) and
+ * --aux-address values at network creation, and for each container endpoint
+ * (with --ip, or none to pick one). Returns the address in CIDR form.
+ */
+export async function requestAddress(ctx: IpamContext, poolId: string, wanted: string | undefined, gateway: boolean): Promise<string> {
+  return ctx.locks.run(poolId, async () => {
+    const p = requirePool(ctx, poolId);
+    const prefix = prefixOf(p);
+    const taken = takenSet(p, prefix);
+    let value: bigint;
+    if (wanted !== undefined) {
+      value = checkWanted(p, prefix, wanted, taken);
+    } else if (gateway) {
+      value = prefix.family === 4 && prefix.bits >= 31 ? prefix.first : prefix.first + 1n;
+      if (taken.has(value)) throw new ConflictError(`the default gateway ${format(prefix.family, value)} of pool ${p.pool} is already in use; give --gateway`);
+    } else {
+      const range = p.subPool ? parsePrefix(p.subPool) ?? prefix : prefix;
+      const last = p.lastAllocated ? parseAddress(p.lastAllocated)?.value : undefined;
+      const free = nextFree({ range, taken, last });
+      if (free === undefined) {
+        throw new ConflictError(`no free address left in ${range.cidr} (pool ${p.pool}): the pool is exhausted`);
+      }
+      value = free;
+    }
+    const address = format(prefix.family, value);
+    const kind: LeaseKind = gateway ? 'gateway' : 'pending';
+    const before = { lastAllocated: p.lastAllocated };
+    p.leases[address] = { kind, at: Date.now() };
+    if (wanted === undefined && !gateway) p.lastAllocated = address;
+    try {
+      await ctx.state.putPool(p);
+    } catch (err) {
+      delete p.leases[address];
+      p.lastAllocated = before.lastAllocated;
+      throw err;
+    }
+    ctx.log.debug({ pool: poolId, address, kind }, 'address leased');
+    return `${address}/${prefix.bits}`;
+  });
+}
+
+/** ReleaseAddress is invoked after DeleteEndpoint, and for the gateway and aux addresses on `docker network rm`. */
+export async function releaseAddress(ctx: IpamContext, poolId: string, address: string): Promise<void> {
+  await ctx.locks.run(poolId, async () => {
+    const p = ctx.state.pool(poolId);
+    const a = parseAddress(address);
+    if (!p || !a) return;
+    const key = format(a.family, a.value);
+    if (!p.leases[key]) return;
+    delete p.leases[key];
+    await ctx.state.putPool(p);
+    ctx.log.debug({ pool: poolId, address: key }, 'address released');
+  });
+}
+
+function checkWanted(p: PoolRecord, prefix: Prefix, wanted: string, taken: ReadonlySet<bigint>): bigint {
+  const a = parseAddress(wanted);
+  if (!a || a.family !== prefix.family || a.value < prefix.first || a.value > prefix.last) {
+    throw new InvalidOptionError('ip', `address ${wanted} is outside the network's subnet ${p.pool}`);
+  }
+  if (reserved(prefix).includes(a.value)) {
+    throw new InvalidOptionError('ip', `address ${wanted} is the network or broadcast address of ${p.pool}`);
+  }
+  if (taken.has(a.value)) {
+    const lease = p.leases[format(a.family, a.value)];
+    throw new ConflictError(`address ${wanted} is already in use in ${p.pool}${lease ? ` (${lease.kind === 'endpoint' || lease.kind === 'pending' ? 'by a container' : `as ${lease.kind} address`})` : ''}`);
+  }
+  return a.value;
+}
+
+function requirePool(ctx: IpamContext, poolId: string): PoolRecord {
+  const p = ctx.state.pool(poolId);
+  if (!p) throw new NotFoundError(`pool ${poolId} is not known to ovsvlan`);
+  return p;
+}
+
+/** Leased addresses plus the network (and IPv4 broadcast) address. */
+function takenSet(p: PoolRecord, prefix: Prefix): Set<bigint> {
+  const taken = new Set(reserved(prefix));
+  for (const a of Object.keys(p.leases)) {
+    const v = parseAddress(a);
+    if (v) taken.add(v.value);
+  }
+  return taken;
+}
+
+export function prefixOf(p: PoolRecord): Prefix {
+  const prefix = parsePrefix(p.pool);
+  if (!prefix) throw new Error(`stored pool ${p.id} has an invalid subnet ${p.pool}`);
+  return prefix;
+}

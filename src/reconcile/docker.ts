@@ -1,0 +1,57 @@
+// Docker's view of ovsvlan's networks, read with dockerode. Only the
+// reconciler uses it, never a request handler, and every read is bounded:
+// dockerd may itself be starting and waiting for this plugin.
+import Docker from 'dockerode';
+
+export interface DockerEndpoint {
+  endpointId: string;
+  /** addresses without mask */
+  addresses: string[];
+}
+
+/** networkId → its endpoints, or null when Docker has no such network. */
+export type DockerView = Map<string, DockerEndpoint[] | null>;
+
+interface NetworkInspect {
+  Containers?: Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
+}
+
+const TIMEOUT_MS = 3_000;
+
+export class DockerReader {
+  readonly #docker: Docker | undefined;
+  constructor(endpoint: string) {
+    this.#docker = endpoint ? new Docker({ socketPath: endpoint.replace(/^unix:\/\//, ''), timeout: TIMEOUT_MS }) : undefined;
+  }
+
+  /** Undefined when Docker is not configured or does not answer in time. */
+  async view(networkIds: readonly string[]): Promise<DockerView | undefined> {
+    const docker = this.#docker;
+    if (!docker) return undefined;
+    try {
+      await withTimeout(docker.ping());
+      const view: DockerView = new Map();
+      for (const id of networkIds) view.set(id, await this.#endpoints(docker, id));
+      return view;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #endpoints(docker: Docker, id: string): Promise<DockerEndpoint[] | null> {
+    try {
+      const info = (await withTimeout(docker.getNetwork(id).inspect())) as NetworkInspect;
+      return Object.values(info.Containers ?? {}).map((c) => ({
+        endpointId: c.EndpointID ?? '',
+        addresses: [c.IPv4Address, c.IPv6Address].filter((a): a is string => Boolean(a)).map((a) => a.split('/')[0] ?? a),
+      }));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode === 404) return null;
+      throw err;
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('docker did not answer')), TIMEOUT_MS).unref())]);
+}

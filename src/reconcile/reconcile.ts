@@ -1,0 +1,143 @@
+// Reconciliation: make OVS and the kernel match the records, and the records
+// match what still exists. Runs alone (no request in flight) at start, after
+// every OVSDB reconnect (OVS restarted, maybe with an empty database), on
+// SIGHUP, and every few minutes. Each action is logged with the rule that made it:
+//   bridge-missing      a network's bridge is gone from OVS → re-create it
+//   port-missing        a live endpoint's port is gone or wrong → re-attach with its tag
+//   endpoint-gone       an endpoint's veth is gone (its container died) → drop the record
+//   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
+//                       namespace (both only when older than the grace) → remove port, veth, record
+//   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
+//   port-orphan         an OVS port of ours belongs to no endpoint → remove it and its veth
+//   link-orphan         a veth named like ours belongs to no endpoint → delete it
+//   lease-orphan        a lease of an endpoint that no longer exists → free it
+//   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
+//   pool-orphan         a pool of a network that no longer exists → free it
+import type { DriverContext } from '../driver/context.js';
+import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
+import { isOurLinkName, shortId } from '../driver/names.js';
+import { deleteLink, getLink, listLinks } from '../link/links.js';
+import type { NetworkRecord, PoolRecord } from '../store/records.js';
+import type { DockerReader, DockerView } from './docker.js';
+
+export interface ReconcileContext extends DriverContext {
+  readonly docker: DockerReader;
+  readonly graceMs: number;
+}
+
+export interface ReconcileReport {
+  actions: number;
+  dockerView: boolean;
+}
+
+export async function reconcile(ctx: ReconcileContext, reason: string): Promise<ReconcileReport> {
+  return ctx.locks.exclusive(async () => {
+    const log = ctx.log.child({ reconcile: reason });
+    let actions = 0;
+    const act = (rule: string, fields: Record<string, unknown>): void => {
+      actions++;
+      log.warn({ rule, ...fields }, `reconcile: ${rule}`);
+    };
+    const view = await ctx.docker.view(ctx.state.networks().map((n) => n.id));
+    await reconcileNetworks(ctx, view, act);
+    await reconcileEndpoints(ctx, view, act);
+    await removeOrphans(ctx, act);
+    await reconcileLeases(ctx, view, act);
+    log.info({ actions, dockerView: Boolean(view), networks: ctx.state.networks().length, endpoints: ctx.state.endpoints().length }, 'reconciled');
+    return { actions, dockerView: Boolean(view) };
+  });
+}
+
+type Act = (rule: string, fields: Record<string, unknown>) => void;
+
+async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
+  for (const net of ctx.state.networks()) {
+    if (view?.get(net.id) === null) {
+      act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
+      await removeNetwork(ctx, net);
+      continue;
+    }
+    const { created } = await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
+    if (created) act('bridge-missing', { network: shortId(net.id), bridge: net.bridge });
+  }
+}
+
+async function removeNetwork(ctx: ReconcileContext, net: NetworkRecord): Promise<void> {
+  for (const ep of ctx.state.endpoints(net.id)) {
+    await unwireEndpoint(ctx, ep);
+    await ctx.state.removeEndpoint(ep.id);
+  }
+  await ctx.state.removeNetwork(net.id);
+  for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
+  if (ctx.state.networks().some((n) => n.bridge === net.bridge)) return;
+  const b = await ctx.vswitch.getBridge(net.bridge);
+  if (b?.ours && b.portNames.every((p) => p === net.bridge)) await ctx.vswitch.deleteBridge(net.bridge);
+}
+
+async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
+  const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
+  for (const ep of ctx.state.endpoints()) {
+    const net = ctx.state.network(ep.networkId);
+    const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
+    const listed = view?.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
+    const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
+    const leftContainer = old && (await getLink(ep.containerIf)) !== undefined;
+    if (!net || (view && listed === false && old) || leftContainer) {
+      act('endpoint-orphan', fields);
+      await unwireEndpoint(ctx, ep);
+      await ctx.state.removeEndpoint(ep.id);
+    } else if (!(await getLink(ep.hostIf))) {
+      act('endpoint-gone', fields);
+      await ctx.vswitch.detachPort(ep.hostIf);
+      await ctx.state.removeEndpoint(ep.id);
+    } else {
+      const port = ports.get(ep.hostIf);
+      if (!port || port.bridge !== net.bridge || port.tag !== net.vlan) {
+        act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
+        await wireEndpoint(ctx, net, ep);
+      }
+    }
+  }
+}
+
+async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
+  const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
+  for (const port of await ctx.vswitch.listOwnedPorts()) {
+    if (known.has(port.name)) continue;
+    act('port-orphan', { port: port.name, bridge: port.bridge, endpoint: shortId(port.externalIds['ovsvlan-endpoint'] ?? '') });
+    await ctx.vswitch.detachPort(port.name);
+    await deleteLink(port.name);
+  }
+  for (const link of await listLinks()) {
+    if (!isOurLinkName(link.name) || known.has(link.name) || link.kind !== 'veth') continue;
+    act('link-orphan', { link: link.name });
+    await deleteLink(link.name);
+  }
+}
+
+async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
+  for (const pool of ctx.state.pools()) {
+    if (pool.networkId && !ctx.state.network(pool.networkId)) {
+      act('pool-orphan', { pool: pool.id, network: shortId(pool.networkId) });
+      await ctx.state.removePool(pool.id);
+      continue;
+    }
+    if (freeLeases(ctx, pool, view, act)) await ctx.state.putPool(pool);
+  }
+}
+
+/** Frees the leases of endpoints that are gone; returns whether anything changed. */
+function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): boolean {
+  const inDocker = pool.networkId ? view?.get(pool.networkId)?.flatMap((d) => d.addresses) : undefined;
+  let changed = false;
+  for (const [address, lease] of Object.entries(pool.leases)) {
+    const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '');
+    const leaked = lease.kind === 'pending' && inDocker !== undefined && !inDocker.includes(address) && Date.now() - lease.at > ctx.graceMs;
+    if (!orphan && !leaked) continue;
+    act(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
+    delete pool.leases[address];
+    changed = true;
+  }
+  return changed;
+}
+
