@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
@@ -41,7 +41,9 @@ async function tmpSocketPath(t: Test): Promise<string> {
 
 /** Answers list_dbs and an Open_vSwitch monitor like ovsdb-server would; nothing else. */
 async function fakeOvsdb(t: Test, path: string): Promise<Server> {
+  const socks = new Set<Socket>();
   const srv = createServer((sock) => {
+    socks.add(sock);
     const splitter = new JsonStreamSplitter();
     sock.on('data', (d: Buffer) => {
       for (const m of splitter.push(d) as Array<{ id: number; method: string }>) {
@@ -51,7 +53,10 @@ async function fakeOvsdb(t: Test, path: string): Promise<Server> {
       }
     });
   });
-  t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
+  t.teardown(() => new Promise<void>((r) => {
+    for (const s of socks) s.destroy(); // server.close() waits for open connections
+    srv.close(() => r());
+  }));
   srv.listen(path);
   await once(srv, 'listening');
   return srv;

@@ -107,7 +107,8 @@ t.test('checkTransactResult maps RFC 7047 §4.1.3 results', async (t) => {
   t.match(e2.message, /commit failed/);
 
   // syntax errors carry the offending JSON
-  const e3 = t.throws(() => checkTransactResult(ops, [{ error: 'unknown column', details: 'No column nome', syntax: { nome: 1 } }])) as OvsdbError;
+  const syntaxErr = [{ error: 'unknown column', details: 'No column nome', syntax: { nome: 1 } }];
+  const e3 = t.throws(() => checkTransactResult(ops, syntaxErr)) as OvsdbError;
   t.equal(e3.code, 'unknown column');
   t.match(e3.details, /No column nome; syntax: \{"nome":1\}/);
 

@@ -86,17 +86,17 @@ async function peer(t: Test): Promise<{ rpc: JsonRpcConnection; server: Socket; 
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const path = join(dir, 'sock');
   const srv = createServer();
-  t.teardown(() => new Promise<void>((r) => srv.close(() => r())));
   srv.listen(path);
   await once(srv, 'listening');
   const accepted = once(srv, 'connection') as Promise<[Socket]>;
   const client = createConnection({ path });
   await once(client, 'connect');
   const [server] = await accepted;
-  t.teardown(() => {
+  t.teardown(() => new Promise<void>((r) => {
     server.destroy();
     client.destroy();
-  });
+    srv.close(() => r()); // after the sockets: close() waits for open connections
+  }));
   const rpc = new JsonRpcConnection(client);
   const splitter = new JsonStreamSplitter();
   const queue: unknown[] = [];
