@@ -6,53 +6,10 @@ import t from 'tap';
 import { createHost, type Host } from '../helpers/host.js';
 import { RUN_PREFIX } from '../helpers/run.js';
 import { linkNames } from '../helpers/netns.js';
+import { endpointId, ownedPorts, ping, pingFails, tcpTransfer } from '../helpers/traffic.js';
 
 const SUBNET860 = '10.13.160.0/24';
 const SUBNET861 = '10.13.161.0/24';
-
-interface OvsPort {
-  name: string;
-  tag: number | undefined;
-  externalIds: Record<string, string>;
-}
-
-/** Ports carrying ovsvlan's external_ids, read through ovs-vsctl. */
-async function ownedPorts(host: Host): Promise<OvsPort[]> {
-  const out = await host.ovs.vsctl(['--format=json', '--columns=name,tag,external_ids', 'find', 'Port', 'external_ids:ovsvlan-owner=ovsvlan']);
-  const table = JSON.parse(out) as { data: Array<[string, unknown, [string, Array<[string, string]>]]> };
-  return table.data.map(([name, tag, ids]) => ({
-    name,
-    tag: typeof tag === 'number' ? tag : undefined,
-    externalIds: Object.fromEntries(ids[1]),
-  }));
-}
-
-async function ping(host: Host, container: string, ip: string): Promise<boolean> {
-  for (let i = 0; i < 2; i++) {
-    const r = await host.docker(['exec', container, 'ping', '-c', '2', '-W', '2', ip]);
-    if (r.exitCode === 0) return true;
-  }
-  return false;
-}
-
-async function pingFails(host: Host, container: string, ip: string): Promise<boolean> {
-  const r = await host.docker(['exec', container, 'ping', '-c', '2', '-W', '1', ip]);
-  return r.exitCode !== 0;
-}
-
-/** Sends `bytes` random bytes over TCP from `client` to `server` and compares checksums. */
-async function tcpTransfer(host: Host, server: string, serverIp: string, client: string, bytes: number): Promise<boolean> {
-  await host.dockerOk(['exec', '-d', server, 'sh', '-c', 'rm -f /got; sleep 20 | nc -l -p 5000 > /got']);
-  const sum = (await host.dockerOk(['exec', client, 'sh', '-c', `head -c ${bytes} /dev/urandom > /src && md5sum /src`])).split(' ')[0];
-  await new Promise((r) => setTimeout(r, 300));
-  await host.docker(['exec', client, 'sh', '-c', `timeout 15 nc ${serverIp} 5000 < /src`]);
-  for (let i = 0; i < 50; i++) {
-    const got = await host.docker(['exec', server, 'sh', '-c', 'md5sum /got']);
-    if (got.stdout.split(' ')[0] === sum) return true;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
-}
 
 async function containerIp(host: Host, container: string, dev: string): Promise<string> {
   return host.dockerOk(['exec', container, 'ip', '-o', '-4', 'addr', 'show', 'dev', dev]);
@@ -109,7 +66,7 @@ t.test('containers on OVS VLANs through docker', async (t) => {
     const ports = await ownedPorts(host);
     t.equal(ports.length, 3, 'three ports of ours');
     for (const [c, net, tag] of [['c1', net860, 860], ['c2', net860, 860], ['c3', net861, 861]] as const) {
-      const ep = await host.dockerOk(['inspect', '-f', `{{(index .NetworkSettings.Networks "${tag === 860 ? 'v860' : 'v861'}").EndpointID}}`, c]);
+      const ep = await endpointId(host, c, tag === 860 ? 'v860' : 'v861');
       const port = ports.find((p) => p.externalIds['ovsvlan-endpoint'] === ep);
       t.ok(port, `${c}: a port carries its endpoint ID`);
       t.equal(port?.tag, tag, `${c}: tag ${tag}`);

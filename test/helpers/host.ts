@@ -44,6 +44,7 @@ export interface PluginState {
   version: number;
   networks: Record<string, Record<string, unknown>>;
   endpoints: Record<string, Record<string, unknown>>;
+  pools: Record<string, { pool: string; networkId?: string; leases: Record<string, { kind: string; endpointId?: string }> }>;
 }
 
 export interface Host {
@@ -141,7 +142,8 @@ export async function createHost(name: string, t?: Teardownable): Promise<Host> 
       bridge: opts.bridge ?? `${RUN_PREFIX}br0`,
       datapath: opts.datapath ?? 'netdev',
       logFile: pluginLog,
-      ...(opts.env ? { env: opts.env } : {}),
+      // the daemon reads Docker's view from this host's dockerd when it reconciles
+      env: { OVSVLAN_DOCKER: `unix://${dockerd.sock}`, ...opts.env },
     } as const;
     let proc: OvsvlanProcess | undefined;
     const running = (): boolean => proc !== undefined && proc.exitStatus() === undefined;
@@ -167,7 +169,7 @@ export async function createHost(name: string, t?: Teardownable): Promise<Host> 
         try {
           return JSON.parse(await readFile(`${stateDir}/state.json`, 'utf8')) as PluginState;
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 1, networks: {}, endpoints: {} };
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 2, networks: {}, endpoints: {}, pools: {} };
           throw err;
         }
       },
