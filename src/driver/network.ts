@@ -1,12 +1,17 @@
-// CreateNetwork / DeleteNetwork: a Docker network is an OVS bridge plus a VLAN
-// tag. Docker never replays CreateNetwork after a restart, so the record is
-// persisted before we answer.
-import { ConflictError } from '../errors.js';
+// CreateNetwork / DeleteNetwork. A VLAN network is a VLAN tag on a bridge
+// (optionally trunked out through an uplink); an overlay (VXLAN, GRE) is a
+// bridge of its own with one tunnel port per remote host, so overlays can
+// never meet each other, a VLAN, or an uplink. Docker never replays
+// CreateNetwork after a restart, so the record is persisted before we answer.
+import { isIP } from 'node:net';
+import { ConflictError, InvalidOptionError } from '../errors.js';
+import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js';
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
-import { shortId } from './names.js';
-import { parseNetworkOptions } from './options.js';
+import { applyInfra, removeInfra, syncUplink } from './infra.js';
+import { overlayBridgeName, shortId } from './names.js';
+import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
 
 export interface IpamPool {
   pool: string;
@@ -23,51 +28,120 @@ export interface CreateNetworkRequest {
   ipv6: IpamPool[];
 }
 
+/** Bytes a tunnel adds to each inner frame over an IPv4 underlay (GRE: 38 + the 4-byte key field). */
+export const TUNNEL_OVERHEAD = { vxlan: 50, gre: 42 } as const;
+const IPV6_EXTRA = 20;
+export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
+
 /**
- * CreateNetwork is invoked by `docker network create`, after Docker's IPAM has
- * given the pools. Options are checked before anything is touched; the bridge
- * is created (and marked ours) when missing, and removed again if a later step fails.
+ * CreateNetwork is invoked by `docker network create`, after the IPAM has
+ * given the pools. Options are checked before anything is touched; whatever
+ * is made (bridge, tunnel ports, uplink, host port) is removed again if a later step fails.
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<void> {
   const spec = parseNetworkOptions(req.options, ctx.defaultBridge);
   await ctx.locks.run(req.id, async () => {
     const existing = ctx.state.network(req.id);
     if (existing) {
-      if (existing.vlan === spec.vlan && existing.bridge === spec.bridge && existing.mtu === spec.mtu) return; // a retry
+      if (sameSpec(existing, spec)) return; // a retry
       throw new ConflictError(`network ${shortId(req.id)} already exists with other options`);
     }
-    const clash = ctx.state.networks().find((n) => n.bridge === spec.bridge && n.vlan === spec.vlan);
-    if (clash) {
-      throw new ConflictError(`vlan ${spec.vlan} on bridge ${spec.bridge} is already used by network ${shortId(clash.id)}; use another --opt vlan`);
-    }
-    await ctx.locks.run(bridgeLockKey(spec.bridge), async () => {
-      await refuseNonOvsLink(ctx, spec.bridge);
-      const { bridge, created } = await ctx.vswitch.ensureBridge(spec.bridge, ctx.datapath);
+    const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(req.id);
+    await ctx.locks.run(bridgeLockKey(bridge), async () => {
+      const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec);
+      const { bridge: b, created } = await ctx.vswitch.ensureBridge(bridge, ctx.datapath);
       const record: NetworkRecord = {
         id: req.id,
-        bridge: spec.bridge,
-        vlan: spec.vlan,
-        mtu: spec.mtu,
-        datapath: bridge.datapath,
+        mode: spec.mode,
+        bridge,
+        vlan: spec.mode === 'vlan' ? spec.vlan : undefined,
+        mtu: spec.mtu ?? extra.mtu,
+        key: spec.mode === 'vlan' ? undefined : spec.key,
+        remotes: spec.mode === 'vlan' ? [] : spec.remotes,
+        uplink: extra.uplink,
+        nativeVlan: extra.nativeVlan,
+        hostIp: spec.hostIp,
+        datapath: b.datapath,
         gatewayV4: stripMask(req.ipv4[0]?.gateway),
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
       };
       try {
         await ctx.state.putNetwork(record);
+        await applyInfra(ctx, record);
       } catch (err) {
-        if (created) await ctx.vswitch.deleteBridge(spec.bridge);
+        await undoCreate(ctx, record, created);
         throw err;
       }
-      ctx.log.info({ network: shortId(req.id), bridge: spec.bridge, vlan: spec.vlan, mtu: spec.mtu, bridgeCreated: created }, 'network created');
+      ctx.log.info({ network: shortId(req.id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
+        uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
     });
   });
 }
 
+async function undoCreate(ctx: DriverContext, record: NetworkRecord, bridgeCreated: boolean): Promise<void> {
+  const steps = [
+    () => removeInfra(ctx, record),
+    async () => { if (ctx.state.network(record.id)) await ctx.state.removeNetwork(record.id); },
+    () => syncUplink(ctx, record.bridge, record.uplink),
+    async () => { if (bridgeCreated) await ctx.vswitch.deleteBridge(record.bridge); },
+  ];
+  for (const step of steps) {
+    await step().catch((err: unknown) => ctx.log.error({ err, network: shortId(record.id) }, 'rollback step failed; reconciliation will finish it'));
+  }
+}
+
+/** Checks a VLAN network against the others on its bridge; returns what it inherits from the bridge. */
+async function checkVlan(ctx: DriverContext, spec: VlanSpec): Promise<{ mtu: number; uplink: string | undefined; nativeVlan: number | undefined }> {
+  const onBridge = ctx.state.networks().filter((n) => n.bridge === spec.bridge);
+  const clash = onBridge.find((n) => n.vlan === spec.vlan);
+  if (clash) throw new ConflictError(`vlan ${spec.vlan} on bridge ${spec.bridge} is already used by network ${shortId(clash.id)}; use another --opt vlan`);
+  await refuseNonOvsLink(ctx, spec.bridge);
+  const current = onBridge.find((n) => n.uplink);
+  if (current && spec.uplink && (current.uplink !== spec.uplink || (spec.nativeVlan !== undefined && spec.nativeVlan !== current.nativeVlan))) {
+    throw new ConflictError(`bridge ${spec.bridge} already trunks through uplink ${current.uplink}` +
+      `${current.nativeVlan ? ` (native_vlan ${current.nativeVlan})` : ''}; give the same uplink, or none to share it`);
+  }
+  if (spec.uplink && !current) await checkUplink(ctx, spec.uplink, spec.bridge);
+  return { mtu: DEFAULT_MTU, uplink: current?.uplink ?? spec.uplink, nativeVlan: current ? current.nativeVlan : spec.nativeVlan };
+}
+
+/** An uplink must exist, hold no address and no default route: attaching it would cut the host off. */
+async function checkUplink(ctx: DriverContext, uplink: string, bridge: string): Promise<void> {
+  if (!(await getLink(uplink))) throw new InvalidOptionError('uplink', `uplink "${uplink}" does not exist on this host`);
+  const addresses = await globalAddresses(uplink);
+  const routes = await defaultRouteDevices();
+  if (addresses.length > 0 || routes.includes(uplink)) {
+    const holds = addresses.length > 0 ? `holds ${addresses.join(', ')}` : 'carries the default route';
+    throw new InvalidOptionError('uplink', `refusing uplink "${uplink}": it ${holds}, and attaching it to a bridge would cut the host off; ` +
+      `move the host's address to an internal port first (see ${UPLINK_DOC})`);
+  }
+  const port = await ctx.vswitch.getPort(uplink);
+  if (port && port.bridge !== bridge) throw new ConflictError(`uplink "${uplink}" is already a port of bridge ${port.bridge}`);
+}
+
+/** Checks an overlay against the others, and works out its MTU from the underlay. */
+async function checkOverlay(ctx: DriverContext, spec: OverlaySpec): Promise<{ mtu: number; uplink: undefined; nativeVlan: undefined }> {
+  const clash = ctx.state.networks().find((n) => n.mode === spec.mode && n.key === spec.key && n.remotes.some((r) => spec.remotes.includes(r)));
+  if (clash) {
+    throw new ConflictError(`${spec.mode === 'vxlan' ? 'vni' : 'key'} ${spec.key} to ${spec.remotes.join(',')} is already used by network ${shortId(clash.id)}`);
+  }
+  if (spec.mtu !== undefined) return { mtu: spec.mtu, uplink: undefined, nativeVlan: undefined };
+  let mtu = Infinity;
+  for (const remote of spec.remotes) {
+    const under = await routeMtu(remote).catch(() => {
+      throw new InvalidOptionError('remote', `no route to remote ${remote} on this host: fix the underlay, or give --opt mtu`);
+    });
+    mtu = Math.min(mtu, under.mtu - TUNNEL_OVERHEAD[spec.mode] - (isIP(remote) === 6 ? IPV6_EXTRA : 0));
+  }
+  return { mtu, uplink: undefined, nativeVlan: undefined };
+}
+
 /**
  * DeleteNetwork is invoked by `docker network rm`, after Docker has released
- * the network's addresses and once no endpoint is left. Unknown IDs are success.
- * A bridge that ovsvlan created goes away with the last network on it.
+ * the network's addresses and once no endpoint is left. Unknown IDs are
+ * success. The network's tunnel and host ports go; the uplink follows the
+ * VLANs left on the bridge; a bridge ovsvlan created goes with its last network.
  */
 export async function deleteNetwork(ctx: DriverContext, id: string): Promise<void> {
   await ctx.locks.run(id, async () => {
@@ -75,15 +149,22 @@ export async function deleteNetwork(ctx: DriverContext, id: string): Promise<voi
     if (!n) return;
     await ctx.state.removeNetwork(id);
     await ctx.locks.run(bridgeLockKey(n.bridge), async () => {
-      if (ctx.state.networks().some((o) => o.bridge === n.bridge)) return;
-      const b = await ctx.vswitch.getBridge(n.bridge);
-      if (b?.ours && b.portNames.every((p) => p === n.bridge)) {
-        await ctx.vswitch.deleteBridge(n.bridge);
-        ctx.log.info({ bridge: n.bridge }, 'bridge removed with its last network');
-      }
+      await removeInfra(ctx, n);
+      await syncUplink(ctx, n.bridge, n.uplink);
+      await deleteBridgeIfUnused(ctx, n.bridge);
     });
-    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan }, 'network deleted');
+    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode }, 'network deleted');
   });
+}
+
+/** Deletes a bridge ovsvlan created once no network uses it and only its own internal port is left. */
+export async function deleteBridgeIfUnused(ctx: DriverContext, bridge: string): Promise<void> {
+  if (ctx.state.networks().some((o) => o.bridge === bridge)) return;
+  const b = await ctx.vswitch.getBridge(bridge);
+  if (b?.ours && b.portNames.every((p) => p === bridge)) {
+    await ctx.vswitch.deleteBridge(bridge);
+    ctx.log.info({ bridge }, 'bridge removed with its last network');
+  }
 }
 
 /** Bridge creation and removal are serialised per bridge, across networks. */
@@ -94,8 +175,15 @@ async function refuseNonOvsLink(ctx: DriverContext, name: string): Promise<void>
   if (await ctx.vswitch.getBridge(name)) return;
   const link = await getLink(name);
   if (link) {
-    throw new ConflictError(`option "bridge": "${name}" is an existing ${link.kind ?? 'network'} interface, not an OVS bridge; choose another bridge name`);
+    throw new InvalidOptionError('bridge', `option "bridge": "${name}" is an existing ${link.kind ?? 'network'} interface, not an OVS bridge; choose another bridge name`);
   }
+}
+
+function sameSpec(n: NetworkRecord, spec: NetworkSpec): boolean {
+  if (n.mode !== spec.mode || n.hostIp !== spec.hostIp || (spec.mtu !== undefined && spec.mtu !== n.mtu)) return false;
+  return spec.mode === 'vlan'
+    ? n.vlan === spec.vlan && n.bridge === spec.bridge
+    : n.key === spec.key && n.remotes.join(',') === spec.remotes.join(',');
 }
 
 function stripMask(cidr: string | undefined): string | undefined {

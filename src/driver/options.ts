@@ -1,8 +1,9 @@
 // Parse `docker network create -o key=value` options into a typed NetworkSpec
 // before anything is touched (pure). Every error names the option and the
 // values it accepts.
+import { isIP } from 'node:net';
 import { InvalidOptionError } from '../errors.js';
-import { isValidBridgeName } from './names.js';
+import { hasReservedPrefix, isValidBridgeName } from './names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
 export const DOCKER_MTU_OPTION = 'com.docker.network.driver.mtu';
@@ -12,50 +13,118 @@ export const MAX_VLAN = 4094;
 export const MIN_MTU = 68;
 export const MAX_MTU = 65535;
 export const DEFAULT_MTU = 1500;
+export const MAX_VNI = 16_777_215;
+export const MAX_GRE_KEY = 4_294_967_295;
+export const MAX_REMOTES = 256;
 
-export interface NetworkSpec {
+export type Mode = 'vlan' | 'vxlan' | 'gre';
+
+interface CommonSpec {
+  /** `mtu` or Docker's MTU option; undefined: the default for the mode */
+  mtu: number | undefined;
+  /** `host_ip`: an address (CIDR) for the host on this network */
+  hostIp: string | undefined;
+}
+
+export interface VlanSpec extends CommonSpec {
+  mode: 'vlan';
   vlan: number;
   bridge: string;
-  mtu: number;
+  uplink: string | undefined;
+  nativeVlan: number | undefined;
 }
+
+export interface OverlaySpec extends CommonSpec {
+  mode: 'vxlan' | 'gre';
+  /** the VNI (vxlan) or the GRE key */
+  key: number;
+  remotes: string[];
+}
+
+export type NetworkSpec = VlanSpec | OverlaySpec;
 
 interface OptionDoc {
   name: string;
   allowed: string;
+  modes: readonly Mode[];
 }
 
+const ALL: readonly Mode[] = ['vlan', 'vxlan', 'gre'];
 export const NETWORK_OPTIONS: readonly OptionDoc[] = [
-  { name: 'vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN}` },
-  { name: 'bridge', allowed: 'an OVS bridge name of 1-15 letters, digits, "_", "-" or "." (default: the daemon\'s OVSVLAN_BRIDGE)' },
-  { name: 'mtu', allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU} (default ${DEFAULT_MTU})` },
-  { name: DOCKER_MTU_OPTION, allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU}, same as mtu` },
+  { name: 'mode', allowed: 'one of vlan, vxlan, gre (default vlan)', modes: ALL },
+  { name: 'vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN}`, modes: ['vlan'] },
+  { name: 'bridge', allowed: 'an OVS bridge name of 1-15 letters, digits, "_", "-" or "." (default: the daemon\'s OVSVLAN_BRIDGE)', modes: ['vlan'] },
+  { name: 'mtu', allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU}`, modes: ALL },
+  { name: DOCKER_MTU_OPTION, allowed: `an MTU from ${MIN_MTU} to ${MAX_MTU}, same as mtu`, modes: ALL },
+  { name: 'uplink', allowed: 'the name of an existing interface with no IP address, to carry the bridge\'s VLANs as an 802.1Q trunk', modes: ['vlan'] },
+  { name: 'native_vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN} sent untagged on the uplink (needs uplink)`, modes: ['vlan'] },
+  { name: 'vni', allowed: `a VXLAN network identifier from 1 to ${MAX_VNI}`, modes: ['vxlan'] },
+  { name: 'key', allowed: `a GRE key from 0 to ${MAX_GRE_KEY}`, modes: ['gre'] },
+  { name: 'remote', allowed: `the tunnel endpoint IPs of the other hosts, comma-separated (at most ${MAX_REMOTES})`, modes: ['vxlan', 'gre'] },
+  { name: 'host_ip', allowed: 'an address with prefix length for the host on this network, e.g. 10.13.160.254/24', modes: ALL },
 ];
-const KNOWN = new Set(NETWORK_OPTIONS.map((o) => o.name));
+const BY_NAME = new Map(NETWORK_OPTIONS.map((o) => [o.name, o]));
+
+type Options = Readonly<Record<string, unknown>>;
 
 /**
  * Builds the spec from the generic options map. `defaultBridge` is the
  * daemon's OVSVLAN_BRIDGE. Throws InvalidOptionError on the first bad option.
  */
-export function parseNetworkOptions(generic: Readonly<Record<string, unknown>>, defaultBridge: string): NetworkSpec {
+export function parseNetworkOptions(generic: Options, defaultBridge: string): NetworkSpec {
   for (const key of Object.keys(generic)) {
-    if (!KNOWN.has(key)) {
-      throw new InvalidOptionError(key, `unknown option "${key}"; ovsvlan network options are: ${[...KNOWN].join(', ')}`);
+    if (!BY_NAME.has(key)) {
+      throw new InvalidOptionError(key, `unknown option "${key}"; ovsvlan network options are: ${[...BY_NAME.keys()].join(', ')}`);
     }
   }
-  const vlanRaw = text(generic, 'vlan');
-  if (vlanRaw === undefined) {
-    throw new InvalidOptionError('vlan', `option "vlan" is required: ${allowed('vlan')}, e.g. --opt vlan=860`);
+  const mode = (text(generic, 'mode') ?? 'vlan') as Mode;
+  if (!ALL.includes(mode)) throw new InvalidOptionError('mode', `invalid mode "${mode}": must be ${allowed('mode')}`);
+  for (const key of Object.keys(generic)) {
+    if (!BY_NAME.get(key)?.modes.includes(mode)) {
+      throw new InvalidOptionError(key, `option "${key}" does not apply to mode=${mode}; it is for mode=${BY_NAME.get(key)?.modes.join('|')}`);
+    }
   }
-  const vlan = integer('vlan', vlanRaw, MIN_VLAN, MAX_VLAN);
-
-  const bridge = text(generic, 'bridge') ?? defaultBridge;
-  if (!isValidBridgeName(bridge)) {
-    throw new InvalidOptionError('bridge', `invalid bridge "${bridge}": must be ${allowed('bridge')}`);
-  }
-  return { vlan, bridge, mtu: parseMtu(generic) };
+  const common: CommonSpec = { mtu: parseMtu(generic), hostIp: parseHostIp(generic) };
+  return mode === 'vlan' ? { mode, ...common, ...parseVlan(generic, defaultBridge) } : { mode, ...common, ...parseOverlay(generic, mode) };
 }
 
-function parseMtu(generic: Readonly<Record<string, unknown>>): number {
+function parseVlan(generic: Options, defaultBridge: string): Omit<VlanSpec, keyof CommonSpec | 'mode'> {
+  const vlanRaw = text(generic, 'vlan');
+  if (vlanRaw === undefined) {
+    throw new InvalidOptionError('vlan', `option "vlan" is required: ${allowed('vlan')}, e.g. --opt vlan=860 (or --opt mode=vxlan|gre for an overlay)`);
+  }
+  const bridge = text(generic, 'bridge') ?? defaultBridge;
+  if (!isValidBridgeName(bridge) || hasReservedPrefix(bridge)) {
+    throw new InvalidOptionError('bridge', `invalid bridge "${bridge}": must be ${allowed('bridge')}, and not a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex)`);
+  }
+  const uplink = text(generic, 'uplink');
+  if (uplink !== undefined && !isValidBridgeName(uplink)) throw new InvalidOptionError('uplink', `invalid uplink "${uplink}": must be ${allowed('uplink')}`);
+  const nativeRaw = text(generic, 'native_vlan');
+  if (nativeRaw !== undefined && uplink === undefined) throw new InvalidOptionError('native_vlan', 'option "native_vlan" needs option "uplink"');
+  return {
+    vlan: integer('vlan', vlanRaw, MIN_VLAN, MAX_VLAN),
+    bridge,
+    uplink,
+    nativeVlan: nativeRaw === undefined ? undefined : integer('native_vlan', nativeRaw, MIN_VLAN, MAX_VLAN),
+  };
+}
+
+function parseOverlay(generic: Options, mode: 'vxlan' | 'gre'): Omit<OverlaySpec, keyof CommonSpec | 'mode'> {
+  const keyName = mode === 'vxlan' ? 'vni' : 'key';
+  const keyRaw = text(generic, keyName);
+  if (keyRaw === undefined) throw new InvalidOptionError(keyName, `mode=${mode} needs option "${keyName}": ${allowed(keyName)}`);
+  const key = integer(keyName, keyRaw, mode === 'vxlan' ? 1 : 0, mode === 'vxlan' ? MAX_VNI : MAX_GRE_KEY);
+  const remoteRaw = text(generic, 'remote');
+  if (remoteRaw === undefined || remoteRaw === '') throw new InvalidOptionError('remote', `mode=${mode} needs option "remote": ${allowed('remote')}`);
+  const remotes = remoteRaw.split(',').map((r) => r.trim());
+  const bad = remotes.find((r) => isIP(r) === 0);
+  if (bad !== undefined) throw new InvalidOptionError('remote', `invalid remote "${bad}": must be ${allowed('remote')}`);
+  if (new Set(remotes).size !== remotes.length) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${remoteRaw}`);
+  if (remotes.length > MAX_REMOTES) throw new InvalidOptionError('remote', `option "remote" lists ${remotes.length} addresses; at most ${MAX_REMOTES}`);
+  return { key, remotes };
+}
+
+function parseMtu(generic: Options): number | undefined {
   const own = text(generic, 'mtu');
   const docker = text(generic, DOCKER_MTU_OPTION);
   const mtu = own === undefined ? undefined : integer('mtu', own, MIN_MTU, MAX_MTU);
@@ -63,10 +132,22 @@ function parseMtu(generic: Readonly<Record<string, unknown>>): number {
   if (mtu !== undefined && dockerMtu !== undefined && mtu !== dockerMtu) {
     throw new InvalidOptionError('mtu', `options "mtu" (${mtu}) and "${DOCKER_MTU_OPTION}" (${dockerMtu}) disagree; give one of them`);
   }
-  return mtu ?? dockerMtu ?? DEFAULT_MTU;
+  return mtu ?? dockerMtu;
 }
 
-function text(generic: Readonly<Record<string, unknown>>, key: string): string | undefined {
+function parseHostIp(generic: Options): string | undefined {
+  const raw = text(generic, 'host_ip');
+  if (raw === undefined) return undefined;
+  const [address = '', len = ''] = raw.split('/');
+  const family = isIP(address);
+  const bits = /^\d{1,3}$/.test(len) ? Number(len) : NaN;
+  if (family === 0 || !(bits >= 1 && bits <= (family === 4 ? 32 : 128))) {
+    throw new InvalidOptionError('host_ip', `invalid host_ip "${raw}": must be ${allowed('host_ip')}`);
+  }
+  return raw;
+}
+
+function text(generic: Options, key: string): string | undefined {
   const v = generic[key];
   if (v === undefined || v === null) return undefined;
   if (typeof v === 'string') return v.trim();
@@ -83,5 +164,5 @@ function integer(option: string, raw: string, min: number, max: number): number 
 }
 
 function allowed(option: string): string {
-  return NETWORK_OPTIONS.find((o) => o.name === option)?.allowed ?? 'a valid value';
+  return BY_NAME.get(option)?.allowed ?? 'a valid value';
 }

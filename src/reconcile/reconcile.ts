@@ -3,19 +3,23 @@
 // every OVSDB reconnect (OVS restarted, maybe with an empty database), on
 // SIGHUP, and every few minutes. Each action is logged with the rule that made it:
 //   bridge-missing      a network's bridge is gone from OVS → re-create it
+//   infra-missing       a tunnel port, the uplink or the host port is gone or wrong → re-make it
 //   port-missing        a live endpoint's port is gone or wrong → re-attach with its tag
 //   endpoint-gone       an endpoint's veth is gone (its container died) → drop the record
 //   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
 //                       namespace (both only when older than the grace) → remove port, veth, record
 //   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
-//   port-orphan         an OVS port of ours belongs to no endpoint → remove it and its veth
+//   port-orphan         an OVS port of ours belongs to no endpoint or network → remove it (and its veth)
 //   link-orphan         a veth named like ours belongs to no endpoint → delete it
 //   lease-orphan        a lease of an endpoint that no longer exists → free it
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
 //   pool-orphan         a pool of a network that no longer exists → free it
 import type { DriverContext } from '../driver/context.js';
 import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
-import { isOurLinkName, shortId } from '../driver/names.js';
+import { applyInfra, removeInfra, syncUplink } from '../driver/infra.js';
+import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../driver/names.js';
+import { deleteBridgeIfUnused } from '../driver/network.js';
+import type { PortInfo } from '../vswitch/vswitch.js';
 import { deleteLink, getLink, listLinks } from '../link/links.js';
 import type { NetworkRecord, PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
@@ -59,6 +63,8 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
     }
     const { created } = await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
     if (created) act('bridge-missing', { network: shortId(net.id), bridge: net.bridge });
+    const made = await applyInfra(ctx, net, true);
+    if (made.length > 0) act('infra-missing', { network: shortId(net.id), bridge: net.bridge, ports: made });
   }
 }
 
@@ -69,9 +75,9 @@ async function removeNetwork(ctx: ReconcileContext, net: NetworkRecord): Promise
   }
   await ctx.state.removeNetwork(net.id);
   for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
-  if (ctx.state.networks().some((n) => n.bridge === net.bridge)) return;
-  const b = await ctx.vswitch.getBridge(net.bridge);
-  if (b?.ours && b.portNames.every((p) => p === net.bridge)) await ctx.vswitch.deleteBridge(net.bridge);
+  await removeInfra(ctx, net);
+  await syncUplink(ctx, net.bridge, net.uplink);
+  await deleteBridgeIfUnused(ctx, net.bridge);
 }
 
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
@@ -103,16 +109,27 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
 async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
   for (const port of await ctx.vswitch.listOwnedPorts()) {
-    if (known.has(port.name)) continue;
-    act('port-orphan', { port: port.name, bridge: port.bridge, endpoint: shortId(port.externalIds['ovsvlan-endpoint'] ?? '') });
+    if (known.has(port.name) || isWantedInfra(ctx, port)) continue;
+    act('port-orphan', { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') });
     await ctx.vswitch.detachPort(port.name);
-    await deleteLink(port.name);
+    if (isOurLinkName(port.name)) await deleteLink(port.name);
   }
   for (const link of await listLinks()) {
     if (!isOurLinkName(link.name) || known.has(link.name) || link.kind !== 'veth') continue;
     act('link-orphan', { link: link.name });
     await deleteLink(link.name);
   }
+}
+
+/** Tunnel, host and uplink ports that a network still wants. */
+function isWantedInfra(ctx: ReconcileContext, port: PortInfo): boolean {
+  const role = port.externalIds[ROLE_KEY];
+  if (role === 'uplink') return ctx.state.networks().some((n) => n.uplink === port.name && n.bridge === port.bridge);
+  const net = ctx.state.network(port.externalIds[NETWORK_KEY] ?? '');
+  if (!net) return false;
+  if (role === 'host') return port.name === hostPortName(net.id) && net.hostIp !== undefined;
+  if (role === 'tunnel') return net.remotes.some((_, i) => tunnelPortName(net.id, i) === port.name);
+  return false;
 }
 
 async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {

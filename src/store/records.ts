@@ -1,13 +1,25 @@
 // What ovsvlan persists: one versioned record type per kind, checked at load.
+import type { Mode } from '../driver/options.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
 
-export const STATE_VERSION = 2;
+export const STATE_VERSION = 3;
 
 export interface NetworkRecord {
   id: string;
+  mode: Mode;
+  /** vlan mode: the bridge named by the user; overlays: a bridge of their own */
   bridge: string;
-  vlan: number;
+  /** the tag of the network's ports (vlan mode); undefined for overlays */
+  vlan: number | undefined;
   mtu: number;
+  /** overlays: the VNI or GRE key, and the other hosts' tunnel endpoints */
+  key: number | undefined;
+  remotes: string[];
+  /** vlan mode: the trunk uplink of the bridge, and its native (untagged) VLAN */
+  uplink: string | undefined;
+  nativeVlan: number | undefined;
+  /** host_ip: the host's address (CIDR) on this network, on an internal port */
+  hostIp: string | undefined;
   /** Datapath of the bridge when the network was created (netdev ⇒ tx offload off on veths). */
   datapath: DatapathType;
   /** Gateway IPs without mask, as Docker's IPAM data gave them. */
@@ -74,10 +86,15 @@ export interface State {
 
 export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {}, pools: {} });
 
-/** Brings an older document up to the current version (v1 had no pools). */
+/** Brings an older document up to the current version (v1 had no pools, v2 only VLAN networks). */
 export function migrate(doc: unknown): unknown {
-  if (typeof doc === 'object' && doc !== null && (doc as { version?: unknown }).version === 1) {
-    return { ...(doc as object), version: STATE_VERSION, pools: {} };
+  if (typeof doc !== 'object' || doc === null) return doc;
+  const d = doc as Record<string, unknown>;
+  if (d['version'] === 1) return migrate({ ...d, version: 2, pools: {} });
+  if (d['version'] === 2 && typeof d['networks'] === 'object' && d['networks'] !== null) {
+    const networks = Object.fromEntries(Object.entries(d['networks'] as Record<string, object>)
+      .map(([id, n]) => [id, { mode: 'vlan', remotes: [], ...n }]));
+    return { ...d, version: 3, networks };
   }
   return doc;
 }
@@ -95,8 +112,8 @@ export function checkState(doc: unknown): string | undefined {
     }
   }
   for (const [id, n] of Object.entries(d['networks'] as Record<string, Record<string, unknown>>)) {
-    if (typeof n['bridge'] !== 'string' || typeof n['vlan'] !== 'number' || typeof n['mtu'] !== 'number') {
-      return `networks.${id} lacks bridge, vlan or mtu`;
+    if (typeof n['bridge'] !== 'string' || typeof n['mode'] !== 'string' || typeof n['mtu'] !== 'number' || !Array.isArray(n['remotes'])) {
+      return `networks.${id} lacks mode, bridge, mtu or remotes`;
     }
   }
   for (const [id, e] of Object.entries(d['endpoints'] as Record<string, Record<string, unknown>>)) {

@@ -27,7 +27,33 @@ export interface PortInfo {
 export interface AccessPort {
   bridge: string;
   name: string;
-  tag: number;
+  /** undefined: an untagged port (overlay bridges) */
+  tag: number | undefined;
+  externalIds: Record<string, string>;
+}
+
+export interface TunnelPort {
+  bridge: string;
+  name: string;
+  type: 'vxlan' | 'gre';
+  remote: string;
+  key: number;
+  externalIds: Record<string, string>;
+}
+
+export interface UplinkPort {
+  bridge: string;
+  name: string;
+  trunks: number[];
+  nativeVlan: number | undefined;
+  externalIds: Record<string, string>;
+}
+
+export interface HostPort {
+  bridge: string;
+  name: string;
+  tag: number | undefined;
+  mtu: number;
   externalIds: Record<string, string>;
 }
 
@@ -87,24 +113,66 @@ export class Vswitch {
     return true;
   }
 
-  /** Adds (or updates) an access port with a VLAN tag; one transaction. */
-  async attachPort(p: AccessPort): Promise<void> {
-    const [bridges, ports] = await this.#db.transact([
-      select('Bridge', [['name', '==', p.bridge]], ['_uuid', 'ports']),
-      select('Port', [['name', '==', p.name]], ['_uuid']),
+  /** Adds (or replaces) an access port, tagged with the VLAN unless `tag` is undefined; one transaction. */
+  attachPort(p: AccessPort): Promise<void> {
+    return this.#putPort(p.bridge, p.name, { external_ids: ovsMap(p.externalIds) }, {
+      ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds),
+    });
+  }
+
+  /** A native OVS tunnel port to one remote; `protected` so that tunnels never forward to each other (split horizon). */
+  attachTunnel(p: TunnelPort): Promise<void> {
+    return this.#putPort(p.bridge, p.name, {
+      type: p.type,
+      options: ovsMap({ remote_ip: p.remote, key: String(p.key) }),
+      external_ids: ovsMap(p.externalIds),
+    }, { protected: true, external_ids: ovsMap(p.externalIds) });
+  }
+
+  /** An existing interface as an 802.1Q trunk carrying `trunks`, with an optional native (untagged) VLAN. */
+  attachUplink(p: UplinkPort): Promise<void> {
+    const port: Row = { trunks: ovsSet(p.trunks), external_ids: ovsMap(p.externalIds) };
+    if (p.nativeVlan !== undefined) Object.assign(port, { tag: p.nativeVlan, vlan_mode: 'native-untagged' });
+    return this.#putPort(p.bridge, p.name, { external_ids: ovsMap(p.externalIds) }, port);
+  }
+
+  /** An internal port: a network interface for the host itself on the bridge (and VLAN). */
+  attachHostPort(p: HostPort): Promise<void> {
+    return this.#putPort(p.bridge, p.name, { type: 'internal', mtu_request: p.mtu, external_ids: ovsMap(p.externalIds) }, {
+      ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds),
+    });
+  }
+
+  /** The port's bridge, tag and trunks as OVS has them, or undefined. */
+  async getPort(name: string): Promise<{ bridge: string | undefined; tag: number | undefined; trunks: number[] } | undefined> {
+    const [ports, bridges] = await this.#db.transact([
+      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks']),
+      select('Bridge', [], ['name', 'ports']),
     ]);
-    const bridge = bridges?.rows?.[0];
-    if (!bridge) throw new NotFoundError(`OVS bridge ${p.bridge} does not exist`);
+    const row = ports?.rows?.[0];
+    if (!row) return undefined;
+    const u = uuidOf(row['_uuid'] as Uuid);
+    const bridge = (bridges?.rows ?? []).find((b) => fromOvsSet<Uuid>(b['ports']).some((x) => uuidOf(x) === u));
+    return { bridge: bridge ? String(bridge['name']) : undefined, tag: fromOvsSet<number>(row['tag'])[0], trunks: fromOvsSet<number>(row['trunks']) };
+  }
+
+  /** Inserts Interface + Port and links the Port to the bridge, replacing a port of that name: one transaction. */
+  async #putPort(bridgeName: string, name: string, iface: Row, port: Row): Promise<void> {
+    const [bridges, ports] = await this.#db.transact([
+      select('Bridge', [['name', '==', bridgeName]], ['_uuid']),
+      select('Port', [['name', '==', name]], ['_uuid']),
+    ]);
+    if (!bridges?.rows?.[0]) throw new NotFoundError(`OVS bridge ${bridgeName} does not exist`);
     const portUuid = ports?.rows?.[0]?.['_uuid'] as Uuid | undefined;
     const ops: Operation[] = [];
     if (portUuid) {
-      // A retried call, or a port left on another bridge: detach it first, then add it fresh.
+      // A retried call, a repair, or a port left on another bridge: detach it first, then add it fresh.
       ops.push(mutate('Bridge', [['ports', 'includes', portUuid]], [['ports', 'delete', ovsSet([portUuid])]]));
     }
     ops.push(
-      insert('Interface', { name: p.name, external_ids: ovsMap(p.externalIds) }, 'iface'),
-      insert('Port', { name: p.name, interfaces: namedUuid('iface'), tag: p.tag, external_ids: ovsMap(p.externalIds) }, 'port'),
-      mutate('Bridge', [['name', '==', p.bridge]], [['ports', 'insert', ovsSet([namedUuid('port')])]]),
+      insert('Interface', { name, ...iface }, 'iface'),
+      insert('Port', { name, interfaces: namedUuid('iface'), ...port }, 'port'),
+      mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'insert', ovsSet([namedUuid('port')])]]),
     );
     await this.#db.transactAndWait(ops);
   }
@@ -137,9 +205,9 @@ export class Vswitch {
     }));
   }
 
-  /** Updates a port's tag in place (used by reconciliation). */
-  async setTag(name: string, tag: number): Promise<void> {
-    await this.#db.transactAndWait([update('Port', [['name', '==', name]], { tag })]);
+  /** Updates an uplink's VLAN list in place: the trunk keeps forwarding the others meanwhile. */
+  async setTrunks(name: string, trunks: number[]): Promise<void> {
+    await this.#db.transactAndWait([update('Port', [['name', '==', name]], { trunks: ovsSet(trunks) })]);
   }
 }
 

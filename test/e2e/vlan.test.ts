@@ -112,7 +112,7 @@ t.test('bad options fail docker network create and leave nothing behind', async 
     ['vlan 0', ['--opt', 'vlan=0'], /invalid vlan "0": must be a VLAN ID from 1 to 4094/],
     ['vlan 4095', ['--opt', 'vlan=4095'], /invalid vlan "4095"/],
     ['vlan text', ['--opt', 'vlan=abc'], /invalid vlan "abc"/],
-    ['unknown option', ['--opt', 'vlan=860', '--opt', 'colour=red'], /unknown option "colour"; ovsvlan network options are: vlan, bridge, mtu/],
+    ['unknown option', ['--opt', 'vlan=860', '--opt', 'colour=red'], /unknown option "colour"; ovsvlan network options are: mode, vlan, bridge, mtu/],
     ['long bridge', ['--opt', 'vlan=860', '--opt', 'bridge=abcdefghijklmnop'], /invalid bridge "abcdefghijklmnop": must be an OVS bridge name of 1-15/],
     ['odd bridge', ['--opt', 'vlan=860', '--opt', 'bridge=br$x'], /invalid bridge "br\$x"/],
     ['bridge that is another interface', ['--opt', 'vlan=860', '--opt', 'bridge=lo'], /"lo" is an existing .*interface, not an OVS bridge/],

@@ -9,6 +9,9 @@ t.test('defaults', async (t) => {
     stateDir: '/var/lib/ovsvlan',
     bridge: 'ovs0',
     datapath: 'auto',
+    defaultPools: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
+    docker: 'unix:///var/run/docker.sock',
+    leaseGrace: '60',
     logLevel: 'info',
   });
 });
@@ -28,4 +31,10 @@ t.test('every bad setting is reported at once', async (t) => {
   t.match(err.message, /OVSVLAN_BRIDGE/);
   t.match(err.message, /OVSVLAN_OVSDB/);
   t.match(err.message, /unknown flag --nope/);
+});
+
+t.test('default pools', async (t) => {
+  t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16:8' }), /OVSVLAN_DEFAULT_POOLS.*size must be between 16 and 32/);
+  t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16' }), /is not base\/len:size/);
+  t.equal(loadConfig([], { OVSVLAN_DEFAULT_POOLS: '172.30.0.0/16:26' }).defaultPools, '172.30.0.0/16:26');
 });

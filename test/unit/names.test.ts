@@ -14,7 +14,7 @@ t.test('veth names are deterministic, distinct and fit IFNAMSIZ', async (t) => {
 });
 
 t.test('external_ids carry owner, network and endpoint', async (t) => {
-  t.same(portExternalIds('net1', ep), { 'ovsvlan-owner': 'ovsvlan', 'ovsvlan-network': 'net1', 'ovsvlan-endpoint': ep });
+  t.same(portExternalIds('net1', ep), { 'ovsvlan-owner': 'ovsvlan', 'ovsvlan-role': 'endpoint', 'ovsvlan-network': 'net1', 'ovsvlan-endpoint': ep });
 });
 
 t.test('bridge names', async (t) => {

@@ -1,16 +1,24 @@
 // Network options: every bad value fails with a message naming the option and
 // what it accepts; good ones become a typed spec.
 import t from 'tap';
-import { parseNetworkOptions, DEFAULT_MTU } from '../../src/driver/options.js';
+import { parseNetworkOptions } from '../../src/driver/options.js';
 import { InvalidOptionError } from '../../src/errors.js';
 
 const parse = (o: Record<string, unknown>) => parseNetworkOptions(o, 'ovs0');
 
+const vlanSpec = { mode: 'vlan', uplink: undefined, nativeVlan: undefined, hostIp: undefined, mtu: undefined };
+
 t.test('valid options', async (t) => {
-  t.same(parse({ vlan: '860' }), { vlan: 860, bridge: 'ovs0', mtu: DEFAULT_MTU });
-  t.same(parse({ vlan: '1', bridge: 'br-int.2', mtu: '1400' }), { vlan: 1, bridge: 'br-int.2', mtu: 1400 });
-  t.same(parse({ vlan: '4094', 'com.docker.network.driver.mtu': '9000' }), { vlan: 4094, bridge: 'ovs0', mtu: 9000 });
+  t.same(parse({ vlan: '860' }), { ...vlanSpec, vlan: 860, bridge: 'ovs0' });
+  t.same(parse({ vlan: '1', bridge: 'br-int.2', mtu: '1400' }), { ...vlanSpec, vlan: 1, bridge: 'br-int.2', mtu: 1400 });
+  t.same(parse({ vlan: '4094', 'com.docker.network.driver.mtu': '9000' }), { ...vlanSpec, vlan: 4094, bridge: 'ovs0', mtu: 9000 });
   t.same(parse({ vlan: '5', mtu: '1450', 'com.docker.network.driver.mtu': '1450' }).mtu, 1450);
+  t.same(parse({ vlan: '860', uplink: 'eth1', native_vlan: '349', host_ip: '10.13.160.254/24' }),
+    { ...vlanSpec, vlan: 860, bridge: 'ovs0', uplink: 'eth1', nativeVlan: 349, hostIp: '10.13.160.254/24' });
+  t.same(parse({ mode: 'vxlan', vni: '5001', remote: '10.99.0.2, 10.99.0.3' }),
+    { mode: 'vxlan', key: 5001, remotes: ['10.99.0.2', '10.99.0.3'], mtu: undefined, hostIp: undefined });
+  t.same(parse({ mode: 'gre', key: '0', remote: 'fd00::2', mtu: '1400' }),
+    { mode: 'gre', key: 0, remotes: ['fd00::2'], mtu: 1400, hostIp: undefined });
 });
 
 const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
@@ -20,7 +28,20 @@ const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ['vlan not a number', { vlan: 'abc' }, 'vlan', /invalid vlan "abc"/],
   ['vlan with sign', { vlan: '-5' }, 'vlan', /invalid vlan "-5"/],
   ['vlan hex', { vlan: '0x10' }, 'vlan', /invalid vlan/],
-  ['unknown option', { vlan: '860', vni: '5' }, 'vni', /unknown option "vni"; ovsvlan network options are: vlan, bridge, mtu/],
+  ['unknown option', { vlan: '860', colour: '5' }, 'colour', /unknown option "colour"; ovsvlan network options are: mode, vlan, bridge, mtu/],
+  ['bad mode', { mode: 'geneve' }, 'mode', /invalid mode "geneve": must be one of vlan, vxlan, gre/],
+  ['vni with vlan mode', { vlan: '860', vni: '5' }, 'vni', /option "vni" does not apply to mode=vlan; it is for mode=vxlan/],
+  ['key with vxlan', { mode: 'vxlan', vni: '5', key: '1', remote: '10.0.0.1' }, 'key', /option "key" does not apply to mode=vxlan/],
+  ['vlan with an overlay', { mode: 'gre', vlan: '860', key: '1', remote: '10.0.0.1' }, 'vlan', /option "vlan" does not apply to mode=gre/],
+  ['uplink with an overlay', { mode: 'vxlan', vni: '5', remote: '10.0.0.1', uplink: 'eth1' }, 'uplink', /does not apply to mode=vxlan/],
+  ['vxlan without vni', { mode: 'vxlan', remote: '10.0.0.1' }, 'vni', /mode=vxlan needs option "vni": a VXLAN network identifier from 1 to 16777215/],
+  ['vni too big', { mode: 'vxlan', vni: '16777216', remote: '10.0.0.1' }, 'vni', /invalid vni "16777216"/],
+  ['gre without remote', { mode: 'gre', key: '42' }, 'remote', /mode=gre needs option "remote"/],
+  ['bad remote', { mode: 'gre', key: '42', remote: '10.0.0.1,host2' }, 'remote', /invalid remote "host2"/],
+  ['remote twice', { mode: 'gre', key: '42', remote: '10.0.0.1,10.0.0.1' }, 'remote', /lists an address twice/],
+  ['native_vlan without uplink', { vlan: '860', native_vlan: '349' }, 'native_vlan', /needs option "uplink"/],
+  ['bad host_ip', { vlan: '860', host_ip: '10.0.0.1' }, 'host_ip', /invalid host_ip "10.0.0.1": must be an address with prefix length/],
+  ['reserved bridge name', { vlan: '860', bridge: 'ovb0123456789ab' }, 'bridge', /not a name ovsvlan makes for itself/],
   ['bridge too long', { vlan: '860', bridge: 'abcdefghijklmnop' }, 'bridge', /invalid bridge "abcdefghijklmnop": must be an OVS bridge name of 1-15/],
   ['bridge odd chars', { vlan: '860', bridge: 'br;rm' }, 'bridge', /invalid bridge "br;rm"/],
   ['bridge with slash', { vlan: '860', bridge: 'a/b' }, 'bridge', /invalid bridge/],

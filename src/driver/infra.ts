@@ -1,0 +1,61 @@
+// A network's own OVS objects besides endpoint ports: the tunnel ports of an
+// overlay, the bridge's trunk uplink, and the host's internal port. Each
+// function makes OVS match the record and is safe to run again (create,
+// retries, and reconciliation use the same code).
+import { setAddress } from '../link/addr.js';
+import type { NetworkRecord } from '../store/records.js';
+import type { DriverContext } from './context.js';
+import { hostPortName, infraExternalIds, tunnelPortName } from './names.js';
+
+/** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
+export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair = false): Promise<string[]> {
+  const made: string[] = [];
+  if (net.mode !== 'vlan') {
+    for (const [i, remote] of net.remotes.entries()) {
+      const name = tunnelPortName(net.id, i);
+      if (repair && (await ctx.vswitch.getPort(name))?.bridge === net.bridge) continue;
+      await ctx.vswitch.attachTunnel({ bridge: net.bridge, name, type: net.mode, remote, key: net.key ?? 0, externalIds: infraExternalIds('tunnel', net.id) });
+      made.push(name);
+    }
+  }
+  if (net.hostIp) {
+    const name = hostPortName(net.id);
+    const port = await ctx.vswitch.getPort(name);
+    if (!repair || port?.bridge !== net.bridge || port.tag !== net.vlan) {
+      await ctx.vswitch.attachHostPort({ bridge: net.bridge, name, tag: net.vlan, mtu: net.mtu, externalIds: infraExternalIds('host', net.id) });
+      made.push(name);
+    }
+    await setAddress(name, net.hostIp);
+  }
+  if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
+  return made;
+}
+
+/** Removes the network's tunnel and host ports (what is gone already is fine). */
+export async function removeInfra(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+  for (let i = 0; i < net.remotes.length; i++) await ctx.vswitch.detachPort(tunnelPortName(net.id, i));
+  if (net.hostIp) await ctx.vswitch.detachPort(hostPortName(net.id));
+}
+
+/**
+ * The bridge's uplink carries exactly the VLANs of the networks on it: attach
+ * it when missing, update its trunks when they differ, detach it when no
+ * network on the bridge names it any more. Returns the uplink when it was (re)attached.
+ */
+export async function syncUplink(ctx: DriverContext, bridge: string, formerUplink?: string): Promise<string[]> {
+  const nets = ctx.state.networks().filter((n) => n.mode === 'vlan' && n.bridge === bridge);
+  const withUplink = nets.find((n) => n.uplink);
+  const uplink = withUplink?.uplink;
+  if (!uplink) {
+    if (formerUplink) await ctx.vswitch.detachPort(formerUplink);
+    return [];
+  }
+  const trunks = [...new Set(nets.map((n) => n.vlan).filter((v): v is number => v !== undefined))].sort((a, b) => a - b);
+  const port = await ctx.vswitch.getPort(uplink);
+  if (port?.bridge !== bridge) {
+    await ctx.vswitch.attachUplink({ bridge, name: uplink, trunks, nativeVlan: withUplink.nativeVlan, externalIds: infraExternalIds('uplink') });
+    return [uplink];
+  }
+  if (port.trunks.join(',') !== trunks.join(',')) await ctx.vswitch.setTrunks(uplink, trunks);
+  return [];
+}
