@@ -16,26 +16,30 @@ t.test('the seeds: four containers in 192.168.0.0/24, two on VLAN 100, two on VL
   await host.startPlugin();
   for (const vlan of ['100', '200']) {
     const r = await host.docker(['network', 'create', '-d', 'ovsvlan', '--ipam-driver', 'ovsvlan', '--opt', `vlan=${vlan}`,
-      '--subnet', '192.168.0.0/24', '--gateway', '192.168.0.1', `v${vlan}`]);
+      '--subnet', '192.168.0.0/24', '--gateway', '192.168.0.254', `v${vlan}`]);
     t.equal(r.exitCode, 0, `network v${vlan} in the same subnet: ${r.stderr}`);
   }
-  await run(host, 'test1', 'v100', '--ip', '192.168.0.11');
-  await run(host, 'test2', 'v100', '--ip', '192.168.0.12');
-  await run(host, 'test3', 'v200', '--ip', '192.168.0.13');
-  await run(host, 'test4', 'v200'); // picked by the IPAM
-  const ip4 = await ipOf(host, 'test4', 'v200');
-  t.match(ip4, /^192\.168\.0\.\d+$/, `test4 got ${ip4}`);
-  t.not(ip4, '192.168.0.1', 'not the gateway');
-  t.ok(await ping(host, 'test1', '192.168.0.12'), '1 -> 2');
-  t.ok(await ping(host, 'test3', ip4), '3 -> 4');
-  t.ok(await pingFails(host, 'test1', '192.168.0.13'), '1 -> 3 isolated');
-  t.ok(await pingFails(host, 'test4', '192.168.0.12'), '4 -> 2 isolated');
+  // exactly docs/seeds.md, scenario 003
+  await run(host, 'test1', 'v100', '--ip', '192.168.0.1');
+  await run(host, 'test2', 'v100', '--ip', '192.168.0.2');
+  await run(host, 'test3', 'v200', '--ip', '192.168.0.3');
+  await run(host, 'test4', 'v200', '--ip', '192.168.0.4');
+  t.ok(await ping(host, 'test1', '192.168.0.2'), '1 -> 2');
+  t.ok(await ping(host, 'test3', '192.168.0.4'), '3 -> 4');
+  t.ok(await pingFails(host, 'test1', '192.168.0.3'), '1 -> 3 isolated');
+  t.ok(await pingFails(host, 'test4', '192.168.0.2'), '4 -> 2 isolated');
+  // picked by the IPAM: neither the gateway nor a taken address
+  await run(host, 'test5', 'v200');
+  const ip5 = await ipOf(host, 'test5', 'v200');
+  t.match(ip5, /^192\.168\.0\.\d+$/, `test5 got ${ip5}`);
+  t.notOk(['192.168.0.0', '192.168.0.3', '192.168.0.4', '192.168.0.254', '192.168.0.255'].includes(ip5), 'a free address');
+  t.ok(await ping(host, 'test5', '192.168.0.3'), '5 -> 3');
   // the same address on both VLANs is fine: each VLAN is its own address space
-  const dup = await host.docker(['run', '-d', '--name', 'test5', '--net', 'v200', '--ip', '192.168.0.11', 'busybox:local', 'sleep', '60']);
-  t.equal(dup.exitCode, 0, '192.168.0.11 on VLAN 200 too');
-  const taken = await host.docker(['run', '-d', '--name', 'test6', '--net', 'v100', '--ip', '192.168.0.11', 'busybox:local', 'sleep', '60']);
+  const dup = await host.docker(['run', '-d', '--name', 'test6', '--net', 'v200', '--ip', '192.168.0.2', 'busybox:local', 'sleep', '60']);
+  t.equal(dup.exitCode, 0, `192.168.0.2 (test2's on VLAN 100) on VLAN 200 too: ${dup.stderr}`);
+  const taken = await host.docker(['run', '-d', '--name', 'test7', '--net', 'v100', '--ip', '192.168.0.1', 'busybox:local', 'sleep', '60']);
   t.not(taken.exitCode, 0, 'a taken address fails');
-  t.match(taken.stderr, /address 192\.168\.0\.11 is already in use in 192\.168\.0\.0\/24/);
+  t.match(taken.stderr, /address 192\.168\.0\.1 is already in use in 192\.168\.0\.0\/24/);
 });
 
 t.test('50 containers started at once get 50 distinct addresses', async (t) => {
