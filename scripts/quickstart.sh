@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOG=/var/log/ovsvlan
 OVS_RUN=/var/run/openvswitch
-DB=/etc/openvswitch/conf.db
+DB=$(readlink -f /etc/openvswitch/conf.db)   # Debian links it to /var/lib/openvswitch
 PIDFILE=/run/ovsvlan-quickstart.pid
 say() { printf '\n== %s\n' "$*"; }
 
@@ -35,7 +35,7 @@ say "Open vSwitch"
 if ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
     echo "already running"
 else
-    mkdir -p "$OVS_RUN" /etc/openvswitch
+    mkdir -p "$OVS_RUN" "$(dirname "$DB")"
     [ -f "$DB" ] || ovsdb-tool create "$DB" /usr/share/openvswitch/vswitch.ovsschema
     ovsdb-server "$DB" --remote=punix:$OVS_RUN/db.sock --pidfile --detach --log-file="$LOG/ovsdb-server.log"
     ovs-vsctl --no-wait init

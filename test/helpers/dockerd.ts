@@ -34,6 +34,12 @@ export interface Dockerd {
   clean(): Promise<void>;
   /** clean(), stop dockerd by PID and wait, then remove its dirs, sockets and cgroups. Idempotent. */
   stop(): Promise<void>;
+  /**
+   * Stops dockerd by PID (SIGTERM, as a host shutdown would: no clean(), so containers, networks and
+   * plugins stay in its data-root) and starts it again with the same settings; waits until the API
+   * answers. `pid` is the new process afterwards.
+   */
+  restart(): Promise<void>;
   logTail(lines?: number): Promise<string>;
 }
 
@@ -141,7 +147,8 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
   await mkdir(env.DOCKER_CONFIG as string, { recursive: true });
   // otherwise dockerd 20.10 writes its libtrust key to the machine's /etc/docker/key.json (config-file only setting)
   await writeFile(configFile, `${JSON.stringify({ 'deprecated-key-path': keyFile })}\n`);
-  await ensureMountpoints(['/run/docker/plugins', '/run/containerd', ...(ovsDir ? ['/run/openvswitch'] : [])]);
+  const mountpoints = ['/run/docker/plugins', '/run/containerd', ...(ovsDir ? ['/run/openvswitch'] : [])];
+  await ensureMountpoints(mountpoints);
 
   // sh only because the mounts must happen inside the new mount namespace; values are positional.
   const script = [
@@ -157,17 +164,23 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
     '--ip-masq=false', '--userland-proxy=false', `--cgroup-parent=/${cgroupName}`];
   // node's spawn, not execa: execa's types take no runtime fd and its file targets are piped through
   // this process, which a daemon outliving a crashed test must not depend on.
-  const logFd = openSync(logFile, 'a');
-  // nsenter, unshare and sh all exec: the child's PID is dockerd's PID.
-  const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'slave',
-    'sh', '-c', script, 'sh', pluginDir, ovsDir ?? '', ...dockerdArgs], { detached: true, stdio: ['ignore', logFd, logFd] });
-  closeSync(logFd);
-  let exited = false;
-  child.on('exit', () => { exited = true; });
-  child.on('error', () => { exited = true; });
-  child.unref();
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`dockerd-${name}: spawn failed`);
+  // per launch: after a restart, the old process' late exit event must not mark the new one
+  let life = { exited: false };
+  const launch = (): number => {
+    const logFd = openSync(logFile, 'a');
+    // nsenter, unshare and sh all exec: the child's PID is dockerd's PID.
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, 'unshare', '-m', '--propagation', 'slave',
+      'sh', '-c', script, 'sh', pluginDir, ovsDir ?? '', ...dockerdArgs], { detached: true, stdio: ['ignore', logFd, logFd] });
+    closeSync(logFd);
+    const mine = { exited: false };
+    life = mine;
+    child.on('exit', () => { mine.exited = true; });
+    child.on('error', () => { mine.exited = true; });
+    child.unref();
+    if (child.pid === undefined) throw new Error(`dockerd-${name}: spawn failed`);
+    return child.pid;
+  };
+  let pid = launch();
 
   const docker = async (args: readonly string[], o: DockerOpts = {}): Promise<RunResult> => {
     const common = { reject: false, env, extendEnv: false, timeout: o.timeout ?? 120_000 } as const;
@@ -194,18 +207,23 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
     for (const p of plugins) await docker(['plugin', 'rm', '-f', p], { timeout: 60_000 });
   };
 
+  /** Stops dockerd by PID, and its managed containerd should it outlive it; files stay. */
+  const halt = async (): Promise<void> => {
+    const containerdPidFile = `${execRoot}/containerd/containerd.pid`;
+    const containerdPid = Number((await readFile(containerdPidFile, 'utf8').catch(() => '')).trim()) || undefined;
+    await stopPid(pid, 20_000);
+    // dockerd stops its managed containerd; only after a SIGKILL could it be left behind
+    if (containerdPid && pidAlive(containerdPid)) {
+      const cmd = await readFile(`/proc/${containerdPid}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.includes(execRoot)) await stopPid(containerdPid, 5_000);
+    }
+  };
+
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       await clean().catch(() => undefined);
-      const containerdPidFile = `${execRoot}/containerd/containerd.pid`;
-      const containerdPid = Number((await readFile(containerdPidFile, 'utf8').catch(() => '')).trim()) || undefined;
-      await stopPid(pid, 20_000);
-      // dockerd stops its managed containerd; only after a SIGKILL could it be left behind
-      if (containerdPid && pidAlive(containerdPid)) {
-        const cmd = await readFile(`/proc/${containerdPid}/cmdline`, 'utf8').catch(() => '');
-        if (cmd.includes(execRoot)) await stopPid(containerdPid, 5_000);
-      }
+      await halt();
       const keep = process.env.OVSVLAN_TEST_KEEP_LOGS;
       if (keep) {
         await mkdir(keep, { recursive: true });
@@ -220,16 +238,26 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
   };
   opts.t?.teardown(stop);
 
-  const deadline = Date.now() + 30_000;
-  while (!(await ping(sock))) {
-    if (exited || Date.now() > deadline) {
-      const why = exited ? 'exited' : 'did not answer within 30 s';
-      const log = await logTail();
-      await stop();
-      throw new Error(`dockerd-${name} ${why}; log tail:\n${log}`);
+  const waitUp = async (): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (!(await ping(sock))) {
+      if (life.exited || Date.now() > deadline) {
+        const why = life.exited ? 'exited' : 'did not answer within 30 s';
+        const log = await logTail();
+        await stop();
+        throw new Error(`dockerd-${name} ${why}; log tail:\n${log}`);
+      }
+      await sleep(100);
     }
-    await sleep(100);
-  }
+  };
+  await waitUp();
+  const restart = async (): Promise<void> => {
+    if (stopping) throw new Error(`dockerd-${name} is stopped for good`);
+    await halt();
+    await ensureMountpoints(mountpoints); // scripts/cleanup-tests.sh may have removed them meanwhile
+    pid = launch();
+    await waitUp();
+  };
 
   const loadBusybox = async (): Promise<void> => {
     if ((await execa('ldd', [BUSYBOX], { reject: false })).exitCode === 0) {
@@ -252,5 +280,10 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
     }
   };
 
-  return { name, netns, sock, pluginDir, pid, dataRoot, execRoot, logFile, docker, dockerOk, loadBusybox, clean, stop, logTail };
+  return {
+    name, netns, sock, pluginDir, dataRoot, execRoot, logFile, docker, dockerOk, loadBusybox, clean, stop, restart, logTail,
+    get pid() {
+      return pid;
+    },
+  };
 }
