@@ -1,6 +1,6 @@
 // CreateEndpoint / DeleteEndpoint: one veth pair per endpoint; its host end is
 // an OVS access port tagged with the network's VLAN.
-import { createVethPair, deleteLink, disableTxOffload, getLink } from '../link/links.js';
+import { createVethPair, deleteLink, disableTxOffload } from '../link/links.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
 import { portExternalIds, shortId, vethNames } from './names.js';
@@ -49,8 +49,7 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequ
  * the pair and re-applies the port. Undoes its own work when a step fails.
  */
 export async function wireEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
-  const madeLink = !(await getLink(ep.hostIf));
-  if (madeLink) await createVethPair(ep.hostIf, ep.containerIf, net.mtu);
+  const madeLink = await createVethPair(ep.hostIf, ep.containerIf, net.mtu);
   try {
     if (net.datapath === 'netdev') await disableTxOffload(ep.containerIf);
     await ctx.vswitch.ensureBridge(net.bridge, net.datapath);

@@ -19,15 +19,24 @@ interface IpLinkJson {
 
 const NOT_FOUND = /does not exist|Cannot find device/i;
 
-/** Creates a veth pair with both ends at `mtu`, and brings the host end up. */
-export async function createVethPair(host: string, peer: string, mtu: number): Promise<void> {
-  await execOk('ip', ['link', 'add', host, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)]);
+/**
+ * Creates a veth pair with both ends at `mtu` and brings the host end up.
+ * Returns false when a link named `host` exists already (a retried call).
+ */
+export async function createVethPair(host: string, peer: string, mtu: number): Promise<boolean> {
+  const argv = ['link', 'add', host, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)];
+  const r = await exec('ip', argv);
+  if (r.exitCode !== 0) {
+    if (/File exists/i.test(r.stderr)) return false;
+    throw new LinkError(['ip', ...argv], r.stderr);
+  }
   try {
     await execOk('ip', ['link', 'set', host, 'up']);
   } catch (err) {
     await deleteLink(host);
     throw err;
   }
+  return true;
 }
 
 /**

@@ -10,6 +10,7 @@ export class StateCache {
   readonly #store: Store;
   #state: State | undefined;
   #saving: Promise<void> = Promise.resolve();
+  #next: Promise<void> | undefined;
 
   constructor(store: Store) {
     this.#store = store;
@@ -86,10 +87,18 @@ export class StateCache {
     return this.#persist();
   }
 
-  /** Saves are chained so that the file always ends with the latest snapshot. */
+  /**
+   * Group commit: one save runs at a time; changes made while it runs share
+   * the next save, which snapshots the state when it starts. Every caller's
+   * promise settles only once a save that includes its change is durable.
+   */
   #persist(): Promise<void> {
-    const snapshot = structuredClone(this.#s);
-    const next = this.#saving.then(() => this.#store.save(snapshot));
+    if (this.#next) return this.#next;
+    const next = this.#saving.then(async () => {
+      this.#next = undefined;
+      await this.#store.save(structuredClone(this.#s));
+    });
+    this.#next = next;
     this.#saving = next.catch(() => undefined);
     return next;
   }

@@ -67,9 +67,14 @@ export class Vswitch {
   }
 
   async getBridge(name: string): Promise<BridgeInfo | undefined> {
+    return this.#bridge(name, true);
+  }
+
+  /** The bridge row; port names are looked up only when asked for (they need a scan of the Port table). */
+  async #bridge(name: string, withPorts: boolean): Promise<BridgeInfo | undefined> {
     const [bridges, ports] = await this.#db.transact([
       select('Bridge', [['name', '==', name]], ['name', 'datapath_type', 'external_ids', 'ports']),
-      select('Port', [], ['_uuid', 'name']),
+      ...(withPorts ? [select('Port', [], ['_uuid', 'name'])] : []),
     ]);
     const row = bridges?.rows?.[0];
     if (!row) return undefined;
@@ -78,13 +83,13 @@ export class Vswitch {
       name,
       datapath: row['datapath_type'] === 'netdev' ? 'netdev' : 'system',
       ours: fromOvsMap(row['external_ids'])[OWNER_KEY] === OWNER_VALUE,
-      portNames: fromOvsSet<Uuid>(row['ports']).map((u) => names.get(uuidOf(u)) ?? '?'),
+      portNames: withPorts ? fromOvsSet<Uuid>(row['ports']).map((u) => names.get(uuidOf(u)) ?? '?') : [],
     };
   }
 
-  /** Creates the bridge (marked as ours) with its internal port, unless it exists. */
+  /** Creates the bridge (marked as ours) with its internal port, unless it exists (then `portNames` is not filled). */
   async ensureBridge(name: string, datapath: DatapathType): Promise<{ bridge: BridgeInfo; created: boolean }> {
-    const existing = await this.getBridge(name);
+    const existing = await this.#bridge(name, false);
     if (existing) return { bridge: existing, created: false };
     const results = await this.#db.transactAndWait([
       insert('Interface', { name, type: 'internal' }, 'iface'),
