@@ -1,6 +1,7 @@
 // Composition root: builds the modules in order and starts them.
-// start = load state → listen (the socket exists at once; requests wait
-//   behind the first reconciliation) → connect to OVSDB → reconcile.
+// start (the socket is already listening, opened by main.ts; requests wait)
+//   = load state → serve (requests wait behind the first reconciliation)
+//   → connect to OVSDB → reconcile.
 // Reconciliation runs again after each OVSDB reconnect, on SIGHUP and every
 // few minutes. close = stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
@@ -13,7 +14,8 @@ import { IpamDriver } from './ipam/driver.js';
 import type { DefaultRange } from './ipam/pools.js';
 import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
-import { buildServer, listenUnix } from './protocol/server.js';
+import { startServer } from './protocol/server.js';
+import type { PluginSocket } from './protocol/socket.js';
 import { DockerReader } from './reconcile/docker.js';
 import { reconcile, type ReconcileContext } from './reconcile/reconcile.js';
 import { FileStore } from './store/file-store.js';
@@ -30,7 +32,7 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export async function startDaemon(config: Config, log: Logger, socket: PluginSocket): Promise<Daemon> {
   const state = new StateCache(new FileStore(config.stateDir));
   await state.load();
   const datapath = await resolveDatapath(config.datapath);
@@ -48,7 +50,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     graceMs: Number(config.leaseGrace) * 1000,
   };
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
-  const app = buildServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }));
+  const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket);
 
   const runReconcile = async (reason: string): Promise<void> => {
     try {
@@ -69,7 +71,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     setTimeout(resolve, STARTUP_WAIT_MS).unref();
   }));
 
-  await listenUnix(app, config.socket);
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
   ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
@@ -82,6 +83,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     close: async () => {
       clearInterval(timer);
       await app.close();
+      await socket.close();
       await ovsdb.close();
     },
   };

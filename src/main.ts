@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // Process entry: the only file that reads process.env or exits the process.
+// The plugin socket is opened first, before the rest of the daemon is even
+// loaded, so that dockerd's first dial (500 ms after it starts a managed
+// plugin) finds it; requests wait until the daemon is ready.
 import { readFileSync } from 'node:fs';
 import { loadConfig, SETTINGS } from './config.js';
-import { startDaemon } from './daemon.js';
 import { OvsvlanError } from './errors.js';
-import { createLogger } from './log.js';
+import { openSocket } from './protocol/socket.js';
 
 const USAGE = `usage: ovsvlan daemon [flags]   run the Docker network plugin in the foreground
        ovsvlan version
 
 settings (flag, or environment variable, default):
-${SETTINGS.map((s) => `  ${s.flag.padEnd(13)} ${s.env.padEnd(18)} ${s.default}`).join('\n')}`;
+${SETTINGS.map((s) => `  ${s.flag.padEnd(16)} ${s.env.padEnd(22)} ${s.default}`).join('\n')}
+
+SIGHUP reconciles now; SIGTERM stops the daemon (containers keep their network).`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -24,8 +28,11 @@ async function main(argv: string[]): Promise<number> {
     return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
   }
   const config = loadConfig(rest, process.env);
+  const socket = await openSocket(config.socket);
+  const { createLogger } = await import('./log.js');
+  const { startDaemon } = await import('./daemon.js');
   const log = createLogger(config.logLevel);
-  const daemon = await startDaemon(config, log);
+  const daemon = await startDaemon(config, log, socket);
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal }, 'shutting down; the data plane is left as it is');

@@ -1,7 +1,7 @@
 // Docker's view of ovsvlan's networks, read with dockerode. Only the
 // reconciler uses it, never a request handler, and every read is bounded:
 // dockerd may itself be starting and waiting for this plugin.
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 
 export interface DockerEndpoint {
   endpointId: string;
@@ -19,16 +19,19 @@ interface NetworkInspect {
 const TIMEOUT_MS = 3_000;
 
 export class DockerReader {
-  readonly #docker: Docker | undefined;
+  readonly #socketPath: string | undefined;
+  #docker: Docker | undefined;
   constructor(endpoint: string) {
-    this.#docker = endpoint ? new Docker({ socketPath: endpoint.replace(/^unix:\/\//, ''), timeout: TIMEOUT_MS }) : undefined;
+    this.#socketPath = endpoint ? endpoint.replace(/^unix:\/\//, '') : undefined;
   }
 
   /** Undefined when Docker is not configured or does not answer in time. */
   async view(networkIds: readonly string[]): Promise<DockerView | undefined> {
-    const docker = this.#docker;
-    if (!docker) return undefined;
+    if (!this.#socketPath) return undefined;
     try {
+      // loaded on first use: a daemon that never reads Docker (the managed plugin) never pays for it
+      const { default: DockerClient } = await import('dockerode');
+      const docker = (this.#docker ??= new DockerClient({ socketPath: this.#socketPath, timeout: TIMEOUT_MS }));
       await withTimeout(docker.ping());
       const view: DockerView = new Map();
       for (const id of networkIds) view.set(id, await this.#endpoints(docker, id));

@@ -6,7 +6,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { buildServer, listenUnix } from '../../src/protocol/server.js';
+import { startServer } from '../../src/protocol/server.js';
+import { openSocket } from '../../src/protocol/socket.js';
 import { InvalidOptionError } from '../../src/errors.js';
 import { str } from '../../src/protocol/decode.js';
 
@@ -27,13 +28,17 @@ t.test('framing', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'ovsvlan-srv-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const sock = join(dir, 'p.sock');
-  const app = buildServer({
+  const socket = await openSocket(sock);
+  t.teardown(() => socket.close());
+  // a request sent before the app exists waits for it instead of failing
+  const early = post(sock, '/Empty.Ok');
+  const app = await startServer({
     '/Echo.Id': (b) => ({ Got: str(b, 'NetworkID') }),
     '/Fail.Option': () => { throw new InvalidOptionError('vlan', 'invalid vlan "0": must be a VLAN ID from 1 to 4094'); },
     '/Empty.Ok': () => ({}),
-  }, pino({ level: 'silent' }));
-  await listenUnix(app, sock);
+  }, pino({ level: 'silent' }), socket);
   t.teardown(() => app.close());
+  t.same(await early, { status: 200, body: '{}' }, 'a request made while starting is served once ready');
 
   t.equal((await stat(sock)).mode & 0o777, 0o660, 'socket mode 0660');
   t.same(await post(sock, '/Echo.Id', '{"NetworkID":"n1"}\n'), { status: 200, body: '{"Got":"n1"}' }, 'JSON body without Content-Type');
@@ -51,6 +56,5 @@ t.test('framing', async (t) => {
   t.equal(unknown.status, 404);
   t.match(JSON.parse(unknown.body), { Err: /not implemented/ });
 
-  const second = buildServer({}, pino({ level: 'silent' }));
-  await t.rejects(listenUnix(second, sock), /another process is serving/, 'a live socket is not stolen');
+  await t.rejects(openSocket(sock), /another process is serving/, 'a live socket is not stolen');
 });
