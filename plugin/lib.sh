@@ -1,0 +1,72 @@
+# Shared by plugin/build.sh and plugin/build-docker.sh (sourced): the runtime part of a plugin
+# rootfs, copied from this machine. R must be set to the rootfs directory.
+
+# binaries at their host paths, each with the shared libraries ldd resolves for it
+copy_with_libs() {
+    local b lib
+    for b in "$@"; do
+        b=$(readlink -f "$(command -v "$b")")
+        [ -e "$R$b" ] || install -D -m 0755 "$b" "$R$b"
+        for lib in $(ldd "$b" | awk '/=> \//{print $3} /^[ \t]*\//{print $1}'); do
+            [ -e "$R$lib" ] || install -D -m 0755 "$(readlink -f "$lib")" "$R$lib"
+        done
+    done
+}
+
+# node, ip and ethtool (+ libraries, and links on the default PATH Docker gives plugins), the
+# mountpoints Docker and config.json need, /tmp, and a passwd/group with root only
+runtime_root() {
+    mkdir -p "$R"/{app,etc,tmp,run/docker/plugins,run/openvswitch,var/lib/ovsvlan,usr/local/bin,proc,sys,dev}
+    ln -sfn ../run "$R/var/run"          # as on Debian: /var/run/openvswitch is /run/openvswitch
+    chmod 1777 "$R/tmp"
+    copy_with_libs node ip ethtool
+    local b real
+    for b in node ip ethtool; do
+        real=$(readlink -f "$(command -v $b)")
+        [ "$real" = "/usr/local/bin/$b" ] || ln -sf "$real" "$R/usr/local/bin/$b"
+    done
+    echo 'root:x:0:0:root:/root:/sbin/nologin' >"$R/etc/passwd"
+    echo 'root:x:0:' >"$R/etc/group"
+    : >"$R/etc/hosts"; : >"$R/etc/resolv.conf"   # Docker bind-mounts the host's over these (network.type host)
+}
+
+# checks config.json against the daemon: it must parse, name the socket the daemon listens on
+# inside the plugin, and carry an env entry for every setting of src/config.ts SETTINGS
+# (read from the built dist/config.js when there is one)
+check_manifest() { # config.json [dist/config.js]
+    node --input-type=module -e '
+      import { existsSync, readFileSync } from "node:fs";
+      const [manifest, configJs] = process.argv.slice(1);
+      const c = JSON.parse(readFileSync(manifest, "utf8"));
+      const names = new Set(c.env.map((e) => e.name));
+      const problems = [];
+      const sock = c.env.find((e) => e.name === "OVSVLAN_SOCKET");
+      if (!sock || sock.value !== "/run/docker/plugins/" + c.interface.socket) problems.push("OVSVLAN_SOCKET must be /run/docker/plugins/" + c.interface.socket);
+      if (configJs && existsSync(configJs)) {
+        const { SETTINGS } = await import(configJs);
+        for (const s of SETTINGS) if (!names.has(s.env)) problems.push("no env entry for " + s.env);
+      }
+      if (problems.length) { console.error("config.json: " + problems.join("; ")); process.exit(1); }
+    ' "$@"
+}
+
+# the production dependencies, as node_modules/<name> paths relative to the checkout ($1): the
+# top-level package dirs `npm ls --omit=dev` resolves (a dependency nested under one of them is
+# that package's own, so production too)
+prod_deps() {
+    (cd "$1" && npm ls --omit=dev --all --parseable 2>/dev/null) | sed "s|^$1/||" | grep '^node_modules/' |
+        awk -F/ '{ if ($2 ~ /^@/) print $1 "/" $2 "/" $3; else print $1 "/" $2 }' | sort -u
+}
+
+DOCKER_PATH=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin   # what Docker gives a plugin
+
+# the daemon loads from the rootfs layout (inside it, when we may chroot)
+smoke_test() {
+    if [ "$(id -u)" = 0 ]; then
+        env -i "$DOCKER_PATH" chroot "$R" node /app/dist/main.js version
+        env -i "$DOCKER_PATH" chroot "$R" ip -j link show lo >/dev/null
+        env -i "$DOCKER_PATH" chroot "$R" ethtool --version >/dev/null
+    else
+        node "$R/app/dist/main.js" version
+    fi
+}
