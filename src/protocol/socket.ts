@@ -42,7 +42,8 @@ export async function openSocket(path: string): Promise<PluginSocket> {
   };
 }
 
-function socketAnswers(path: string): Promise<boolean> {
+/** True when something accepts connections on the Unix socket. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {

@@ -2,10 +2,10 @@
 // the way a legacy (unmanaged) plugin runs next to dockerd.
 import { openSync, closeSync, existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { RUN_DIR, ensureRunDir, pidAlive, sleep, stopPid } from './run.js';
+import { socketAnswers } from '../../src/protocol/socket.js';
 
 /** The repository root (test/helpers/ → ../..). */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -50,17 +50,7 @@ async function tail(file: string, lines: number): Promise<string> {
   }
 }
 
-/** True when something accepts connections on the unix socket. */
-export function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
+export { socketAnswers };
 
 /**
  * Spawns `ip netns exec NS node dist/main.js daemon` (ip netns exec execs: the PID is node's), detached,

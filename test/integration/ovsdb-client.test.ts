@@ -3,8 +3,6 @@
 // observer; nothing touches the machine's own OVS.
 import t from 'tap';
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
 import { createNetns, linkNames } from '../helpers/netns.js';
 import { startOvs, destroyOvs, type OvsInstance } from '../helpers/ovs.js';
 import { RUN_DIR, RUN_PREFIX, stopPid } from '../helpers/run.js';
@@ -13,29 +11,13 @@ import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbConnectionError, OvsdbError, OvsdbTimeoutError } from '../../src/ovsdb/errors.js';
 import { del, insert, mutate, select, update, wait, type Operation } from '../../src/ovsdb/ops.js';
 import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuid, uuidOf } from '../../src/ovsdb/notation.js';
+import { captureLogger } from '../helpers/log.js';
 
 const BR = `${RUN_PREFIX}br`;
 const P1 = `${RUN_PREFIX}p1`;
 const P2 = `${RUN_PREFIX}p2`;
 const P3 = `${RUN_PREFIX}p3`;
 
-interface LogLine {
-  level: number;
-  msg: string;
-  retryInMs?: number;
-}
-
-/** A pino logger whose lines the test can read. */
-function captureLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(JSON.parse(chunk.toString()) as LogLine);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 /** Kills what startOvs may have started even if it failed half-way (it only returns the handle on success). */
 async function killByPidfiles(name: string): Promise<void> {

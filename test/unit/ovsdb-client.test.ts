@@ -6,29 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { OvsdbClient, parseEndpoint } from '../../src/ovsdb/client.js';
 import { OvsdbConnectionError } from '../../src/ovsdb/errors.js';
 import { JsonStreamSplitter } from '../../src/ovsdb/rpc.js';
+import { captureLogger } from '../helpers/log.js';
 
-interface LogLine {
-  level: number;
-  msg: string;
-  attempt?: number;
-  retryInMs?: number;
-}
-
-function captureLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(JSON.parse(chunk.toString()) as LogLine);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'debug' }, stream), lines };
-}
 
 const silent = pino({ level: 'silent' });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
