@@ -4,6 +4,7 @@
 // retries, and reconciliation use the same code).
 import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
+import type { PortState } from '../vswitch/vswitch.js';
 import type { DriverContext } from './context.js';
 import { hostPortName, infraExternalIds, tunnelPortName } from './names.js';
 
@@ -13,8 +14,9 @@ export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair 
   if (net.mode !== 'vlan') {
     for (const [i, remote] of net.remotes.entries()) {
       const name = tunnelPortName(net.id, i);
-      if (repair && (await ctx.vswitch.getPort(name))?.bridge === net.bridge) continue;
-      await ctx.vswitch.attachTunnel({ bridge: net.bridge, name, type: net.mode, remote, key: net.key ?? 0, externalIds: infraExternalIds('tunnel', net.id) });
+      const key = net.key ?? 0;
+      if (repair && isTunnel(await ctx.vswitch.getPort(name), net.bridge, net.mode, remote, key)) continue;
+      await ctx.vswitch.attachTunnel({ bridge: net.bridge, name, type: net.mode, remote, key, externalIds: infraExternalIds('tunnel', net.id) });
       made.push(name);
     }
   }
@@ -29,6 +31,10 @@ export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair 
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
+}
+
+function isTunnel(p: PortState | undefined, bridge: string, type: string, remote: string, key: number): boolean {
+  return p?.bridge === bridge && p.type === type && p.protected && p.options['remote_ip'] === remote && p.options['key'] === String(key);
 }
 
 /** Removes the network's tunnel and host ports (what is gone already is fine). */
@@ -52,7 +58,10 @@ export async function syncUplink(ctx: DriverContext, bridge: string, formerUplin
   }
   const trunks = [...new Set(nets.map((n) => n.vlan).filter((v): v is number => v !== undefined))].sort((a, b) => a - b);
   const port = await ctx.vswitch.getPort(uplink);
-  if (port?.bridge !== bridge) {
+  const nativeOk = withUplink.nativeVlan === undefined
+    ? port?.vlanMode === undefined && port?.tag === undefined
+    : port?.vlanMode === 'native-untagged' && port.tag === withUplink.nativeVlan;
+  if (port?.bridge !== bridge || !nativeOk) {
     await ctx.vswitch.attachUplink({ bridge, name: uplink, trunks, nativeVlan: withUplink.nativeVlan, externalIds: infraExternalIds('uplink') });
     return [uplink];
   }

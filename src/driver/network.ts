@@ -66,10 +66,13 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
       };
+      let adopted: NetworkRecord[] = [];
       try {
         await ctx.state.putNetwork(record);
+        adopted = await shareUplink(ctx, record);
         await applyInfra(ctx, record);
       } catch (err) {
+        for (const before of adopted) await ctx.state.putNetwork(before).catch(() => undefined);
         await undoCreate(ctx, record, created);
         throw err;
       }
@@ -77,6 +80,18 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
     });
   });
+}
+
+/**
+ * The uplink belongs to the bridge: when a network brings the first uplink to
+ * a bridge, the networks already on it share it (it stays while any of them
+ * remains). Returns their records as they were, for a rollback.
+ */
+async function shareUplink(ctx: DriverContext, record: NetworkRecord): Promise<NetworkRecord[]> {
+  if (!record.uplink) return [];
+  const others = ctx.state.networks().filter((n) => n.mode === 'vlan' && n.bridge === record.bridge && n.id !== record.id && !n.uplink);
+  for (const n of others) await ctx.state.putNetwork({ ...n, uplink: record.uplink, nativeVlan: record.nativeVlan });
+  return others;
 }
 
 async function undoCreate(ctx: DriverContext, record: NetworkRecord, bridgeCreated: boolean): Promise<void> {

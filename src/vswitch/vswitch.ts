@@ -24,6 +24,18 @@ export interface PortInfo {
   externalIds: Record<string, string>;
 }
 
+/** What reconciliation compares with what a network wants. */
+export interface PortState {
+  bridge: string | undefined;
+  tag: number | undefined;
+  trunks: number[];
+  vlanMode: string | undefined;
+  protected: boolean;
+  /** the interface's type ('' for a system interface) and options */
+  type: string;
+  options: Record<string, string>;
+}
+
 export interface AccessPort {
   bridge: string;
   name: string;
@@ -148,17 +160,27 @@ export class Vswitch {
     });
   }
 
-  /** The port's bridge, tag and trunks as OVS has them, or undefined. */
-  async getPort(name: string): Promise<{ bridge: string | undefined; tag: number | undefined; trunks: number[] } | undefined> {
-    const [ports, bridges] = await this.#db.transact([
-      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks']),
+  /** The port (and its interface of the same name) as OVS has it, or undefined. */
+  async getPort(name: string): Promise<PortState | undefined> {
+    const [ports, ifaces, bridges] = await this.#db.transact([
+      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks', 'vlan_mode', 'protected']),
+      select('Interface', [['name', '==', name]], ['type', 'options']),
       select('Bridge', [], ['name', 'ports']),
     ]);
     const row = ports?.rows?.[0];
     if (!row) return undefined;
     const u = uuidOf(row['_uuid'] as Uuid);
     const bridge = (bridges?.rows ?? []).find((b) => fromOvsSet<Uuid>(b['ports']).some((x) => uuidOf(x) === u));
-    return { bridge: bridge ? String(bridge['name']) : undefined, tag: fromOvsSet<number>(row['tag'])[0], trunks: fromOvsSet<number>(row['trunks']) };
+    const iface = ifaces?.rows?.[0];
+    return {
+      bridge: bridge ? String(bridge['name']) : undefined,
+      tag: fromOvsSet<number>(row['tag'])[0],
+      trunks: fromOvsSet<number>(row['trunks']),
+      vlanMode: fromOvsSet<string>(row['vlan_mode'])[0],
+      protected: row['protected'] === true,
+      type: String(iface?.['type'] ?? ''),
+      options: fromOvsMap(iface?.['options']),
+    };
   }
 
   /** Inserts Interface + Port and links the Port to the bridge, replacing a port of that name: one transaction. */

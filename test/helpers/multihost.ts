@@ -1,0 +1,269 @@
+// Several simulated hosts on one machine (port of the harness' underlay_link and of its
+// "physical switch" in 01-vlan-single-host.sh):
+//  - createUnderlay: each host gets a netdev bridge `${RUN_PREFIX}phy` holding its underlay NIC and
+//    an internal port with the VTEP address 10.99.0.<n>/24 (the br-phy pattern userspace tunnels
+//    need: ovs-vswitchd resolves remote VTEPs through the kernel routes of its netns and pops
+//    tunnelled frames addressed to that port). Hosts are cabled by a veth (2 hosts) or by a Linux
+//    bridge in a netns of its own (more).
+//  - createSwitch: a third netns with its own OVS instance whose bridge plays the physical switch,
+//    a trunk port per host, cabled to `${RUN_PREFIX}up` in every host netns (the uplink to hand
+//    ovsvlan), and tcpdump on those cables.
+// 10.99.0.0/24 and every link exist only inside the test namespaces; nothing touches the root netns.
+import { execa } from 'execa';
+import type { Host, Teardownable } from './host.js';
+import { createNetns, type Netns } from './netns.js';
+import { destroyOvs, startOvs, type OvsInstance } from './ovs.js';
+import { RUN_PREFIX, run, runOk, sleep } from './run.js';
+
+const BUSYBOX = '/bin/busybox';
+
+/** Runs `fn` at the end of `t`, never throwing: a throwing tap teardown drops the teardowns after it. */
+function safeTeardown(t: Teardownable | undefined, what: string, fn: () => Promise<void>): void {
+  t?.teardown(async () => {
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`${what}: teardown failed: ${String(err)}`);
+    }
+  });
+}
+
+/** Disables tx checksum offload (the userspace datapath does not complete CHECKSUM_PARTIAL) and sets the link up. */
+async function prepareCable(ns: string, ifname: string): Promise<void> {
+  await run('ip', ['netns', 'exec', ns, 'ethtool', '-K', ifname, 'tx', 'off']);
+  await runOk('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
+}
+
+/** `ping` from a namespace itself (not a container), two tries: the first packets may go to ARP. */
+export async function nsPing(ns: string, ip: string, tries = 2): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    const r = await run('ip', ['netns', 'exec', ns, BUSYBOX, 'ping', '-c', '2', '-W', '2', ip]);
+    if (r.exitCode === 0) return true;
+  }
+  return false;
+}
+
+export interface Underlay {
+  /** The VTEP bridge on every host: `${RUN_PREFIX}phy` (netdev; its internal port holds the VTEP IP). */
+  readonly bridge: string;
+  /** The underlay NIC in every host netns (port of the VTEP bridge). */
+  readonly nic: string;
+  /** VTEP address of hosts[i] (10.99.0.<i+1>), without prefix length. */
+  readonly ips: readonly string[];
+  readonly mtu: number;
+  /** Removes the VTEP bridges, cables and the switch netns (idempotent, never throws). */
+  remove(): Promise<void>;
+}
+
+export interface UnderlayOpts {
+  /** MTU of the cables and of the VTEP port (default 1500). */
+  mtu?: number;
+  /** When given, remove() runs at its end (also when it fails). */
+  t?: Teardownable;
+}
+
+export async function createUnderlay(hosts: readonly Host[], opts: UnderlayOpts = {}): Promise<Underlay> {
+  if (hosts.length < 2) throw new Error('createUnderlay: needs at least two hosts');
+  const mtu = opts.mtu ?? 1500;
+  const bridge = `${RUN_PREFIX}phy`;
+  const nic = `${RUN_PREFIX}ul`;
+  const ips = hosts.map((_, i) => `10.99.0.${i + 1}`);
+  let hub: Netns | undefined;
+  let removing: Promise<void> | undefined;
+  const remove = (): Promise<void> =>
+    (removing ??= (async () => {
+      for (const h of hosts) {
+        await run('ovs-vsctl', [`--db=unix:${h.ovs.dbSock}`, '--timeout=5', '--if-exists', 'del-br', bridge]);
+        await run('ip', ['-n', h.ns.name, 'link', 'del', nic]);
+      }
+      await hub?.remove();
+    })());
+  safeTeardown(opts.t, 'underlay', remove);
+
+  try {
+    const mtuArgs = ['mtu', String(mtu)];
+    const [a, b] = hosts as [Host, Host];
+    if (hosts.length === 2) {
+      // one cable, created directly in both namespaces (same name on both ends)
+      await runOk('ip', ['-n', a.ns.name, 'link', 'add', nic, ...mtuArgs, 'type', 'veth', 'peer', 'name', nic, 'netns', b.ns.name, ...mtuArgs]);
+    } else {
+      hub = await createNetns(`${RUN_PREFIX}-ul`);
+      const sw = `${RUN_PREFIX}ulsw`;
+      await hub.ip(['link', 'add', sw, 'type', 'bridge']);
+      await hub.ip(['link', 'set', sw, 'up']);
+      for (const [i, h] of hosts.entries()) {
+        const far = `${RUN_PREFIX}u${i}`;
+        await runOk('ip', ['-n', h.ns.name, 'link', 'add', nic, ...mtuArgs, 'type', 'veth', 'peer', 'name', far, 'netns', hub.name, ...mtuArgs]);
+        await hub.ip(['link', 'set', far, 'master', sw]);
+        await prepareCable(hub.name, far);
+      }
+    }
+    for (const [i, h] of hosts.entries()) {
+      await prepareCable(h.ns.name, nic);
+      await h.ovs.vsctl(['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev', '--', 'add-port', bridge, nic,
+        '--', 'set', 'interface', bridge, `mtu_request=${mtu}`]);
+      await h.ns.ip(['addr', 'add', `${ips[i]}/24`, 'dev', bridge]);
+      await h.ns.ip(['link', 'set', bridge, 'up']);
+    }
+    // every host reaches every other VTEP (this also fills OVS' tnl/arp cache by snooping)
+    for (const [i, h] of hosts.entries()) {
+      for (const [j, ip] of ips.entries()) {
+        if (i !== j && !(await nsPing(h.ns.name, ip, 3))) throw new Error(`underlay: ${h.name} cannot ping ${ip}`);
+      }
+    }
+  } catch (err) {
+    await remove().catch(() => undefined);
+    throw err;
+  }
+  return { bridge, nic, ips, mtu, remove };
+}
+
+/** tcpdump running on an interface; stop() or its own -c / time limit ends it. */
+export interface Capture {
+  /** The frames tcpdump printed (one line each), once it has exited. */
+  readonly done: Promise<string[]>;
+  /** Ends the capture (SIGTERM to our `timeout` process, which passes it on) and returns the frames. */
+  stop(): Promise<string[]>;
+}
+
+export interface CaptureOpts {
+  /** tcpdump -c (default 200). */
+  count?: number;
+  /** Upper bound on the capture (default 20 s). */
+  seconds?: number;
+  /** A pcap filter as separate words, e.g. ['icmp'] (default: every frame). */
+  filter?: readonly string[];
+}
+
+/** `tcpdump -l -e -nn -i IFACE` inside `ns`; resolves once tcpdump listens. */
+export async function startCapture(ns: string, iface: string, opts: CaptureOpts = {}): Promise<Capture> {
+  const seconds = opts.seconds ?? 20;
+  const proc = execa('ip', ['netns', 'exec', ns, 'timeout', String(seconds), 'tcpdump', '-l', '-e', '-nn', '-i', iface,
+    '-c', String(opts.count ?? 200), ...(opts.filter ?? [])], { reject: false, stdin: 'ignore', timeout: (seconds + 5) * 1000 });
+  const done = proc.then((r) => String(r.stdout ?? '').split('\n').filter((l) => l.trim() !== ''));
+  let err = '';
+  const listening = new Promise<void>((resolve) => {
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+      if (err.includes('listening on')) resolve();
+    });
+    void done.then(() => resolve());
+  });
+  await listening;
+  if (proc.exitCode !== null) throw new Error(`tcpdump on ${iface} in ${ns} exited: ${err}`);
+  await sleep(200); // the socket is open; let the ring settle before traffic starts
+  return {
+    done,
+    stop: async () => {
+      proc.kill('SIGTERM');
+      return done;
+    },
+  };
+}
+
+/** 802.1Q tags (outermost) of captured frames, and the frames that carry none. */
+export function vlanTags(frames: readonly string[]): { tags: Set<number>; untagged: string[] } {
+  const tags = new Set<number>();
+  const untagged: string[] = [];
+  for (const f of frames) {
+    const m = /ethertype 802\.1Q \(0x8100\), length \d+: vlan (\d+),/.exec(f);
+    if (m) tags.add(Number(m[1]));
+    else untagged.push(f);
+  }
+  return { tags, untagged };
+}
+
+export interface Switch {
+  readonly ns: Netns;
+  readonly ovs: OvsInstance;
+  /** The bridge playing the physical switch. */
+  readonly bridge: string;
+  /** Name of the uplink cable end in every host netns: give it to ovsvlan as `--opt uplink=`. */
+  readonly uplink: string;
+  /** Switch-side trunk port of hosts[i]. */
+  readonly ports: readonly string[];
+  readonly trunks: readonly number[];
+  /** tcpdump on the uplink cable of `host`, inside that host's netns. */
+  capture(host: Host, opts?: CaptureOpts): Promise<Capture>;
+  remove(): Promise<void>;
+}
+
+export interface SwitchOpts {
+  /** VLANs the switch ports carry tagged (default 860, 861). */
+  trunks?: readonly number[];
+  t?: Teardownable;
+}
+
+export async function createSwitch(hosts: readonly Host[], opts: SwitchOpts = {}): Promise<Switch> {
+  const trunks = opts.trunks ?? [860, 861];
+  const bridge = `${RUN_PREFIX}sw`;
+  const uplink = `${RUN_PREFIX}up`;
+  const ports = hosts.map((_, i) => `${RUN_PREFIX}s${i}`);
+  let ns: Netns | undefined;
+  let ovs: OvsInstance | undefined;
+  let removing: Promise<void> | undefined;
+  const remove = (): Promise<void> =>
+    (removing ??= (async () => {
+      // deleting the switch netns deletes the cables, the host ends (our ${uplink}) with them
+      if (ovs) await destroyOvs(ovs).catch((err: unknown) => console.error(`switch: ${String(err)}`));
+      await ns?.remove();
+      for (const h of hosts) await run('ip', ['-n', h.ns.name, 'link', 'del', uplink]);
+    })());
+  safeTeardown(opts.t, 'switch', remove);
+
+  try {
+    ns = await createNetns(`${RUN_PREFIX}-sw`);
+    ovs = await startOvs('switch', ns.name);
+    await ovs.vsctl(['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev']);
+    for (const [i, h] of hosts.entries()) {
+      const port = ports[i] as string;
+      await runOk('ip', ['-n', h.ns.name, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', port, 'netns', ns.name]);
+      await prepareCable(h.ns.name, uplink);
+      await prepareCable(ns.name, port);
+      await ovs.vsctl(['add-port', bridge, port, '--', 'set', 'port', port, `trunks=${trunks.join(',')}`]);
+    }
+  } catch (err) {
+    await remove().catch(() => undefined);
+    throw err;
+  }
+  const sw: Switch = {
+    ns,
+    ovs,
+    bridge,
+    uplink,
+    ports,
+    trunks,
+    capture: (host, o) => startCapture(host.ns.name, uplink, o),
+    remove,
+  };
+  return sw;
+}
+
+export interface Peer {
+  host: Host;
+  container: string;
+}
+
+/**
+ * Sends `bytes` random bytes over TCP from `client` to `server` (on another host, or the same)
+ * and compares md5 sums; busybox nc on both ends, the server's stdin held open by `sleep`.
+ */
+export async function tcpAcross(server: Peer & { ip: string }, client: Peer, bytes: number, port = 5000): Promise<boolean> {
+  await server.host.dockerOk(['exec', '-d', server.container, 'sh', '-c', `rm -f /got; sleep 30 | nc -l -p ${port} > /got`]);
+  const sum = (await client.host.dockerOk(['exec', client.container, 'sh', '-c', `head -c ${bytes} /dev/urandom > /src && md5sum /src`])).split(' ')[0];
+  await sleep(300);
+  await client.host.docker(['exec', client.container, 'sh', '-c', `timeout 20 nc ${server.ip} ${port} < /src`]);
+  for (let i = 0; i < 50; i++) {
+    const got = await server.host.docker(['exec', server.container, 'sh', '-c', 'md5sum /got']);
+    if (got.stdout.split(' ')[0] === sum) return true;
+    await sleep(200);
+  }
+  return false;
+}
+
+/** `ip -j link` of one interface in a namespace (mtu, master…), undefined when it does not exist. */
+export async function linkInfo(ns: string, ifname: string): Promise<{ mtu: number; master?: string } | undefined> {
+  const r = await run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', ifname]);
+  if (r.exitCode !== 0) return undefined;
+  return (JSON.parse(r.stdout) as Array<{ mtu: number; master?: string }>)[0];
+}
