@@ -2,8 +2,9 @@
 // start (the socket is already listening, opened by main.ts; requests wait)
 //   = load state → serve (requests wait behind the first reconciliation)
 //   → connect to OVSDB → reconcile.
-// Reconciliation runs again after each OVSDB reconnect, on SIGHUP and every
-// few minutes. close = stop listening → close OVSDB; the data plane is never touched.
+// Reconciliation runs again after each OVSDB reconnect, on SIGHUP, every few
+// minutes, and with backoff after a failure.
+// close = stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
@@ -18,6 +19,7 @@ import { startServer } from './protocol/server.js';
 import type { PluginSocket } from './protocol/socket.js';
 import { DockerReader } from './reconcile/docker.js';
 import { reconcile, type ReconcileContext } from './reconcile/reconcile.js';
+import { ReconcileScheduler } from './reconcile/scheduler.js';
 import { FileStore } from './store/file-store.js';
 import { StateCache } from './store/state.js';
 import { resolveDatapath } from './vswitch/datapath.js';
@@ -52,13 +54,9 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
   const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket);
 
-  const runReconcile = async (reason: string): Promise<void> => {
-    try {
-      await reconcile(ctx, reason);
-    } catch (err) {
-      log.error({ err, reason }, 'reconciliation failed; it runs again on the next trigger');
-    }
-  };
+  const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason), log.child({ module: 'reconcile' }),
+    { everyMs: RECONCILE_EVERY_MS, retryMs: { initial: 1_000, max: 30_000 } });
+  const runReconcile = (reason: string): Promise<void> => scheduler.trigger(reason);
   // Hold requests back until the first reconciliation is done (or OVSDB has
   // not answered for STARTUP_WAIT_MS), without delaying the socket.
   let first = true;
@@ -76,12 +74,10 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
   void startup;
 
-  const timer = setInterval(() => void runReconcile('timer'), RECONCILE_EVERY_MS);
-  timer.unref();
   return {
     reconcile: runReconcile,
     close: async () => {
-      clearInterval(timer);
+      scheduler.close();
       await app.close();
       await socket.close();
       await ovsdb.close();

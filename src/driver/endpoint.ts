@@ -51,7 +51,8 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequ
 export async function wireEndpoint(ctx: DriverContext, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   const madeLink = await createVethPair(ep.hostIf, ep.containerIf, net.mtu);
   try {
-    if (net.datapath === 'netdev') await disableTxOffload(ep.containerIf);
+    // a pair made earlier has it already, and its container end may be inside the container by now
+    if (madeLink && net.datapath === 'netdev') await disableTxOffload(ep.containerIf);
     await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
     await ctx.vswitch.attachPort({ bridge: net.bridge, name: ep.hostIf, tag: net.vlan, externalIds: portExternalIds(net.id, ep.id) });
   } catch (err) {

@@ -23,7 +23,9 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
     const cidr = parsePrefix(np.pool)?.cidr;
     const gw = addressKey(np.gateway);
     const candidates = ctx.state.pools().filter((p) => p.pool === cidr && (p.networkId === undefined || p.networkId === networkId));
-    const p = candidates.find((c) => c.networkId === networkId) ?? candidates.find((c) => gw === undefined || c.leases[gw]) ?? candidates[0];
+    // Docker's RequestPool comes right before CreateNetwork: prefer the newest unbound pool over a stale one
+    const newest = [...candidates].sort((x, y) => y.createdAt - x.createdAt);
+    const p = candidates.find((c) => c.networkId === networkId) ?? newest.find((c) => gw === undefined || c.leases[gw]) ?? newest[0];
     if (!p) continue; // the network uses another IPAM driver
     await ctx.locks.run(p.id, async () => {
       p.networkId = networkId;

@@ -88,7 +88,8 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
 
     '/IpamDriver.RequestPool': async (b): Promise<RequestPoolRes> => {
       const r = await ipam.requestPool({
-        addressSpace: optStr(b, 'AddressSpace') ?? '',
+        // always sent: an empty body is Docker's retry of a call whose connection broke
+        addressSpace: str(b, 'AddressSpace'),
         pool: optStr(b, 'Pool') ?? '',
         subPool: optStr(b, 'SubPool') ?? '',
         v6: b['V6'] === true,

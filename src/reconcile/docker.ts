@@ -2,6 +2,7 @@
 // reconciler uses it, never a request handler, and every read is bounded:
 // dockerd may itself be starting and waiting for this plugin.
 import type Docker from 'dockerode';
+import { parsePrefix } from '../ipam/address.js';
 
 export interface DockerEndpoint {
   endpointId: string;
@@ -9,11 +10,16 @@ export interface DockerEndpoint {
   addresses: string[];
 }
 
-/** networkId → its endpoints, or null when Docker has no such network. */
-export type DockerView = Map<string, DockerEndpoint[] | null>;
+export interface DockerView {
+  /** networkId → its endpoints, or null when Docker has no such network */
+  networks: Map<string, DockerEndpoint[] | null>;
+  /** canonical subnets of every Docker network, whatever its drivers */
+  subnets: Set<string>;
+}
 
 interface NetworkInspect {
   Containers?: Record<string, { EndpointID?: string; IPv4Address?: string; IPv6Address?: string }> | null;
+  IPAM?: { Config?: Array<{ Subnet?: string }> | null } | null;
 }
 
 const TIMEOUT_MS = 3_000;
@@ -33,9 +39,12 @@ export class DockerReader {
       const { default: DockerClient } = await import('dockerode');
       const docker = (this.#docker ??= new DockerClient({ socketPath: this.#socketPath, timeout: TIMEOUT_MS }));
       await withTimeout(docker.ping());
-      const view: DockerView = new Map();
-      for (const id of networkIds) view.set(id, await this.#endpoints(docker, id));
-      return view;
+      const networks = new Map<string, DockerEndpoint[] | null>();
+      for (const id of networkIds) networks.set(id, await this.#endpoints(docker, id));
+      const all = (await withTimeout(docker.listNetworks())) as NetworkInspect[];
+      const subnets = new Set(all.flatMap((n) => n.IPAM?.Config ?? []).map((c) => parsePrefix(c.Subnet ?? '')?.cidr)
+        .filter((c): c is string => c !== undefined));
+      return { networks, subnets };
     } catch {
       return undefined;
     }

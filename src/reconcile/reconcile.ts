@@ -14,6 +14,7 @@
 //   lease-orphan        a lease of an endpoint that no longer exists → free it
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
 //   pool-orphan         a pool of a network that no longer exists → free it
+//   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
 import type { DriverContext } from '../driver/context.js';
 import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
 import { applyInfra, removeInfra, syncUplink } from '../driver/infra.js';
@@ -38,33 +39,51 @@ export async function reconcile(ctx: ReconcileContext, reason: string): Promise<
   return ctx.locks.exclusive(async () => {
     const log = ctx.log.child({ reconcile: reason });
     let actions = 0;
-    const act = (rule: string, fields: Record<string, unknown>): void => {
+    const failures: unknown[] = [];
+    const act: Act = (rule, fields) => {
       actions++;
       log.warn({ rule, ...fields }, `reconcile: ${rule}`);
+    };
+    // one item's failure (a link gone mid-way, OVS refusing a row) must not keep the others broken
+    act.guard = async (fields, fn) => {
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+        log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
+      }
     };
     const view = await ctx.docker.view(ctx.state.networks().map((n) => n.id));
     await reconcileNetworks(ctx, view, act);
     await reconcileEndpoints(ctx, view, act);
     await removeOrphans(ctx, act);
     await reconcileLeases(ctx, view, act);
-    log.info({ actions, dockerView: Boolean(view), networks: ctx.state.networks().length, endpoints: ctx.state.endpoints().length }, 'reconciled');
+    log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
+      endpoints: ctx.state.endpoints().length }, 'reconciled');
+    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);
     return { actions, dockerView: Boolean(view) };
   });
 }
 
-type Act = (rule: string, fields: Record<string, unknown>) => void;
+interface Act {
+  (rule: string, fields: Record<string, unknown>): void;
+  /** Runs one item's work; a failure is logged and counted, and the run goes on. */
+  guard: (fields: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
+}
 
 async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   for (const net of ctx.state.networks()) {
-    if (view?.get(net.id) === null) {
-      act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
-      await removeNetwork(ctx, net);
-      continue;
-    }
-    const { created } = await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
-    if (created) act('bridge-missing', { network: shortId(net.id), bridge: net.bridge });
-    const made = await applyInfra(ctx, net, true);
-    if (made.length > 0) act('infra-missing', { network: shortId(net.id), bridge: net.bridge, ports: made });
+    await act.guard({ network: shortId(net.id) }, async () => {
+      if (view?.networks.get(net.id) === null) {
+        act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
+        await removeNetwork(ctx, net);
+        return;
+      }
+      const { created } = await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
+      if (created) act('bridge-missing', { network: shortId(net.id), bridge: net.bridge });
+      const made = await applyInfra(ctx, net, true);
+      if (made.length > 0) act('infra-missing', { network: shortId(net.id), bridge: net.bridge, ports: made });
+    });
   }
 }
 
@@ -83,26 +102,28 @@ async function removeNetwork(ctx: ReconcileContext, net: NetworkRecord): Promise
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
   for (const ep of ctx.state.endpoints()) {
-    const net = ctx.state.network(ep.networkId);
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
-    const listed = view?.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
-    const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
-    const leftContainer = old && (await getLink(ep.containerIf)) !== undefined;
-    if (!net || (view && listed === false && old) || leftContainer) {
-      act('endpoint-orphan', fields);
-      await unwireEndpoint(ctx, ep);
-      await ctx.state.removeEndpoint(ep.id);
-    } else if (!(await getLink(ep.hostIf))) {
-      act('endpoint-gone', fields);
-      await ctx.vswitch.detachPort(ep.hostIf);
-      await ctx.state.removeEndpoint(ep.id);
-    } else {
-      const port = ports.get(ep.hostIf);
-      if (!port || port.bridge !== net.bridge || port.tag !== net.vlan) {
-        act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
-        await wireEndpoint(ctx, net, ep);
+    await act.guard(fields, async () => {
+      const net = ctx.state.network(ep.networkId);
+      const listed = view?.networks.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
+      const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
+      const leftContainer = old && (await getLink(ep.containerIf)) !== undefined;
+      if (!net || (view && listed === false && old) || leftContainer) {
+        act('endpoint-orphan', fields);
+        await unwireEndpoint(ctx, ep);
+        await ctx.state.removeEndpoint(ep.id);
+      } else if (!(await getLink(ep.hostIf))) {
+        act('endpoint-gone', fields);
+        await ctx.vswitch.detachPort(ep.hostIf);
+        await ctx.state.removeEndpoint(ep.id);
+      } else {
+        const port = ports.get(ep.hostIf);
+        if (!port || port.bridge !== net.bridge || port.tag !== net.vlan) {
+          act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
+          await wireEndpoint(ctx, net, ep);
+        }
       }
-    }
+    });
   }
 }
 
@@ -110,9 +131,12 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
   for (const port of await ctx.vswitch.listOwnedPorts()) {
     if (known.has(port.name) || isWantedInfra(ctx, port)) continue;
-    act('port-orphan', { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') });
-    await ctx.vswitch.detachPort(port.name);
-    if (isOurLinkName(port.name)) await deleteLink(port.name);
+    const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
+    await act.guard(fields, async () => {
+      act('port-orphan', fields);
+      await ctx.vswitch.detachPort(port.name);
+      if (isOurLinkName(port.name)) await deleteLink(port.name);
+    });
   }
   for (const link of await listLinks()) {
     if (!isOurLinkName(link.name) || known.has(link.name) || link.kind !== 'veth') continue;
@@ -139,13 +163,18 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
       await ctx.state.removePool(pool.id);
       continue;
     }
+    if (!pool.networkId && view && !view.subnets.has(pool.pool) && Date.now() - pool.createdAt > ctx.graceMs) {
+      act('pool-unbound', { pool: pool.id });
+      await ctx.state.removePool(pool.id);
+      continue;
+    }
     if (freeLeases(ctx, pool, view, act)) await ctx.state.putPool(pool);
   }
 }
 
 /** Frees the leases of endpoints that are gone; returns whether anything changed. */
 function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): boolean {
-  const inDocker = pool.networkId ? view?.get(pool.networkId)?.flatMap((d) => d.addresses) : undefined;
+  const inDocker = pool.networkId ? view?.networks.get(pool.networkId)?.flatMap((d) => d.addresses) : undefined;
   let changed = false;
   for (const [address, lease] of Object.entries(pool.leases)) {
     const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '');
