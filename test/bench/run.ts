@@ -5,7 +5,7 @@
 // RSS after 500 endpoints < 150 MB.
 import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createNetns } from '../helpers/netns.js';
 import { destroyOvs, startOvs } from '../helpers/ovs.js';
 import { startOvsvlan } from '../helpers/plugin.js';
@@ -71,6 +71,8 @@ async function main(): Promise<number> {
     await daemon.stop();
     await destroyOvs(ovs);
     await ns.remove();
+    await rm(`${RUN_DIR}/bench-state`, { recursive: true, force: true });
+    await rm(`${RUN_DIR}/bench.log`, { force: true });
   }
 }
 
