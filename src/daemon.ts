@@ -18,7 +18,7 @@ import { routes } from './protocol/routes.js';
 import { startServer } from './protocol/server.js';
 import type { PluginSocket } from './protocol/socket.js';
 import { DockerReader } from './reconcile/docker.js';
-import { reconcile, type ReconcileContext } from './reconcile/reconcile.js';
+import { reconcile, reconcileLocked, type ReconcileContext } from './reconcile/reconcile.js';
 import { ReconcileScheduler } from './reconcile/scheduler.js';
 import { FileStore } from './store/file-store.js';
 import { StateCache } from './store/state.js';
@@ -57,22 +57,15 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason), log.child({ module: 'reconcile' }),
     { everyMs: RECONCILE_EVERY_MS, retryMs: { initial: 1_000, max: 30_000 } });
   const runReconcile = (reason: string): Promise<void> => scheduler.trigger(reason);
-  // Hold requests back until the first reconciliation is done (or OVSDB has
-  // not answered for STARTUP_WAIT_MS), without delaying the socket.
-  let first = true;
+  let started = false;
   ovsdb.on('connected', () => {
-    void runReconcile(first ? 'start' : 'ovsdb-reconnect');
-    first = false;
+    if (started) void runReconcile('ovsdb-reconnect');
   });
-  const startup = locks.exclusive(() => new Promise<void>((resolve) => {
-    ovsdb.once('connected', () => resolve());
-    setTimeout(resolve, STARTUP_WAIT_MS).unref();
-  }));
+  void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile));
 
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
   ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
-  void startup;
 
   return {
     reconcile: runReconcile,
@@ -83,6 +76,29 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
       await ovsdb.close();
     },
   };
+}
+
+/**
+ * Holds every request back (it runs inside the exclusive section) until OVSDB
+ * answers and the state is reconciled, or for STARTUP_WAIT_MS: a request must
+ * not act on stale leases or missing ports. A later connection, or a failure
+ * here, is handled by the scheduler.
+ */
+async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markStarted: () => void,
+  trigger: (reason: string) => Promise<void>): Promise<void> {
+  const connected = ovsdb.isConnected || await new Promise<boolean>((resolve) => {
+    ovsdb.once('connected', () => resolve(true));
+    setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref();
+  });
+  markStarted();
+  if (!connected) return; // the 'connected' listener reconciles once OVSDB answers
+  try {
+    await reconcileLocked(ctx, 'start', await ctx.docker.view(ctx.state.networks().map((n) => n.id)));
+  } catch (err) {
+    // retried outside this exclusive section (a reconciliation inside it would wait for itself)
+    ctx.log.error({ err }, `first reconciliation failed: ${(err as Error).message}; retrying`);
+    setTimeout(() => void trigger('retry'), 1_000).unref();
+  }
 }
 
 function defaultRanges(setting: string): { v4: DefaultRange; v6: DefaultRange } {

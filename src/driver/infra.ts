@@ -6,7 +6,7 @@ import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortState } from '../vswitch/vswitch.js';
 import type { DriverContext } from './context.js';
-import { hostPortName, infraExternalIds, tunnelPortName } from './names.js';
+import { BASE_TRUNKS_KEY, hostPortName, infraExternalIds, OWNER_KEY, OWNER_VALUE, ROLE_KEY, tunnelPortName } from './names.js';
 
 /** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
 export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair = false): Promise<string[]> {
@@ -45,19 +45,33 @@ export async function removeInfra(ctx: DriverContext, net: NetworkRecord): Promi
 
 /**
  * The bridge's uplink carries exactly the VLANs of the networks on it: attach
- * it when missing, update its trunks when they differ, detach it when no
- * network on the bridge names it any more. Returns the uplink when it was (re)attached.
+ * it when missing, update its trunks when they differ, let it go when no
+ * network on the bridge names it any more. An uplink the operator attached by
+ * hand (the host's own VLAN trunked on it, docs/multi-host.md) is adopted: its
+ * own VLANs stay on the trunk, and it is given back as it was. Returns the
+ * uplink when it was (re)attached or adopted.
  */
 export async function syncUplink(ctx: DriverContext, bridge: string, formerUplink?: string): Promise<string[]> {
   const nets = ctx.state.networks().filter((n) => n.mode === 'vlan' && n.bridge === bridge);
   const withUplink = nets.find((n) => n.uplink);
   const uplink = withUplink?.uplink;
   if (!uplink) {
-    if (formerUplink) await ctx.vswitch.detachPort(formerUplink);
+    if (formerUplink) await dropUplink(ctx, formerUplink);
     return [];
   }
-  const trunks = [...new Set(nets.map((n) => n.vlan).filter((v): v is number => v !== undefined))].sort((a, b) => a - b);
+  const vlans = nets.map((n) => n.vlan).filter((v): v is number => v !== undefined);
   const port = await ctx.vswitch.getPort(uplink);
+  if (port?.bridge === bridge && port.externalIds[OWNER_KEY] !== OWNER_VALUE) {
+    await ctx.vswitch.adoptUplink(uplink, union(port.trunks, vlans),
+      { ...infraExternalIds('uplink'), [BASE_TRUNKS_KEY]: port.trunks.join(',') });
+    return [uplink];
+  }
+  const base = baseTrunks(port);
+  const trunks = union(base ?? [], vlans);
+  if (port?.bridge === bridge && base !== undefined) {
+    if (port.trunks.join(',') !== trunks.join(',')) await ctx.vswitch.setTrunks(uplink, trunks);
+    return [];
+  }
   const nativeOk = withUplink.nativeVlan === undefined
     ? port?.vlanMode === undefined && port?.tag === undefined
     : port?.vlanMode === 'native-untagged' && port.tag === withUplink.nativeVlan;
@@ -68,3 +82,20 @@ export async function syncUplink(ctx: DriverContext, bridge: string, formerUplin
   if (port.trunks.join(',') !== trunks.join(',')) await ctx.vswitch.setTrunks(uplink, trunks);
   return [];
 }
+
+/** An uplink no network wants any more: detached if ovsvlan attached it, given back if adopted. */
+export async function dropUplink(ctx: DriverContext, name: string): Promise<void> {
+  const port = await ctx.vswitch.getPort(name);
+  if (!port || port.externalIds[OWNER_KEY] !== OWNER_VALUE) return;
+  const base = baseTrunks(port);
+  if (base === undefined) await ctx.vswitch.detachPort(name);
+  else await ctx.vswitch.releaseUplink(name, base, [OWNER_KEY, ROLE_KEY, BASE_TRUNKS_KEY]);
+}
+
+/** The VLANs an adopted uplink carried before ovsvlan; undefined when ovsvlan attached it. */
+function baseTrunks(port: PortState | undefined): number[] | undefined {
+  const raw = port?.externalIds[BASE_TRUNKS_KEY];
+  return raw === undefined ? undefined : raw.split(',').filter(Boolean).map(Number);
+}
+
+const union = (a: readonly number[], b: readonly number[]): number[] => [...new Set([...a, ...b])].sort((x, y) => x - y);

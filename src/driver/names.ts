@@ -10,6 +10,8 @@ export const ENDPOINT_KEY = 'ovsvlan-endpoint';
 /** What an OVS port of ovsvlan is for. Endpoint ports written before roles existed carry none. */
 export const ROLE_KEY = 'ovsvlan-role';
 export type PortRole = 'endpoint' | 'tunnel' | 'uplink' | 'host';
+/** On an uplink the operator attached by hand: the VLANs it carried before ovsvlan adopted it. */
+export const BASE_TRUNKS_KEY = 'ovsvlan-base-trunks';
 
 /** Prefixes of the veth ends: host end (an OVS port) and container end (moved into the sandbox). */
 export const HOST_IF_PREFIX = 'ovh';

@@ -47,7 +47,8 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
       throw new ConflictError(`network ${shortId(req.id)} already exists with other options`);
     }
     const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(req.id);
-    await ctx.locks.run(bridgeLockKey(bridge), async () => {
+    // VLAN networks are checked against the others on their bridge, overlays against all overlays
+    await ctx.locks.run(spec.mode === 'vlan' ? bridgeLockKey(bridge) : 'overlays', async () => {
       const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec);
       const { bridge: b, created } = await ctx.vswitch.ensureBridge(bridge, ctx.datapath);
       const record: NetworkRecord = {
@@ -117,12 +118,12 @@ async function checkVlan(ctx: DriverContext, spec: VlanSpec): Promise<{ mtu: num
     throw new ConflictError(`bridge ${spec.bridge} already trunks through uplink ${current.uplink}` +
       `${current.nativeVlan ? ` (native_vlan ${current.nativeVlan})` : ''}; give the same uplink, or none to share it`);
   }
-  if (spec.uplink && !current) await checkUplink(ctx, spec.uplink, spec.bridge);
+  if (spec.uplink && !current) await checkUplink(ctx, spec.uplink, spec.bridge, spec.nativeVlan);
   return { mtu: DEFAULT_MTU, uplink: current?.uplink ?? spec.uplink, nativeVlan: current ? current.nativeVlan : spec.nativeVlan };
 }
 
 /** An uplink must exist, hold no address and no default route: attaching it would cut the host off. */
-async function checkUplink(ctx: DriverContext, uplink: string, bridge: string): Promise<void> {
+async function checkUplink(ctx: DriverContext, uplink: string, bridge: string, nativeVlan: number | undefined): Promise<void> {
   if (!(await getLink(uplink))) throw new InvalidOptionError('uplink', `uplink "${uplink}" does not exist on this host`);
   const addresses = await globalAddresses(uplink);
   const routes = await defaultRouteDevices();
@@ -133,6 +134,9 @@ async function checkUplink(ctx: DriverContext, uplink: string, bridge: string): 
   }
   const port = await ctx.vswitch.getPort(uplink);
   if (port && port.bridge !== bridge) throw new ConflictError(`uplink "${uplink}" is already a port of bridge ${port.bridge}`);
+  if (port && nativeVlan !== undefined) {
+    throw new InvalidOptionError('native_vlan', `uplink "${uplink}" is already a port of ${bridge} set up by hand: ovsvlan adds its VLANs to its trunks and keeps its own, but leaves its native VLAN alone; drop --opt native_vlan`);
+  }
 }
 
 /** Checks an overlay against the others, and works out its MTU from the underlay. */
@@ -173,13 +177,13 @@ export async function deleteNetwork(ctx: DriverContext, id: string): Promise<voi
 }
 
 /** Deletes a bridge ovsvlan created once no network uses it and only its own internal port is left. */
-export async function deleteBridgeIfUnused(ctx: DriverContext, bridge: string): Promise<void> {
-  if (ctx.state.networks().some((o) => o.bridge === bridge)) return;
+export async function deleteBridgeIfUnused(ctx: DriverContext, bridge: string): Promise<boolean> {
+  if (ctx.state.networks().some((o) => o.bridge === bridge)) return false;
   const b = await ctx.vswitch.getBridge(bridge);
-  if (b?.ours && b.portNames.every((p) => p === bridge)) {
-    await ctx.vswitch.deleteBridge(bridge);
-    ctx.log.info({ bridge }, 'bridge removed with its last network');
-  }
+  if (!b?.ours || !b.portNames.every((p) => p === bridge)) return false;
+  await ctx.vswitch.deleteBridge(bridge);
+  ctx.log.info({ bridge }, 'bridge removed with its last network');
+  return true;
 }
 
 /** Bridge creation and removal are serialised per bridge, across networks. */

@@ -1,7 +1,7 @@
 // Parse `docker network create -o key=value` options into a typed NetworkSpec
 // before anything is touched (pure). Every error names the option and the
 // values it accepts.
-import { isIP } from 'node:net';
+import { isIP, SocketAddress } from 'node:net';
 import { InvalidOptionError } from '../errors.js';
 import { hasReservedPrefix, isValidBridgeName } from './names.js';
 
@@ -116,9 +116,11 @@ function parseOverlay(generic: Options, mode: 'vxlan' | 'gre'): Omit<OverlaySpec
   const key = integer(keyName, keyRaw, mode === 'vxlan' ? 1 : 0, mode === 'vxlan' ? MAX_VNI : MAX_GRE_KEY);
   const remoteRaw = text(generic, 'remote');
   if (remoteRaw === undefined || remoteRaw === '') throw new InvalidOptionError('remote', `mode=${mode} needs option "remote": ${allowed('remote')}`);
-  const remotes = remoteRaw.split(',').map((r) => r.trim());
-  const bad = remotes.find((r) => isIP(r) === 0);
+  const given = remoteRaw.split(',').map((r) => r.trim());
+  const bad = given.find((r) => isIP(r) === 0);
   if (bad !== undefined) throw new InvalidOptionError('remote', `invalid remote "${bad}": must be ${allowed('remote')}`);
+  // canonical text, so that 2001:DB8::1 and 2001:db8:0::1 are one remote
+  const remotes = given.map((r) => new SocketAddress({ address: r, family: isIP(r) === 6 ? 'ipv6' : 'ipv4' }).address);
   if (new Set(remotes).size !== remotes.length) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${remoteRaw}`);
   if (remotes.length > MAX_REMOTES) throw new InvalidOptionError('remote', `option "remote" lists ${remotes.length} addresses; at most ${MAX_REMOTES}`);
   return { key, remotes };

@@ -48,7 +48,8 @@ export async function claimAddresses(ctx: IpamContext, networkId: string, endpoi
     if (!p) continue;
     await ctx.locks.run(p.id, async () => {
       const lease = p.leases[key];
-      if (!lease || lease.kind === 'gateway' || lease.kind === 'aux') return;
+      // only an address handed out and not yet claimed: never take over another endpoint's lease
+      if (lease?.kind !== 'pending') return;
       p.leases[key] = { kind: 'endpoint', endpointId, at: Date.now() };
       await ctx.state.putPool(p);
     });

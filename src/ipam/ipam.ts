@@ -112,7 +112,14 @@ export async function releaseAddress(ctx: IpamContext, poolId: string, address: 
     const a = parseAddress(address);
     if (!p || !a) return;
     const key = format(a.family, a.value);
-    if (!p.leases[key]) return;
+    const lease = p.leases[key];
+    if (!lease) return;
+    // Docker sends DeleteEndpoint before ReleaseAddress: a lease whose endpoint still exists was
+    // handed out again since, and this is a late retry of an earlier release
+    if (lease.kind === 'endpoint' && lease.endpointId && ctx.state.endpoint(lease.endpointId)) {
+      ctx.log.warn({ pool: poolId, address: key, endpoint: lease.endpointId.slice(0, 12) }, 'ReleaseAddress of an address in use by a live endpoint ignored');
+      return;
+    }
     delete p.leases[key];
     await ctx.state.putPool(p);
     ctx.log.debug({ pool: poolId, address: key }, 'address released');

@@ -11,13 +11,14 @@
 //   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
 //   port-orphan         an OVS port of ours belongs to no endpoint or network → remove it (and its veth)
 //   link-orphan         a veth named like ours belongs to no endpoint → delete it
+//   bridge-orphan       a bridge ovsvlan made that no network uses and that holds nothing else → delete it
 //   lease-orphan        a lease of an endpoint that no longer exists → free it
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
 import type { DriverContext } from '../driver/context.js';
 import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
-import { applyInfra, removeInfra, syncUplink } from '../driver/infra.js';
+import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra.js';
 import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../driver/names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
@@ -35,34 +36,42 @@ export interface ReconcileReport {
   dockerView: boolean;
 }
 
+/**
+ * Runs alone (no request in flight). Docker's view is read before taking the
+ * lock, so a slow dockerd never holds requests back; what changes meanwhile is
+ * young, and the rules that use the view leave young things alone.
+ */
 export async function reconcile(ctx: ReconcileContext, reason: string): Promise<ReconcileReport> {
-  return ctx.locks.exclusive(async () => {
-    const log = ctx.log.child({ reconcile: reason });
-    let actions = 0;
-    const failures: unknown[] = [];
-    const act: Act = (rule, fields) => {
-      actions++;
-      log.warn({ rule, ...fields }, `reconcile: ${rule}`);
-    };
-    // one item's failure (a link gone mid-way, OVS refusing a row) must not keep the others broken
-    act.guard = async (fields, fn) => {
-      try {
-        await fn();
-      } catch (err) {
-        failures.push(err);
-        log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
-      }
-    };
-    const view = await ctx.docker.view(ctx.state.networks().map((n) => n.id));
-    await reconcileNetworks(ctx, view, act);
-    await reconcileEndpoints(ctx, view, act);
-    await removeOrphans(ctx, act);
-    await reconcileLeases(ctx, view, act);
-    log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
-      endpoints: ctx.state.endpoints().length }, 'reconciled');
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);
-    return { actions, dockerView: Boolean(view) };
-  });
+  const view = await ctx.docker.view(ctx.state.networks().map((n) => n.id));
+  return ctx.locks.exclusive(() => reconcileLocked(ctx, reason, view));
+}
+
+/** The work of reconcile(), for a caller that already holds the exclusive section. */
+export async function reconcileLocked(ctx: ReconcileContext, reason: string, view: DockerView | undefined): Promise<ReconcileReport> {
+  const log = ctx.log.child({ reconcile: reason });
+  let actions = 0;
+  const failures: unknown[] = [];
+  const act: Act = (rule, fields) => {
+    actions++;
+    log.warn({ rule, ...fields }, `reconcile: ${rule}`);
+  };
+  // one item's failure (a link gone mid-way, OVS refusing a row) must not keep the others broken
+  act.guard = async (fields, fn) => {
+    try {
+      await fn();
+    } catch (err) {
+      failures.push(err);
+      log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
+    }
+  };
+  await reconcileNetworks(ctx, view, act);
+  await reconcileEndpoints(ctx, view, act);
+  await removeOrphans(ctx, act);
+  await reconcileLeases(ctx, view, act);
+  log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
+    endpoints: ctx.state.endpoints().length }, 'reconciled');
+  if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);
+  return { actions, dockerView: Boolean(view) };
 }
 
 interface Act {
@@ -134,8 +143,14 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);
+      if (port.externalIds[ROLE_KEY] === 'uplink') return dropUplink(ctx, port.name);
       await ctx.vswitch.detachPort(port.name);
       if (isOurLinkName(port.name)) await deleteLink(port.name);
+    });
+  }
+  for (const bridge of await ctx.vswitch.listOwnedBridges()) {
+    await act.guard({ bridge }, async () => {
+      if (await deleteBridgeIfUnused(ctx, bridge)) act('bridge-orphan', { bridge });
     });
   }
   for (const link of await listLinks()) {
@@ -172,13 +187,19 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
   }
 }
 
-/** Frees the leases of endpoints that are gone; returns whether anything changed. */
+/**
+ * Frees the leases of endpoints that are gone; returns whether anything changed.
+ * An address any container of any ovsvlan network still has is never freed:
+ * networks sharing a subnet created at the same instant may have been bound
+ * to each other's pools (Docker does not say which pool a network uses).
+ */
 function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): boolean {
-  const inDocker = pool.networkId ? view?.networks.get(pool.networkId)?.flatMap((d) => d.addresses) : undefined;
+  const inDocker = view ? new Set([...view.networks.values()].flatMap((eps) => eps ?? []).flatMap((d) => d.addresses)) : undefined;
   let changed = false;
   for (const [address, lease] of Object.entries(pool.leases)) {
-    const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '');
-    const leaked = lease.kind === 'pending' && inDocker !== undefined && !inDocker.includes(address) && Date.now() - lease.at > ctx.graceMs;
+    const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '') && !inDocker?.has(address);
+    const leaked = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address)
+      && Date.now() - lease.at > ctx.graceMs;
     if (!orphan && !leaked) continue;
     act(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
     delete pool.leases[address];

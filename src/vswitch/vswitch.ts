@@ -31,6 +31,7 @@ export interface PortState {
   trunks: number[];
   vlanMode: string | undefined;
   protected: boolean;
+  externalIds: Record<string, string>;
   /** the interface's type ('' for a system interface) and options */
   type: string;
   options: Record<string, string>;
@@ -163,7 +164,7 @@ export class Vswitch {
   /** The port (and its interface of the same name) as OVS has it, or undefined. */
   async getPort(name: string): Promise<PortState | undefined> {
     const [ports, ifaces, bridges] = await this.#db.transact([
-      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks', 'vlan_mode', 'protected']),
+      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks', 'vlan_mode', 'protected', 'external_ids']),
       select('Interface', [['name', '==', name]], ['type', 'options']),
       select('Bridge', [], ['name', 'ports']),
     ]);
@@ -178,6 +179,7 @@ export class Vswitch {
       trunks: fromOvsSet<number>(row['trunks']),
       vlanMode: fromOvsSet<string>(row['vlan_mode'])[0],
       protected: row['protected'] === true,
+      externalIds: fromOvsMap(row['external_ids']),
       type: String(iface?.['type'] ?? ''),
       options: fromOvsMap(iface?.['options']),
     };
@@ -214,6 +216,14 @@ export class Vswitch {
     return true;
   }
 
+  /** Names of the bridges whose external_ids mark them as ovsvlan's. */
+  async listOwnedBridges(): Promise<string[]> {
+    const [bridges] = await this.#db.transact([
+      select('Bridge', [['external_ids', 'includes', ovsMap({ [OWNER_KEY]: OWNER_VALUE })]], ['name']),
+    ]);
+    return (bridges?.rows ?? []).map((r) => String(r['name']));
+  }
+
   /** Every port whose external_ids mark it as ovsvlan's. */
   async listOwnedPorts(): Promise<PortInfo[]> {
     const [ports, bridges] = await this.#db.transact([
@@ -230,6 +240,25 @@ export class Vswitch {
       tag: fromOvsSet<number>(r['tag'])[0],
       externalIds: fromOvsMap(r['external_ids']),
     }));
+  }
+
+  /**
+   * Takes over the VLAN list of an uplink the operator attached by hand: it
+   * carries `trunks`, and remembers `baseTrunks` (its own) in external_ids.
+   */
+  async adoptUplink(name: string, trunks: number[], marks: Record<string, string>): Promise<void> {
+    await this.#db.transactAndWait([
+      update('Port', [['name', '==', name]], { trunks: ovsSet(trunks) }),
+      mutate('Port', [['name', '==', name]], [['external_ids', 'insert', ovsMap(marks)]]),
+    ]);
+  }
+
+  /** Gives an adopted uplink back: its own VLAN list, and no marks of ovsvlan. */
+  async releaseUplink(name: string, baseTrunks: number[], markKeys: string[]): Promise<void> {
+    await this.#db.transactAndWait([
+      update('Port', [['name', '==', name]], { trunks: ovsSet(baseTrunks) }),
+      mutate('Port', [['name', '==', name]], [['external_ids', 'delete', ovsSet(markKeys)]]),
+    ]);
   }
 
   /** Updates an uplink's VLAN list in place: the trunk keeps forwarding the others meanwhile. */
