@@ -1,6 +1,6 @@
 // Turns a raw request body into a typed request, with a clear error when a
 // field Docker always sends is missing (a retried call can arrive with an
-// empty body: see docs/protocol.md).
+// empty body: moby pkg/plugins/client.go reuses the consumed request buffer).
 import { InvalidRequestError } from '../errors.js';
 
 export type Body = Record<string, unknown>;

@@ -10,8 +10,6 @@ import type { PluginSocket } from './socket.js';
 
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
-export type PluginServer = Awaited<ReturnType<typeof startServer>>;
-
 /** Builds the app on the already listening socket, and serves with it once it is ready. */
 export async function startServer(table: Record<string, Handler>, log: Logger, socket: PluginSocket) {
   let handler: Parameters<PluginSocket['attach']>[0] | undefined;

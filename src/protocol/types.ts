@@ -1,55 +1,10 @@
-// Docker's remote NetworkDriver wire format: field names exactly as on the
-// wire (see docs/protocol.md). Request bodies are read leniently: Docker adds
-// fields over time and sends null for empty maps.
-
-export interface ErrBody {
-  Err: string;
-}
-
-export interface IPAMData {
-  AddressSpace?: string;
-  Pool: string;
-  Gateway?: string;
-  AuxAddresses?: Record<string, string> | null;
-}
-
-export interface CreateNetworkReq {
-  NetworkID: string;
-  Options: Record<string, unknown> | null;
-  IPv4Data: IPAMData[] | null;
-  IPv6Data: IPAMData[] | null;
-}
-
-export interface NetworkIdReq {
-  NetworkID: string;
-}
-
-export interface EndpointInterface {
-  Address: string;
-  AddressIPv6: string;
-  MacAddress: string;
-}
-
-export interface CreateEndpointReq {
-  NetworkID: string;
-  EndpointID: string;
-  Interface: EndpointInterface | null;
-  Options: Record<string, unknown> | null;
-}
+// Docker's remote NetworkDriver and IpamDriver replies, field names exactly as
+// on the wire. Requests are read field by field in routes.ts (decode.ts),
+// leniently: Docker adds fields over time and sends null for empty maps.
 
 /** Only fields that were empty in the request may be filled; ovsvlan fills none. */
 export interface CreateEndpointRes {
-  Interface: Partial<EndpointInterface>;
-}
-
-export interface EndpointReq {
-  NetworkID: string;
-  EndpointID: string;
-}
-
-export interface JoinReq extends EndpointReq {
-  SandboxKey: string;
-  Options: Record<string, unknown> | null;
+  Interface: Partial<Record<'Address' | 'AddressIPv6' | 'MacAddress', string>>;
 }
 
 export interface JoinRes {

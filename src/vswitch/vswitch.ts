@@ -5,7 +5,7 @@ import type { OvsdbClient } from '../ovsdb/client.js';
 import { insert, mutate, select, update, type Operation } from '../ovsdb/ops.js';
 import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type Row, type Uuid } from '../ovsdb/notation.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
-import { OWNER_KEY, OWNER_VALUE } from '../driver/names.js';
+import { bridgeExternalIds, OWNER_KEY, OWNER_VALUE } from '../driver/names.js';
 
 export type DatapathType = 'system' | 'netdev';
 
@@ -107,8 +107,7 @@ export class Vswitch {
     const results = await this.#db.transactAndWait([
       insert('Interface', { name, type: 'internal' }, 'iface'),
       insert('Port', { name, interfaces: namedUuid('iface') }, 'port'),
-      insert('Bridge', { name, ports: namedUuid('port'), datapath_type: datapath,
-        external_ids: ovsMap({ [OWNER_KEY]: OWNER_VALUE }) }, 'bridge'),
+      insert('Bridge', { name, ports: namedUuid('port'), datapath_type: datapath, external_ids: ovsMap(bridgeExternalIds()) }, 'bridge'),
       mutate('Open_vSwitch', [], [['bridges', 'insert', ovsSet([namedUuid('bridge')])]]),
     ]);
     if (results[3]?.count !== 1) {
