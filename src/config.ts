@@ -66,6 +66,7 @@ export function parseDefaultPools(v: string): { v4?: { base: string; bits: numbe
     const [, base = '', len = '', size = ''] = m;
     const v6 = base.includes(':');
     if (Number(size) < Number(len) || Number(size) > (v6 ? 128 : 32)) throw new ConfigError(`"${item}": size must be between ${len} and ${v6 ? 128 : 32}`);
+    if (out[v6 ? 'v6' : 'v4']) throw new ConfigError(`"${item}": only one range per address family`);
     out[v6 ? 'v6' : 'v4'] = { base: `${base}/${len}`, bits: Number(size) };
   }
   return out;

@@ -37,4 +37,5 @@ t.test('default pools', async (t) => {
   t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16:8' }), /OVSVLAN_DEFAULT_POOLS.*size must be between 16 and 32/);
   t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16' }), /is not base\/len:size/);
   t.equal(loadConfig([], { OVSVLAN_DEFAULT_POOLS: '172.30.0.0/16:26' }).defaultPools, '172.30.0.0/16:26');
+  t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16:24,10.1.0.0/16:24' }), /only one range per address family/);
 });
