@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     bridge: `${RUN_PREFIX}b`, datapath: 'netdev', logFile: `${RUN_DIR}/bench.log`, env: { OVSVLAN_LOG_LEVEL: 'warn', OVSVLAN_DOCKER: '' } });
   try {
     const net = id();
-    const pool = await call(sock, 'IpamDriver.RequestPool', { AddressSpace: '', Pool: '10.77.0.0/16', SubPool: '', Options: {}, V6: false });
+    const pool = await call(sock, 'IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: '10.77.0.0/16', SubPool: '', Options: {}, V6: false });
     await call(sock, 'NetworkDriver.CreateNetwork', { NetworkID: net, Options: { 'com.docker.network.generic': { vlan: '77' } },
       IPv4Data: [{ AddressSpace: 'x', Pool: '10.77.0.0/16', Gateway: '10.77.0.1/16' }], IPv6Data: [] });
     const addr: number[] = [];
