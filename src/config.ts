@@ -2,7 +2,7 @@
 // managed plugin's way) or the matching --flag, is validated once, and is
 // frozen. Every bad setting is reported at once.
 import { ConfigError } from './errors.js';
-import { isValidBridgeName } from './driver/names.js';
+import { isValidBridgeName } from './names.js';
 
 export type Datapath = 'system' | 'netdev' | 'auto';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { NetworkDriver } from './driver/driver.js';
-import { KeyedMutex } from './driver/lock.js';
+import { KeyedMutex } from './lock.js';
 import { parsePrefix } from './ipam/address.js';
 import { IpamDriver } from './ipam/driver.js';
 import type { DefaultRange } from './ipam/pools.js';

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { Datapath } from '../config.js';
 import type { Vswitch } from '../vswitch/vswitch.js';
 import type { StateCache } from '../store/state.js';
-import type { KeyedMutex } from './lock.js';
+import type { KeyedMutex } from '../lock.js';
 
 export interface DriverContext {
   readonly state: StateCache;

@@ -3,7 +3,7 @@
 import { createVethPair, deleteLink, disableTxOffload } from '../link/links.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
-import { portExternalIds, shortId, vethNames } from './names.js';
+import { portExternalIds, shortId, vethNames } from '../names.js';
 
 export interface CreateEndpointRequest {
   networkId: string;

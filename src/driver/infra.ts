@@ -6,7 +6,7 @@ import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortState } from '../vswitch/vswitch.js';
 import type { DriverContext } from './context.js';
-import { BASE_TRUNKS_KEY, hostPortName, infraExternalIds, OWNER_KEY, OWNER_VALUE, ROLE_KEY, tunnelPortName } from './names.js';
+import { BASE_TRUNKS_KEY, hostPortName, infraExternalIds, OWNER_KEY, OWNER_VALUE, ROLE_KEY, tunnelPortName } from '../names.js';
 
 /** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
 export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair = false): Promise<string[]> {

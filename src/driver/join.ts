@@ -2,7 +2,7 @@
 // routes. Docker itself moves the link, names it ethN and sets the addresses.
 import { NotFoundError } from '../errors.js';
 import type { DriverContext } from './context.js';
-import { shortId } from './names.js';
+import { shortId } from '../names.js';
 
 export interface JoinResult {
   /** Link in the host namespace that Docker moves into the sandbox. */

@@ -10,7 +10,7 @@ import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
 import { applyInfra, removeInfra, syncUplink } from './infra.js';
-import { overlayBridgeName, shortId } from './names.js';
+import { overlayBridgeName, shortId } from '../names.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
 
 export interface IpamPool {

@@ -3,7 +3,7 @@
 // values it accepts.
 import { isIP, SocketAddress } from 'node:net';
 import { InvalidOptionError } from '../errors.js';
-import { hasReservedPrefix, isValidBridgeName } from './names.js';
+import { hasReservedPrefix, isValidBridgeName } from '../names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
 export const DOCKER_MTU_OPTION = 'com.docker.network.driver.mtu';

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, InvalidOptionError, NotFoundError } from '../errors.js';
-import type { KeyedMutex } from '../driver/lock.js';
+import type { KeyedMutex } from '../lock.js';
 import type { LeaseKind, PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import { format, parseAddress, parsePrefix, reserved, type Prefix } from './address.js';

@@ -19,7 +19,7 @@
 import type { DriverContext } from '../driver/context.js';
 import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
 import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra.js';
-import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../driver/names.js';
+import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
 import { deleteLink, getLink, listLinks } from '../link/links.js';

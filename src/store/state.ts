@@ -2,7 +2,7 @@
 // accepts a request, and saved after every change. Modules never touch the
 // maps directly, and every change is saved before the call that made it answers.
 import { NotFoundError } from '../errors.js';
-import { shortId } from '../driver/names.js';
+import { shortId } from '../names.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord, State } from './records.js';
 import type { Store } from './store.js';
 

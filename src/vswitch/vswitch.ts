@@ -5,7 +5,7 @@ import type { OvsdbClient } from '../ovsdb/client.js';
 import { insert, mutate, select, update, type Operation } from '../ovsdb/ops.js';
 import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type Row, type Uuid } from '../ovsdb/notation.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
-import { bridgeExternalIds, OWNER_KEY, OWNER_VALUE } from '../driver/names.js';
+import { bridgeExternalIds, OWNER_KEY, OWNER_VALUE } from '../names.js';
 
 export type DatapathType = 'system' | 'netdev';
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { isOurLinkName, isValidBridgeName, portExternalIds, vethNames } from '../../src/driver/names.js';
+import { isOurLinkName, isValidBridgeName, portExternalIds, vethNames } from '../../src/names.js';
 
 const ep = 'a3f9c2d41b7e8f90a3f9c2d41b7e8f90a3f9c2d41b7e8f90a3f9c2d41b7e8f90';
 

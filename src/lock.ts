@@ -1,8 +1,10 @@
 // Serialises work per key (a network or pool ID): calls for one key run one
 // at a time, calls for different keys run in parallel. `exclusive` waits for
 // every running call and holds new ones back while it runs (reconciliation).
-// Calls made from inside a locked section (nested keys, or work done by the
-// exclusive section itself) pass the gate, so nesting never deadlocks.
+// Calls made from inside a locked section (a nested, different key, or work
+// done by the exclusive section itself) pass the gate. Taking a key the caller
+// already holds, or calling exclusive() from a locked section, would wait for
+// itself: callers never do.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export class KeyedMutex {
