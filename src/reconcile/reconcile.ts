@@ -22,7 +22,7 @@ import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra
 import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
-import { deleteLink, getLink, listLinks } from '../link/links.js';
+import { deleteLink, listLinks } from '../link/links.js';
 import type { NetworkRecord, PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
 
@@ -110,18 +110,20 @@ async function removeNetwork(ctx: ReconcileContext, net: NetworkRecord): Promise
 
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
+  // one `ip link` for all endpoints; each iteration only changes its own endpoint's links
+  const links = new Set((await listLinks()).map((l) => l.name));
   for (const ep of ctx.state.endpoints()) {
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
     await act.guard(fields, async () => {
       const net = ctx.state.network(ep.networkId);
       const listed = view?.networks.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
       const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
-      const leftContainer = old && (await getLink(ep.containerIf)) !== undefined;
+      const leftContainer = old && links.has(ep.containerIf);
       if (!net || (view && listed === false && old) || leftContainer) {
         act('endpoint-orphan', fields);
         await unwireEndpoint(ctx, ep);
         await ctx.state.removeEndpoint(ep.id);
-      } else if (!(await getLink(ep.hostIf))) {
+      } else if (!links.has(ep.hostIf)) {
         act('endpoint-gone', fields);
         await ctx.vswitch.detachPort(ep.hostIf);
         await ctx.state.removeEndpoint(ep.id);
