@@ -1,6 +1,7 @@
 // Daemon settings: each comes from an OVSVLAN_* environment variable (the
 // managed plugin's way) or the matching --flag, is validated once, and is
 // frozen. Every bad setting is reported at once.
+import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
 import { isValidBridgeName } from './names.js';
 
@@ -25,11 +26,13 @@ export interface Config {
   readonly leaseGrace: string;
 }
 
-interface Setting {
+export interface Setting {
   key: keyof Config;
   env: string;
   flag: string;
   default: string;
+  /** One line for `--help` and the README's settings table. */
+  doc: string;
   check?: (v: string) => string | undefined;
 }
 
@@ -38,22 +41,31 @@ const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debu
 
 export const SETTINGS: readonly Setting[] = [
   { key: 'socket', env: 'OVSVLAN_SOCKET', flag: '--socket', default: '/run/docker/plugins/ovsvlan.sock',
+    doc: 'Unix socket Docker finds the plugin on (mode 0660); the plugin is named after the file',
     check: (v) => (v.startsWith('/') ? undefined : 'must be an absolute path') },
   { key: 'ovsdb', env: 'OVSVLAN_OVSDB', flag: '--ovsdb', default: 'unix:/var/run/openvswitch/db.sock',
+    doc: 'OVSDB endpoint of the local Open vSwitch',
     check: (v) => (/^unix:\/./.test(v) ? undefined : 'must be unix:/absolute/path/to/db.sock') },
   { key: 'stateDir', env: 'OVSVLAN_STATE_DIR', flag: '--state-dir', default: '/var/lib/ovsvlan',
+    doc: 'where networks, endpoints and address leases are kept',
     check: (v) => (v.startsWith('/') ? undefined : 'must be an absolute path') },
   { key: 'bridge', env: 'OVSVLAN_BRIDGE', flag: '--bridge', default: 'ovs0',
+    doc: 'bridge of the networks that name none',
     check: (v) => (isValidBridgeName(v) ? undefined : 'must be 1-15 characters of letters, digits, "_", "-" and "."') },
   { key: 'datapath', env: 'OVSVLAN_DATAPATH', flag: '--datapath', default: 'auto',
+    doc: 'datapath of the bridges ovsvlan creates: system (kernel), netdev (userspace) or auto (system where the openvswitch module is loaded)',
     check: (v) => ((DATAPATHS as readonly string[]).includes(v) ? undefined : `must be one of ${DATAPATHS.join(', ')}`) },
   { key: 'defaultPools', env: 'OVSVLAN_DEFAULT_POOLS', flag: '--default-pools', default: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
+    doc: 'where the IPAM driver takes a subnet when --subnet is not given: base/len:size, one per address family',
     check: (v) => checkDefaultPools(v) },
   { key: 'docker', env: 'OVSVLAN_DOCKER', flag: '--docker', default: 'unix:///var/run/docker.sock',
+    doc: 'Docker API read by reconciliation and by status (never from a request handler); empty: never',
     check: (v) => (v === '' || /^unix:\/\/\/./.test(v) ? undefined : 'must be unix:///path/to/docker.sock, or empty to not read Docker') },
   { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
+    doc: 'seconds before reconciliation may free an unclaimed lease or remove a vanished endpoint',
     check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)') },
   { key: 'logLevel', env: 'OVSVLAN_LOG_LEVEL', flag: '--log-level', default: 'info',
+    doc: 'fatal, error, warn, info, debug or trace',
     check: (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 
@@ -81,34 +93,68 @@ function checkDefaultPools(v: string): string | undefined {
   }
 }
 
-/** Flags win over environment variables, which win over defaults. */
-export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
-  const flags = parseFlags(argv);
+/** A command's own flag: `--json` (boolean) or `--env-file PATH` (string). */
+export interface FlagSpec {
+  readonly type: 'string' | 'boolean';
+  readonly help: string;
+}
+
+export interface CommandLine {
+  /** Setting flags given (`--bridge` → value). */
+  readonly settings: ReadonlyMap<string, string>;
+  /** The command's own flags, by name without dashes. */
+  readonly own: Readonly<Record<string, string | boolean | undefined>>;
+  readonly help: boolean;
+}
+
+/**
+ * Parses `--flag value` and `--flag=value` (node:util parseArgs): a flag never
+ * takes the next flag as its value, and an unknown flag or a stray argument is
+ * an error naming it. Setting flags are accepted by every command.
+ */
+export function parseCommandLine(argv: readonly string[], own: Readonly<Record<string, FlagSpec>> = {}): CommandLine {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
+  for (const s of SETTINGS) options[s.flag.slice(2)] = { type: 'string' };
+  for (const [name, spec] of Object.entries(own)) options[name] = { type: spec.type };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const known = [...SETTINGS.map((s) => s.flag), ...Object.keys(own).map((f) => `--${f}`), '--help'];
+    throw new ConfigError(`${describeParseError(err as Error & { code?: string })}; known flags: ${known.join(', ')}`);
+  }
+  const settings = new Map<string, string>();
+  const ownValues: Record<string, string | boolean | undefined> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (name === 'help') continue;
+    if (name in own) ownValues[name] = value;
+    else settings.set(`--${name}`, String(value));
+  }
+  return { settings, own: ownValues, help: values['help'] === true };
+}
+
+function describeParseError(err: Error & { code?: string }): string {
+  const flag = /'(--?[\w-]+)/.exec(err.message)?.[1] ?? '';
+  if (/ambiguous/.test(err.message)) return `${flag} needs a value but is followed by a flag (write ${flag}=VALUE for a value that starts with "-")`;
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${flag}`;
+  return err.message.split('\n')[0]?.replace(/\.$/, '') ?? err.message;
+}
+
+/** Flags win over environment variables, which win over defaults. Every bad setting is reported at once. */
+export function resolveConfig(flags: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>): Config {
   const problems: string[] = [];
   const out: Record<string, string> = {};
   for (const s of SETTINGS) {
     const value = flags.get(s.flag) ?? env[s.env] ?? s.default;
-    flags.delete(s.flag);
     const problem = s.check?.(value);
     if (problem) problems.push(`${s.env} (${s.flag}) "${value}": ${problem}`);
     out[s.key] = value;
   }
-  for (const f of flags.keys()) problems.push(`unknown flag ${f}; known flags: ${SETTINGS.map((s) => s.flag).join(', ')}`);
   if (problems.length > 0) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
   return Object.freeze(out as unknown as Config);
 }
 
-function parseFlags(argv: readonly string[]): Map<string, string> {
-  const flags = new Map<string, string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    const eq = arg.indexOf('=');
-    if (eq > 0) {
-      flags.set(arg.slice(0, eq), arg.slice(eq + 1));
-    } else {
-      flags.set(arg, argv[i + 1] ?? '');
-      i++;
-    }
-  }
-  return flags;
+/** The daemon's settings from its command line (setting flags only) and environment. */
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
+  return resolveConfig(parseCommandLine(argv).settings, env);
 }

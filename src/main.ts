@@ -1,49 +1,40 @@
 #!/usr/bin/env node
 // Process entry: the only file that reads process.env or exits the process.
-// The plugin socket is opened first, before the rest of the daemon is even
-// loaded, so that dockerd's first dial (500 ms after it starts a managed
-// plugin) finds it; requests wait until the daemon is ready.
-import { readFileSync } from 'node:fs';
-import { loadConfig, SETTINGS } from './config.js';
-import { OvsvlanError } from './errors.js';
-import { openSocket } from './protocol/socket.js';
-
-const USAGE = `usage: ovsvlan daemon [flags]   run the Docker network plugin in the foreground
-       ovsvlan version
-
-settings (flag, or environment variable, default):
-${SETTINGS.map((s) => `  ${s.flag.padEnd(16)} ${s.env.padEnd(22)} ${s.default}`).join('\n')}
-
-SIGHUP reconciles now; SIGTERM stops the daemon (containers keep their network).`;
+// Finds the command, parses its flags (settings flags too where they apply),
+// prints help on request, and runs it. Exit status 2 means a usage error.
+import { parseCommandLine, SETTINGS } from './config.js';
+import { ConfigError, OvsvlanError } from './errors.js';
+import { findCommand } from './cli/commands.js';
+import { commandHelp, mainHelp } from './cli/help.js';
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === 'version' || command === '--version') {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`ovsvlan ${pkg.version}\n`);
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    const topic = name === 'help' ? findCommand(rest[0]) : undefined;
+    process.stdout.write(`${topic ? commandHelp(topic) : mainHelp()}\n`);
     return 0;
   }
-  if (command !== 'daemon') {
-    process.stderr.write(`${USAGE}\n`);
-    return command === undefined || command === '--help' || command === 'help' ? 0 : 2;
+  if (name === '--version') return (await import('./cli/version.js')).runVersion();
+  const command = findCommand(name);
+  if (!command) {
+    process.stderr.write(`ovsvlan: unknown command "${name.slice(0, 40)}"\n\n${mainHelp()}\n`);
+    return 2;
   }
-  const config = loadConfig(rest, process.env);
-  const socket = await openSocket(config.socket);
-  const { createLogger } = await import('./log.js');
-  const { startDaemon } = await import('./daemon.js');
-  const log = createLogger(config.logLevel);
-  const daemon = await startDaemon(config, log, socket);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down; the data plane is left as it is');
-      resolve();
-    };
-    process.on('SIGHUP', () => void daemon.reconcile('SIGHUP'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
-  await daemon.close();
-  return 0;
+  const settingFlags = new Set(SETTINGS.map((s) => s.flag));
+  let cl;
+  try {
+    cl = parseCommandLine(rest, command.flags);
+    const stray = [...cl.settings.keys()].find((f) => !command.settings && settingFlags.has(f));
+    if (stray) throw new ConfigError(`${stray} is a daemon setting; "ovsvlan ${name}" takes none`);
+  } catch (err) {
+    process.stderr.write(`ovsvlan ${name}: ${(err as Error).message}\n(see: ovsvlan ${name} --help)\n`);
+    return 2;
+  }
+  if (cl.help) {
+    process.stdout.write(`${commandHelp(command)}\n`);
+    return 0;
+  }
+  return command.run(cl, process.env);
 }
 
 main(process.argv.slice(2)).then(

@@ -1,0 +1,35 @@
+// Help texts, printed on stdout with exit status 0: `ovsvlan --help` and
+// `ovsvlan CMD --help` (purpose, every flag, an example).
+import { SETTINGS } from '../config.js';
+import { COMMANDS, type Command } from './commands.js';
+
+export function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'usage: ovsvlan COMMAND [flags]',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    '`ovsvlan COMMAND --help` tells more about one command.',
+  ].join('\n');
+}
+
+export function commandHelp(c: Command): string {
+  const flagLines = Object.entries(c.flags).map(([name, f]) => [`--${name}${f.type === 'string' ? ' VALUE' : ''}`, f.help]);
+  const lines = [`usage: ovsvlan ${c.name}${c.settings || flagLines.length > 0 ? ' [flags]' : ''}`, '', c.summary, '', c.description, ''];
+  if (flagLines.length > 0) {
+    lines.push('flags:', ...table(flagLines), '');
+  }
+  if (c.settings) {
+    lines.push('settings (flag, or environment variable; flags win), with their defaults:',
+      ...table(SETTINGS.flatMap((s) => [[`${s.flag} VALUE`, `${s.env}, default "${s.default}"`], ['', s.doc]])), '');
+  }
+  lines.push('  -h, --help  this text', '', 'example:', `  ${c.example}`);
+  return lines.join('\n');
+}
+
+function table(rows: string[][]): string[] {
+  const width = Math.max(...rows.map((r) => (r[0] ?? '').length));
+  return rows.map(([a = '', b = '']) => `  ${a.padEnd(width)}  ${b}`);
+}
