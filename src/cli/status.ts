@@ -1,8 +1,40 @@
-// `ovsvlan status`: not written yet.
-import type { CommandLine } from '../config.js';
+// `ovsvlan status [--json]`: every network and endpoint, and the drift.
+// Exit status 0 when nothing drifted, 1 when something did, 2 when the
+// records or OVS could not be read (drift cannot be judged then).
+import { resolveConfig, type CommandLine } from '../config.js';
+import { shortId } from '../names.js';
 import type { Env } from './commands.js';
+import { gatherFacts } from './facts.js';
+import { statusReport, type StatusReport } from './report.js';
 
-export async function runStatus(_cl: CommandLine, _env: Env): Promise<number> {
-  process.stderr.write('ovsvlan status: not implemented yet\n');
-  return 2;
+export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
+  const report = statusReport(await gatherFacts(resolveConfig(cl.settings, env)));
+  process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs')) return 2;
+  return report.drift.length > 0 ? 1 : 0;
+}
+
+export function formatStatus(r: StatusReport): string {
+  const out: string[] = [];
+  for (const u of r.unreadable) out.push(`cannot read ${u.source}: ${u.error}`);
+  if (r.unreadable.length > 0) out.push('');
+  out.push(`NETWORKS (${r.networks.length})`);
+  out.push(...table(['NETWORK', 'MODE', 'VLAN/KEY', 'BRIDGE', 'SUBNET', 'GATEWAY', 'MTU', 'UPLINK', 'HOST_IP', 'ENDPOINTS'],
+    r.networks.map((n) => [shortId(n.id), n.mode, String((n.mode === 'vlan' ? n.vlan : n.key) ?? '-'), n.bridge,
+      n.subnets.join(',') || '-', n.gateway ?? '-', String(n.mtu),
+      n.uplink ? `${n.uplink}${n.nativeVlan ? ` (native ${n.nativeVlan})` : ''}` : n.remotes.join(',') || '-', n.hostIp ?? '-', String(n.endpoints)])));
+  out.push('', `ENDPOINTS (${r.endpoints.length})`);
+  out.push(...table(['ENDPOINT', 'CONTAINER', 'NETWORK', 'PORT', 'BRIDGE', 'TAG', 'ADDRESS', 'MTU'],
+    r.endpoints.map((e) => [shortId(e.id), e.container ?? '?', shortId(e.network), e.port, e.bridge ?? 'MISSING', String(e.tag ?? '-'),
+      [e.addressV4, e.addressV6].filter(Boolean).join(',') || '-', String(e.mtu ?? '?')])));
+  out.push('', r.drift.length === 0 ? 'DRIFT: none' : `DRIFT (${r.drift.length}): reconciliation repairs it (systemctl reload ovsvlan, or kill -HUP the daemon)`);
+  for (const d of r.drift) out.push(`  ${d.kind.padEnd(14)} ${d.detail}`);
+  return `${out.join('\n')}\n`;
+}
+
+function table(head: string[], rows: string[][]): string[] {
+  if (rows.length === 0) return ['  (none)'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `  ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ')}`.trimEnd();
+  return [line(head), ...rows.map(line)];
 }

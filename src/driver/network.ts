@@ -66,6 +66,7 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         gatewayV4: stripMask(req.ipv4[0]?.gateway),
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
+        subnets: [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
       };
       let adopted: NetworkRecord[] = [];
       try {

@@ -50,6 +50,24 @@ export class DockerReader {
     }
   }
 
+  /** Endpoint ID → container name, over every container; undefined when Docker is not configured or does not answer. */
+  async containerNames(): Promise<Map<string, string> | undefined> {
+    if (!this.#socketPath) return undefined;
+    try {
+      const { default: DockerClient } = await import('dockerode');
+      const docker = (this.#docker ??= new DockerClient({ socketPath: this.#socketPath, timeout: TIMEOUT_MS }));
+      const containers = await withTimeout(docker.listContainers({ all: true }));
+      const names = new Map<string, string>();
+      for (const c of containers) {
+        const name = (c.Names[0] ?? c.Id.slice(0, 12)).replace(/^\//, '');
+        for (const net of Object.values(c.NetworkSettings?.Networks ?? {})) if (net.EndpointID) names.set(net.EndpointID, name);
+      }
+      return names;
+    } catch {
+      return undefined;
+    }
+  }
+
   async #endpoints(docker: Docker, id: string): Promise<DockerEndpoint[] | null> {
     try {
       const info = (await withTimeout(docker.getNetwork(id).inspect())) as NetworkInspect;

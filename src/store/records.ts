@@ -26,6 +26,8 @@ export interface NetworkRecord {
   gatewayV4: string | undefined;
   gatewayV6: string | undefined;
   internal: boolean;
+  /** The subnets Docker's IPAM data gave at CreateNetwork (shown by `ovsvlan status`); absent in records older than 0.2. */
+  subnets?: string[];
 }
 
 export interface EndpointRecord {

@@ -1,0 +1,72 @@
+// What the operator commands read, each source on its own and bounded in
+// time: the records (state.json, read only), OVS (one snapshot), the kernel's
+// links, and Docker's names for the endpoints. A source that cannot be read is
+// reported as such; the others are still shown.
+import { access } from 'node:fs/promises';
+import { pino } from 'pino';
+import type { Config } from '../config.js';
+import { listLinks, type LinkInfo } from '../link/links.js';
+import { OvsdbClient } from '../ovsdb/client.js';
+import { DockerReader } from '../reconcile/docker.js';
+import { FileStore } from '../store/file-store.js';
+import { emptyState, type State } from '../store/records.js';
+import { readInventory, type Inventory } from '../vswitch/inventory.js';
+
+export const OVSDB_TIMEOUT_MS = 3_000;
+
+/** A value, or why it could not be read. */
+export type Read<T> = { ok: true; value: T } | { ok: false; error: string };
+
+export interface Facts {
+  state: Read<State>;
+  ovs: Read<Inventory>;
+  links: Read<LinkInfo[]>;
+  /** endpoint ID → container name; undefined when Docker is not configured or does not answer */
+  containers: Map<string, string> | undefined;
+}
+
+export async function gatherFacts(config: Config): Promise<Facts> {
+  const [state, ovs, links, containers] = await Promise.all([
+    attempt(() => readState(config.stateDir)),
+    attempt(() => readOvs(config.ovsdb)),
+    attempt(() => listLinks()),
+    new DockerReader(config.docker).containerNames(),
+  ]);
+  return { state, ovs, links, containers };
+}
+
+async function attempt<T>(fn: () => Promise<T>): Promise<Read<T>> {
+  try {
+    return { ok: true, value: await fn() };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+/** The records as the daemon last saved them; an empty state where none was ever written (nothing is created). */
+async function readState(dir: string): Promise<State> {
+  try {
+    await access(dir);
+  } catch {
+    return emptyState();
+  }
+  return new FileStore(dir).load();
+}
+
+/** One snapshot of OVS through a short-lived OVSDB session. */
+export async function readOvs(endpoint: string): Promise<Inventory> {
+  const client = new OvsdbClient({ endpoint, logger: pino({ level: 'silent' }), requestTimeoutMs: OVSDB_TIMEOUT_MS });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      client.connect(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer from OVSDB at ${endpoint} within ${OVSDB_TIMEOUT_MS / 1000} s`)), OVSDB_TIMEOUT_MS);
+      }),
+    ]);
+    return await readInventory(client);
+  } finally {
+    clearTimeout(timer);
+    await client.close().catch(() => undefined);
+  }
+}

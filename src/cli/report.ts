@@ -1,0 +1,125 @@
+// `ovsvlan status` as data (pure): the networks and endpoints of the records,
+// what OVS and the kernel have of them, and the drift between the three.
+import { isOurLinkName, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
+import { wantedPorts } from '../reconcile/wanted.js';
+import type { Facts } from './facts.js';
+
+export interface NetworkStatus {
+  id: string;
+  mode: string;
+  vlan: number | undefined;
+  /** VNI (vxlan) or key (gre) */
+  key: number | undefined;
+  bridge: string;
+  subnets: string[];
+  gateway: string | undefined;
+  uplink: string | undefined;
+  nativeVlan: number | undefined;
+  hostIp: string | undefined;
+  remotes: string[];
+  mtu: number;
+  endpoints: number;
+}
+
+export interface EndpointStatus {
+  id: string;
+  network: string;
+  /** Docker's container name, when Docker answered */
+  container: string | undefined;
+  port: string;
+  bridge: string | undefined;
+  tag: number | undefined;
+  addressV4: string | undefined;
+  addressV6: string | undefined;
+  /** MTU of the host end, as the kernel has it */
+  mtu: number | undefined;
+}
+
+export type DriftKind = 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'port-orphan' | 'link-orphan';
+
+export interface Drift {
+  kind: DriftKind;
+  /** the port, link or bridge concerned */
+  object: string;
+  detail: string;
+}
+
+export interface StatusReport {
+  /** what could not be read: drift is only judged on what could */
+  unreadable: Array<{ source: 'state' | 'ovs' | 'links' | 'docker'; error: string }>;
+  networks: NetworkStatus[];
+  endpoints: EndpointStatus[];
+  drift: Drift[];
+}
+
+export function statusReport(f: Facts): StatusReport {
+  const unreadable: StatusReport['unreadable'] = [];
+  if (!f.state.ok) unreadable.push({ source: 'state', error: f.state.error });
+  if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
+  if (!f.links.ok) unreadable.push({ source: 'links', error: f.links.error });
+  if (!f.containers) unreadable.push({ source: 'docker', error: 'Docker did not answer (or OVSVLAN_DOCKER is empty): no container names' });
+  const state = f.state.ok ? f.state.value : undefined;
+  const ovs = f.ovs.ok ? f.ovs.value : undefined;
+  const links = f.links.ok ? new Map(f.links.value.map((l) => [l.name, l])) : undefined;
+  const networks = Object.values(state?.networks ?? {});
+  const endpoints = Object.values(state?.endpoints ?? {});
+
+  const report: StatusReport = {
+    unreadable,
+    networks: networks.map((n) => ({
+      id: n.id, mode: n.mode, vlan: n.vlan, key: n.key, bridge: n.bridge,
+      subnets: n.subnets ?? Object.values(state?.pools ?? {}).filter((p) => p.networkId === n.id).map((p) => p.pool),
+      gateway: n.gatewayV4 ?? n.gatewayV6, uplink: n.uplink, nativeVlan: n.nativeVlan, hostIp: n.hostIp, remotes: n.remotes,
+      mtu: n.mtu, endpoints: endpoints.filter((e) => e.networkId === n.id).length,
+    })),
+    endpoints: endpoints.map((e) => {
+      const port = ovs?.ports.get(e.hostIf);
+      return {
+        id: e.id, network: e.networkId, container: f.containers?.get(e.id), port: e.hostIf, bridge: port?.bridge, tag: port?.tag,
+        addressV4: e.addressV4, addressV6: e.addressV6, mtu: links?.get(e.hostIf)?.mtu,
+      };
+    }),
+    drift: [],
+  };
+  if (!state) return report;
+  const drift = report.drift;
+  const wanted = wantedPorts(networks, endpoints);
+  if (ovs) {
+    const bridges = new Set(ovs.bridges.map((b) => b.name));
+    for (const b of new Set(networks.map((n) => n.bridge))) {
+      if (!bridges.has(b)) drift.push({ kind: 'bridge-missing', object: b, detail: `bridge ${b} of ${networksOn(networks, b)} is not in OVS` });
+    }
+    for (const w of wanted.values()) {
+      const p = ovs.ports.get(w.name);
+      const what = w.endpointId ? `endpoint ${shortId(w.endpointId)}` : `${w.role} port of network ${shortId(w.networkId)}`;
+      if (!p || !p.bridge) {
+        drift.push({ kind: 'port-missing', object: w.name, detail: `${what}: no OVS port ${w.name}` });
+      } else if (p.bridge !== w.bridge || (w.role !== 'uplink' && w.role !== 'tunnel' && p.tag !== w.tag)) {
+        drift.push({ kind: 'port-wrong', object: w.name, detail: `${what}: port ${w.name} is on ${p.bridge} tag ${p.tag ?? 'none'}, expected ${w.bridge} tag ${w.tag ?? 'none'}` });
+      } else if (w.role === 'uplink') {
+        const missing = w.trunks.filter((v) => !p.trunks.includes(v));
+        if (missing.length > 0) drift.push({ kind: 'trunk-missing', object: w.name, detail: `uplink ${w.name} does not trunk VLAN ${missing.join(', ')}` });
+      }
+    }
+    for (const p of ovs.ports.values()) {
+      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || wanted.has(p.name)) continue;
+      drift.push({ kind: 'port-orphan', object: p.name, detail: `OVS port ${p.name} (${p.externalIds[ROLE_KEY] ?? 'endpoint'}) on ${p.bridge ?? 'no bridge'} is ovsvlan's but no record wants it` });
+    }
+  }
+  if (links) {
+    for (const e of endpoints) {
+      if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `endpoint ${shortId(e.id)}: veth ${e.hostIf} is not in the kernel` });
+    }
+    const known = new Set(endpoints.flatMap((e) => [e.hostIf, e.containerIf]));
+    for (const l of links.values()) {
+      if (isOurLinkName(l.name) && l.kind === 'veth' && !known.has(l.name)) {
+        drift.push({ kind: 'link-orphan', object: l.name, detail: `veth ${l.name} looks like ovsvlan's but no endpoint has it` });
+      }
+    }
+  }
+  return report;
+}
+
+function networksOn(networks: ReadonlyArray<{ id: string; bridge: string }>, bridge: string): string {
+  return `network ${networks.filter((n) => n.bridge === bridge).map((n) => shortId(n.id)).join(', ')}`;
+}

@@ -1,0 +1,43 @@
+// What the records ask of OVS, port by port (pure): each endpoint's access
+// port, each overlay's tunnel ports, each host_ip's internal port, and each
+// bridge's trunk uplink with the VLANs its networks need. `ovsvlan status`
+// compares OVS with it to report drift.
+import { hostPortName, tunnelPortName, type PortRole } from '../names.js';
+import type { EndpointRecord, NetworkRecord } from '../store/records.js';
+
+export interface WantedPort {
+  name: string;
+  role: PortRole;
+  bridge: string;
+  /** the access tag (endpoint and host ports of VLAN networks); undefined: untagged */
+  tag: number | undefined;
+  /** uplinks: VLANs the trunk must carry */
+  trunks: number[];
+  /** the network it serves (for an uplink: the first network that names it) */
+  networkId: string;
+  endpointId: string | undefined;
+}
+
+export function wantedPorts(networks: readonly NetworkRecord[], endpoints: readonly EndpointRecord[]): Map<string, WantedPort> {
+  const out = new Map<string, WantedPort>();
+  const byId = new Map(networks.map((n) => [n.id, n]));
+  const put = (p: Omit<WantedPort, 'trunks' | 'endpointId'> & Partial<WantedPort>): void => {
+    out.set(p.name, { trunks: [], endpointId: undefined, ...p });
+  };
+  for (const ep of endpoints) {
+    const net = byId.get(ep.networkId);
+    if (net) put({ name: ep.hostIf, role: 'endpoint', bridge: net.bridge, tag: net.vlan, networkId: net.id, endpointId: ep.id });
+  }
+  for (const net of networks) {
+    if (net.mode !== 'vlan') {
+      net.remotes.forEach((_, i) => put({ name: tunnelPortName(net.id, i), role: 'tunnel', bridge: net.bridge, tag: undefined, networkId: net.id }));
+    }
+    if (net.hostIp) put({ name: hostPortName(net.id), role: 'host', bridge: net.bridge, tag: net.vlan, networkId: net.id });
+    if (net.mode === 'vlan' && net.uplink && !out.has(net.uplink)) {
+      const vlans = networks.filter((n) => n.mode === 'vlan' && n.bridge === net.bridge && n.vlan !== undefined)
+        .map((n) => n.vlan as number);
+      put({ name: net.uplink, role: 'uplink', bridge: net.bridge, tag: net.nativeVlan, trunks: [...new Set(vlans)].sort((a, b) => a - b), networkId: net.id });
+    }
+  }
+  return out;
+}
