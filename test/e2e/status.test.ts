@@ -1,0 +1,81 @@
+// `ovsvlan status` as an operator uses it: after real `docker run`s it lists
+// the network and both containers with their OVS ports, tags and addresses;
+// a port deleted behind ovsvlan's back is reported as drift, with a non-zero
+// exit status, and reconciliation makes the drift go away again.
+import t from 'tap';
+import { createHost } from '../helpers/host.js';
+import { ovsvlanCli } from '../helpers/cli.js';
+import { waitFor } from '../helpers/run.js';
+import type { StatusReport } from '../../src/cli/report.js';
+
+t.test('ovsvlan status', async (t) => {
+  const host = await createHost('st', t);
+  const plugin = await host.startPlugin();
+  const status = async (): Promise<{ code: number; report: StatusReport }> => {
+    const r = await ovsvlanCli(host, ['status', '--json']);
+    return { code: r.exitCode, report: JSON.parse(r.stdout) as StatusReport };
+  };
+
+  await host.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'vlan=870', '--subnet', '192.0.2.0/24', '--gateway', '192.0.2.1', 'st870']);
+  await host.dockerOk(['run', '-d', '--name', 's1', '--net', 'st870', '--ip', '192.0.2.10', 'busybox:local', 'sleep', '3600']);
+  await host.dockerOk(['run', '-d', '--name', 's2', '--net', 'st870', '--ip', '192.0.2.11', 'busybox:local', 'sleep', '3600']);
+
+  await t.test('lists the network and its two containers, no drift', async (t) => {
+    const { code, report } = await status();
+    t.equal(code, 0, 'exit 0: no drift');
+    t.same(report.drift, []);
+    t.equal(report.networks.length, 1);
+    t.match(report.networks[0], { mode: 'vlan', vlan: 870, bridge: plugin.bridge, subnets: ['192.0.2.0/24'], gateway: '192.0.2.1', endpoints: 2 });
+    const byName = new Map(report.endpoints.map((e) => [e.container, e]));
+    for (const [name, ip] of [['s1', '192.0.2.10'], ['s2', '192.0.2.11']] as const) {
+      const e = byName.get(name);
+      t.ok(e, `${name} listed by its container name`);
+      t.match(e, { bridge: plugin.bridge, tag: 870, addressV4: ip, mtu: 1500 });
+      t.match(e?.port, /^ovh[0-9a-f]{12}$/);
+      t.equal(await host.ovs.vsctl(['get', 'port', e?.port ?? '', 'tag']), '870', `${name}'s port is tagged 870 in OVS`);
+    }
+    const text = await ovsvlanCli(host, ['status']);
+    t.equal(text.exitCode, 0);
+    t.match(text.stdout, /st870|870/);
+    t.match(text.stdout, /s1 .*192\.0\.2\.10/);
+    t.match(text.stdout, /DRIFT: none/);
+  });
+
+  await t.test('a port deleted behind ovsvlan\'s back is drift, exit 1', async (t) => {
+    const s1 = (await status()).report.endpoints.find((e) => e.container === 's1');
+    await host.ovs.vsctl(['del-port', s1?.port ?? '']);
+    const { code, report } = await status();
+    t.equal(code, 1, 'exit 1: drift');
+    t.match(report.drift, [{ kind: 'port-missing', object: s1?.port }]);
+    const text = await ovsvlanCli(host, ['status']);
+    t.equal(text.exitCode, 1);
+    t.match(text.stdout, /port-missing .*no OVS port/);
+    // a port of ovsvlan's that no record wants is drift too
+    await host.ovs.vsctl(['add-port', plugin.bridge, 'stx0', '--', 'set', 'interface', 'stx0', 'type=internal',
+      '--', 'set', 'port', 'stx0', 'external_ids:ovsvlan-owner=ovsvlan']);
+    t.match((await status()).report.drift, [{ kind: 'port-missing' }, { kind: 'port-orphan', object: 'stx0' }]);
+  });
+
+  await t.test('reconciliation repairs it; status is clean again', async (t) => {
+    process.kill(plugin.pid ?? 0, 'SIGHUP');
+    await waitFor('no drift after SIGHUP', async () => (await status()).code === 0, 20_000);
+    const { report } = await status();
+    t.same(report.drift, [], 'no drift');
+    t.equal(report.endpoints.find((e) => e.container === 's1')?.tag, 870, 's1 back on its port, tag 870');
+  });
+
+  await t.test('unreadable OVS: exit 2 and says so', async (t) => {
+    const r = await ovsvlanCli(host, ['status'], { OVSVLAN_OVSDB: 'unix:/nonexistent/db.sock' });
+    t.equal(r.exitCode, 2);
+    t.match(r.stdout, /cannot read ovs: no answer from OVSDB/);
+  });
+
+  await t.test('--help, bad flags', async (t) => {
+    const h = await ovsvlanCli(host, ['status', '--help']);
+    t.equal(h.exitCode, 0);
+    t.match(h.stdout, /usage: ovsvlan status.*--json.*example:/s);
+    const bad = await ovsvlanCli(host, ['status', '--state-dir', '--json']);
+    t.equal(bad.exitCode, 2);
+    t.match(bad.stderr, /--state-dir needs a value/);
+  });
+});
