@@ -3,7 +3,8 @@
 // frozen. Every bad setting is reported at once.
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
-import { isValidBridgeName } from './names.js';
+import { LISTEN_FORM, parseListenAddress } from './metrics/listen.js';
+import { hasReservedPrefix, isValidBridgeName } from './names.js';
 
 export type Datapath = 'system' | 'netdev' | 'auto';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -24,6 +25,8 @@ export interface Config {
   readonly docker: string;
   /** Seconds an unclaimed lease or endpoint must be old before reconciliation may remove it. */
   readonly leaseGrace: string;
+  /** `ADDR:PORT` of the Prometheus /metrics and /healthz endpoint; empty: off. */
+  readonly metrics: string;
 }
 
 export interface Setting {
@@ -51,7 +54,8 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => (v.startsWith('/') ? undefined : 'must be an absolute path') },
   { key: 'bridge', env: 'OVSVLAN_BRIDGE', flag: '--bridge', default: 'ovs0',
     doc: 'bridge of the networks that name none',
-    check: (v) => (isValidBridgeName(v) ? undefined : 'must be 1-15 characters of letters, digits, "_", "-" and "."') },
+    check: (v) => (isValidBridgeName(v) && !hasReservedPrefix(v) ? undefined
+      : 'must be 1-15 letters, digits, "_", "-" or "." starting with a letter or digit, and not a name ovsvlan makes (ovb/ovt/ovi/ovh/ovc + 12 hex)') },
   { key: 'datapath', env: 'OVSVLAN_DATAPATH', flag: '--datapath', default: 'auto',
     doc: 'datapath of the bridges ovsvlan creates: system (kernel), netdev (userspace) or auto (system where the openvswitch module is loaded)',
     check: (v) => ((DATAPATHS as readonly string[]).includes(v) ? undefined : `must be one of ${DATAPATHS.join(', ')}`) },
@@ -64,6 +68,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
     doc: 'seconds before reconciliation may free an unclaimed lease or remove a vanished endpoint',
     check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)') },
+  { key: 'metrics', env: 'OVSVLAN_METRICS', flag: '--metrics', default: '',
+    doc: 'IP:PORT to serve Prometheus metrics on (GET /metrics) and a health check (GET /healthz); empty: off',
+    check: (v) => (v === '' || parseListenAddress(v) ? undefined : LISTEN_FORM) },
   { key: 'logLevel', env: 'OVSVLAN_LOG_LEVEL', flag: '--log-level', default: 'info',
     doc: 'fatal, error, warn, info, debug or trace',
     check: (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },

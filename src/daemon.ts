@@ -4,12 +4,15 @@
 //   → connect to OVSDB → reconcile.
 // Reconciliation runs again after each OVSDB reconnect, on SIGHUP, every few
 // minutes, and with backoff after a failure.
+// With OVSVLAN_METRICS, a metrics endpoint is opened once the socket is served.
 // close = stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
 import { NetworkDriver } from './driver/driver.js';
 import { KeyedMutex } from './lock.js';
+import { openMetrics } from './metrics/http.js';
+import { Metrics } from './metrics/metrics.js';
 import { parsePrefix } from './ipam/address.js';
 import { IpamDriver } from './ipam/driver.js';
 import type { DefaultRange } from './ipam/pools.js';
@@ -35,12 +38,15 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Config, log: Logger, socket: PluginSocket): Promise<Daemon> {
-  const state = new StateCache(new FileStore(config.stateDir));
+  const metrics = config.metrics ? new Metrics() : undefined;
+  const store = new FileStore(config.stateDir);
+  const state = new StateCache(metrics ? metrics.timeSaves(store) : store);
   await state.load();
   const datapath = await resolveDatapath(config.datapath);
   const locks = new KeyedMutex();
 
   const ovsdb = new OvsdbClient({ endpoint: config.ovsdb, logger: log.child({ module: 'ovsdb' }) });
+  metrics?.watch({ state, ovsdb });
   const ctx: ReconcileContext = {
     state,
     vswitch: new Vswitch(ovsdb),
@@ -50,9 +56,11 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
     datapath,
     docker: new DockerReader(config.docker),
     graceMs: Number(config.leaseGrace) * 1000,
+    observer: metrics?.reconcile,
   };
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
-  const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket);
+  const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket, metrics?.request);
+  const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
   const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason), log.child({ module: 'reconcile' }),
     { everyMs: RECONCILE_EVERY_MS, retryMs: { initial: 1_000, max: 30_000 } });
@@ -71,6 +79,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
     reconcile: runReconcile,
     close: async () => {
       scheduler.close();
+      await metricsServer?.close();
       await app.close();
       await socket.close();
       await ovsdb.close();

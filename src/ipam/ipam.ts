@@ -157,6 +157,19 @@ function takenSet(p: PoolRecord, prefix: Prefix): Set<bigint> {
   return taken;
 }
 
+/**
+ * How full a pool is: `leased` counts every lease (gateway, aux, pending,
+ * endpoint); `free` the addresses still to hand out from its range (--ip-range,
+ * or the subnet), i.e. the range less reserved and leased addresses in it.
+ */
+export function poolUsage(p: PoolRecord): { leased: number; free: bigint } {
+  const prefix = prefixOf(p);
+  const range = p.subPool ? parsePrefix(p.subPool) ?? prefix : prefix;
+  let taken = 0n;
+  for (const v of takenSet(p, prefix)) if (v >= range.first && v <= range.last) taken++;
+  return { leased: Object.keys(p.leases).length, free: range.last - range.first + 1n - taken };
+}
+
 export function prefixOf(p: PoolRecord): Prefix {
   const prefix = parsePrefix(p.pool);
   if (!prefix) throw new Error(`stored pool ${p.id} has an invalid subnet ${p.pool}`);

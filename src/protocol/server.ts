@@ -1,6 +1,7 @@
 // HTTP on the plugin's Unix socket. Docker sends no Content-Type, expects
 // status 200 with a JSON body on success and {"Err": …} with status 500 on
-// failure. One log line per request, with its duration and outcome.
+// failure. One log line per request, with its duration and outcome, and the
+// same told to an optional observer (the metrics).
 import Fastify, { LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { OvsvlanError } from '../errors.js';
@@ -10,8 +11,15 @@ import type { PluginSocket } from './socket.js';
 
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
 
+/**
+ * Told of every answered request: `call` is the route without its slash
+ * (`NetworkDriver.Join`), or `unknown` for a path not in the table; `ok` is
+ * status 200. Runs on the request path: it must only count.
+ */
+export type RequestObserver = (call: string, outcome: 'ok' | 'error', seconds: number) => void;
+
 /** Builds the app on the already listening socket, and serves with it once it is ready. */
-export async function startServer(table: Record<string, Handler>, log: Logger, socket: PluginSocket) {
+export async function startServer(table: Record<string, Handler>, log: Logger, socket: PluginSocket, observe?: RequestObserver) {
   let handler: Parameters<PluginSocket['attach']>[0] | undefined;
   const app = Fastify({
     loggerInstance: log,
@@ -47,6 +55,8 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
     const line = { call: req.url.slice(1), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (reply.statusCode === 200) req.log.info(line, 'request');
     else req.log.warn(line, 'request failed');
+    // the route, not the URL: a stray path must not make a label of its own
+    observe?.(req.routeOptions.url?.slice(1) ?? 'unknown', reply.statusCode === 200 ? 'ok' : 'error', reply.elapsedTime / 1000);
   });
   await app.ready();
   if (!handler) throw new Error('fastify did not take the plugin socket');

@@ -29,6 +29,16 @@ import type { DockerReader, DockerView } from './docker.js';
 export interface ReconcileContext extends DriverContext {
   readonly docker: DockerReader;
   readonly graceMs: number;
+  /** Told of each run's outcome, each action and each failed step (the metrics). */
+  readonly observer?: ReconcileObserver;
+}
+
+export interface ReconcileObserver {
+  /** A run ended: `error` when it threw (a step failed, or OVS could not be read). */
+  run(outcome: 'ok' | 'error'): void;
+  action(rule: string): void;
+  /** One item's step failed; the run went on. */
+  failure(): void;
 }
 
 export interface ReconcileReport {
@@ -48,11 +58,23 @@ export async function reconcile(ctx: ReconcileContext, reason: string): Promise<
 
 /** The work of reconcile(), for a caller that already holds the exclusive section. */
 export async function reconcileLocked(ctx: ReconcileContext, reason: string, view: DockerView | undefined): Promise<ReconcileReport> {
+  try {
+    const report = await runRules(ctx, reason, view);
+    ctx.observer?.run('ok');
+    return report;
+  } catch (err) {
+    ctx.observer?.run('error');
+    throw err;
+  }
+}
+
+async function runRules(ctx: ReconcileContext, reason: string, view: DockerView | undefined): Promise<ReconcileReport> {
   const log = ctx.log.child({ reconcile: reason });
   let actions = 0;
   const failures: unknown[] = [];
   const act: Act = (rule, fields) => {
     actions++;
+    ctx.observer?.action(rule);
     log.warn({ rule, ...fields }, `reconcile: ${rule}`);
   };
   // one item's failure (a link gone mid-way, OVS refusing a row) must not keep the others broken
@@ -61,6 +83,7 @@ export async function reconcileLocked(ctx: ReconcileContext, reason: string, vie
       await fn();
     } catch (err) {
       failures.push(err);
+      ctx.observer?.failure();
       log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
     }
   };

@@ -20,6 +20,11 @@ export class StateCache {
     this.#state = await this.#store.load();
   }
 
+  /** True once load() has read the saved state. */
+  get loaded(): boolean {
+    return this.#state !== undefined;
+  }
+
   get #s(): State {
     if (!this.#state) throw new Error('StateCache used before load()');
     return this.#state;

@@ -12,6 +12,7 @@ t.test('defaults', async (t) => {
     defaultPools: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
     docker: 'unix:///var/run/docker.sock',
     leaseGrace: '60',
+    metrics: '',
     logLevel: 'info',
   });
 });
@@ -41,6 +42,12 @@ t.test('flags: both forms, a flag never swallows the next one, unknown flags nam
   t.same(cl.own, { json: true });
   t.equal(cl.help, true);
   t.equal(cl.settings.get('--bridge'), 'b1');
+});
+
+t.test('OVSVLAN_BRIDGE: the rules of the bridge option, reserved names included', async (t) => {
+  t.throws(() => loadConfig([], { OVSVLAN_BRIDGE: 'ovb0123456789ab' }), /OVSVLAN_BRIDGE.*not a name ovsvlan makes/);
+  t.throws(() => loadConfig([], { OVSVLAN_BRIDGE: '-br' }), /OVSVLAN_BRIDGE.*starting with a letter or digit/);
+  t.equal(loadConfig([], { OVSVLAN_BRIDGE: 'br-vlan.1' }).bridge, 'br-vlan.1');
 });
 
 t.test('default pools', async (t) => {

@@ -32,11 +32,12 @@ t.test('framing', async (t) => {
   t.teardown(() => socket.close());
   // a request sent before the app exists waits for it instead of failing
   const early = post(sock, '/Empty.Ok');
+  const observed: string[] = [];
   const app = await startServer({
     '/Echo.Id': (b) => ({ Got: str(b, 'NetworkID') }),
     '/Fail.Option': () => { throw new InvalidOptionError('vlan', 'invalid vlan "0": must be a VLAN ID from 1 to 4094'); },
     '/Empty.Ok': () => ({}),
-  }, pino({ level: 'silent' }), socket);
+  }, pino({ level: 'silent' }), socket, (call, outcome, seconds) => observed.push(`${call} ${outcome} ${seconds >= 0}`));
   t.teardown(() => app.close());
   t.same(await early, { status: 200, body: '{}' }, 'a request made while starting is served once ready');
 
@@ -57,4 +58,6 @@ t.test('framing', async (t) => {
   t.match(JSON.parse(unknown.body), { Err: /not implemented/ });
 
   await t.rejects(openSocket(sock), /another process is serving/, 'a live socket is not stolen');
+  t.same(observed, ['Empty.Ok ok true', 'Echo.Id ok true', 'Empty.Ok ok true', 'Fail.Option error true', 'Echo.Id error true',
+    'Echo.Id error true', 'unknown error true'], 'the observer is told each call by route, its outcome and duration');
 });
