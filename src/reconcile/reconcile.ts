@@ -19,12 +19,13 @@
 import type { DriverContext } from '../driver/context.js';
 import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
 import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra.js';
-import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId, tunnelPortName } from '../names.js';
+import { isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
 import { deleteLink, listLinks } from '../link/links.js';
 import type { NetworkRecord, PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
+import { wantedPorts, type WantedPort } from './wanted.js';
 
 export interface ReconcileContext extends DriverContext {
   readonly docker: DockerReader;
@@ -163,8 +164,9 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
 
 async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
+  const wanted = wantedPorts(ctx.state.networks(), []);
   for (const port of await ctx.vswitch.listOwnedPorts()) {
-    if (known.has(port.name) || isWantedInfra(ctx, port)) continue;
+    if (known.has(port.name) || isWantedInfra(wanted, port)) continue;
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);
@@ -185,15 +187,12 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   }
 }
 
-/** Tunnel, host and uplink ports that a network still wants. */
-function isWantedInfra(ctx: ReconcileContext, port: PortInfo): boolean {
+/** Tunnel, host and uplink ports that a network still wants (wanted.ts is the one place that says which). */
+function isWantedInfra(wanted: ReadonlyMap<string, WantedPort>, port: PortInfo): boolean {
+  const w = wanted.get(port.name);
   const role = port.externalIds[ROLE_KEY];
-  if (role === 'uplink') return ctx.state.networks().some((n) => n.uplink === port.name && n.bridge === port.bridge);
-  const net = ctx.state.network(port.externalIds[NETWORK_KEY] ?? '');
-  if (!net) return false;
-  if (role === 'host') return port.name === hostPortName(net.id) && net.hostIp !== undefined;
-  if (role === 'tunnel') return net.remotes.some((_, i) => tunnelPortName(net.id, i) === port.name);
-  return false;
+  if (!w || w.role !== role || role === 'endpoint') return false;
+  return role === 'uplink' ? w.bridge === port.bridge : w.networkId === port.externalIds[NETWORK_KEY];
 }
 
 async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
