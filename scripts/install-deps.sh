@@ -1,69 +1,144 @@
 #!/bin/bash
-# Installs the system packages the ovsvlan tests need (Debian 12), only those missing, and
-# starts no service: the tests run their own ovsdb-server/ovs-vswitchd and dockerd per
-# simulated host, and OVS's init script would try to load openvswitch.ko, which these
-# machines lack. Idempotent; needs root. Node.js >= 20 and npm are checked, not installed.
-# Usage: sudo bash scripts/install-deps.sh
-set -euo pipefail
+# Installs what ovsvlan's tests (default) or its quick start (--quickstart) run, judged by the
+# binaries on PATH, not by Debian package names: a Docker (Docker CE, a static build) or an Open
+# vSwitch (built from source) that is already there is used as it is, never replaced or shadowed.
+#  * Docker: `dockerd` found → docker.io is never installed; its docker, containerd and runc must
+#    be found too. Open vSwitch: `ovs-vswitchd` or `ovsdb-server` found → openvswitch-switch is
+#    never installed; the other OVS tools must be found too.
+#  * Whatever is missing comes from Debian 12 packages (apt), unless apt would remove a package to
+#    install it (e.g. docker.io conflicts with docker-ce-cli): then nothing is installed and the
+#    conflict is named. The one removal allowed is busybox → busybox-static (same tool, linked
+#    statically: images are built from it).
+#  * Starts no service: a temporary /usr/sbin/policy-rc.d ("exit 101", only if none exists) keeps
+#    the package scripts from starting openvswitch-switch, docker and containerd; the tests run
+#    their own daemons and OVS's init script would load openvswitch.ko, which some machines lack.
+#  * Node.js >= 20 and npm are checked, not installed.
+# Quiet when everything is present (one line). Idempotent; needs root only to install.
+# Usage: bash scripts/install-deps.sh [--quickstart] [--record FILE]
+#   --quickstart   only what scripts/quickstart.sh runs (no tcpdump, no /usr/share schema check)
+#   --record FILE  append the names of the packages installed here to FILE, one a line
+set -Eeuo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-PKGS=(openvswitch-switch docker.io busybox-static ethtool tcpdump iproute2 util-linux)
 POLICY=/usr/sbin/policy-rc.d
+PROFILE=tests
+RECORD=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quickstart) PROFILE=quickstart ;;
+        --record) RECORD=${2:?--record needs a file}; shift ;;
+        --record=*) RECORD=${1#--record=} ;;
+        -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "install-deps: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
 
-[ "$(id -u)" = 0 ] || { echo "install-deps: needs root" >&2; exit 1; }
-command -v dpkg-query >/dev/null && command -v apt-get >/dev/null ||
-    { echo "install-deps: needs a Debian-like system with apt (Debian 12 tested)" >&2; exit 1; }
+STEP="start"
+HINT=""
+trap 'echo "install-deps: FAILED while $STEP (exit $?): $BASH_COMMAND${HINT:+
+install-deps: what to do: $HINT}" >&2' ERR
+die() { echo "install-deps: $1" >&2; [ -z "${2:-}" ] || echo "install-deps: what to do: $2" >&2; exit 1; }
+have() { local p; p=$(command -v "$1") && [ -x "$p" ]; }
 
-installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
-missing=()
-for p in "${PKGS[@]}"; do installed "$p" || missing+=("$p"); done
+# binary → the Debian package that provides it
+declare -A PKG=(
+    [ovs-vswitchd]=openvswitch-switch [ovsdb-server]=openvswitch-switch [ovsdb-tool]=openvswitch-switch
+    [ovs-vsctl]=openvswitch-switch [ovs-appctl]=openvswitch-switch [ovs-ofctl]=openvswitch-switch
+    [dockerd]=docker.io [docker]=docker.io [containerd]=docker.io [runc]=docker.io
+    [busybox]=busybox-static [ethtool]=ethtool [tcpdump]=tcpdump [ip]=iproute2
+    [nsenter]=util-linux [unshare]=util-linux [setsid]=util-linux [findmnt]=util-linux
+    [mount]=mount [tar]=tar
+)
+OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
+DOCKER_BINS=(dockerd docker containerd runc)
+OTHER_BINS=(busybox ethtool ip setsid tar)
+[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount)
 
-if [ ${#missing[@]} = 0 ]; then
-    echo "install-deps: already installed: ${PKGS[*]}"
+missing_of() { local b; for b in "$@"; do have "$b" || echo "$b"; done; }
+static_busybox() { local b; b=$(command -v busybox) && ! ldd "$b" >/dev/null 2>&1; }
+
+STEP="looking for what is missing"
+want=()
+# Open vSwitch: either it is there (then it is complete) or it is installed whole
+mapfile -t m < <(missing_of "${OVS_BINS[@]}")
+if [ ${#m[@]} = ${#OVS_BINS[@]} ]; then
+    want+=(openvswitch-switch)
+elif have ovs-vswitchd || have ovsdb-server; then
+    [ ${#m[@]} = 0 ] || die "Open vSwitch found ($(command -v ovs-vswitchd || command -v ovsdb-server)) but not: ${m[*]}" \
+        "install those tools from the same Open vSwitch build (install-deps never adds Debian's openvswitch-switch next to another OVS)"
 else
-    echo "install-deps: installing ${missing[*]}"
+    want+=(openvswitch-switch)   # only the client tools (openvswitch-common) are there: add the switch
+fi
+# Docker: judged by dockerd
+mapfile -t m < <(missing_of "${DOCKER_BINS[@]}")
+if ! have dockerd; then
+    want+=(docker.io)
+elif [ ${#m[@]} != 0 ]; then
+    die "dockerd found ($(command -v dockerd)) but not: ${m[*]}" \
+        "install them from the same Docker (Docker CE: docker-ce-cli, containerd.io); install-deps never adds docker.io next to another Docker"
+fi
+for b in "${OTHER_BINS[@]}"; do
+    if [ "$b" = busybox ]; then static_busybox || want+=(busybox-static)
+    else have "$b" || want+=("${PKG[$b]}"); fi
+done
+mapfile -t want < <(printf '%s\n' "${want[@]}" | awk 'NF && !seen[$0]++')
+
+if [ ${#want[@]} != 0 ]; then
+    [ "$(id -u)" = 0 ] || die "missing: ${want[*]}" "run as root to install them: sudo bash $0${*:+ $*}"
+    if ! have apt-get; then
+        die "missing: ${want[*]} (Debian package names), and there is no apt here" \
+            "install the equivalents with your package manager, then run this again"
+    fi
+    echo "install-deps: installing ${want[*]}"
     # a temporary policy-rc.d (exit 101 = "action forbidden") keeps the package scripts from
     # starting openvswitch-switch, docker, containerd; removed afterwards, only if made here
     made_policy=0
-    cleanup() { if [ "$made_policy" = 1 ]; then rm -f "$POLICY"; echo "install-deps: removed temporary $POLICY"; fi; }
-    trap cleanup EXIT
+    trap '[ "$made_policy" = 0 ] || rm -f "$POLICY"' EXIT
     if [ ! -e "$POLICY" ]; then
         printf '#!/bin/sh\n# temporary, scripts/install-deps.sh\nexit 101\n' >"$POLICY"
         chmod 755 "$POLICY"
         made_policy=1
-        echo "install-deps: temporary $POLICY (no service starts)"
-    else
-        echo "install-deps: keeping the existing $POLICY"
-    fi
-    if installed busybox && [[ " ${missing[*]} " == *" busybox-static "* ]]; then
-        echo "install-deps: note: busybox-static replaces the dynamically linked busybox package"
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt_opts=(-o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-    echo "install-deps: apt-get update"
+    STEP="apt-get update"
+    HINT="check the network and /etc/apt/sources.list (apt-get update must work), then run this again"
     apt-get "${apt_opts[@]}" update -qq
-    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}"
-    for p in "${missing[@]}"; do
-        installed "$p" || { echo "install-deps: $p did not install" >&2; exit 1; }
+    STEP="checking that apt removes nothing"
+    HINT="apt could not resolve ${want[*]}: see its message above"
+    sim=$(apt-get "${apt_opts[@]}" install -s --no-install-recommends "${want[@]}")
+    removes=$(awk '$1 == "Remv" { print $2 }' <<<"$sim" | grep -vx busybox || true)
+    [ -z "$removes" ] || die "installing ${want[*]} would remove: $(tr "\n" " " <<<"$removes")" \
+        "that is software you run: install what is missing from the same source as it (e.g. Docker CE's packages), then run this again"
+    # what --record lists: packages dpkg did not have (a missing binary may also be a broken install)
+    new=()
+    for p in "${want[@]}"; do
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || new+=("$p")
     done
-    echo "install-deps: installed ${missing[*]}"
+    STEP="apt-get install ${want[*]}"
+    HINT="see apt's message above; fix it (apt-get -f install, a held package, disk space), then run this again"
+    apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+    [ -z "$RECORD" ] || [ ${#new[@]} = 0 ] || printf '%s\n' "${new[@]}" >>"$RECORD"
+    echo "install-deps: installed ${want[*]}"
 fi
 
-# what the tests actually run
-fail=0
-for b in ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl ovs-ofctl dockerd docker containerd runc \
-    busybox ethtool tcpdump ip nsenter unshare mount tar; do
-    command -v "$b" >/dev/null || { echo "install-deps: missing binary: $b" >&2; fail=1; }
-done
-[ -f /usr/share/openvswitch/vswitch.ovsschema ] ||
-    { echo "install-deps: missing /usr/share/openvswitch/vswitch.ovsschema" >&2; fail=1; }
-# busybox:local is imported from /bin/busybox: it must be the static one
-if [ ! -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-    echo "install-deps: /bin/busybox is missing or dynamically linked (busybox-static expected)" >&2; fail=1
+STEP="checking the result"
+HINT=""
+fail=()
+for b in "${OVS_BINS[@]}" "${DOCKER_BINS[@]}" "${OTHER_BINS[@]}"; do have "$b" || fail+=("missing $b (Debian: ${PKG[$b]})"); done
+static_busybox || fail+=("busybox is missing or dynamically linked (Debian: busybox-static): images are built from it")
+if [ "$PROFILE" = tests ]; then
+    # test/helpers/ovs.ts creates its databases from this schema
+    [ -f /usr/share/openvswitch/vswitch.ovsschema ] || fail+=("missing /usr/share/openvswitch/vswitch.ovsschema (the tests read the schema there)")
+    [ "$(readlink -f "$(command -v busybox)")" = "$(readlink -f /bin/busybox)" ] || fail+=("the tests copy /bin/busybox: it must be the static busybox on PATH")
 fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    echo "install-deps: node and npm are needed (Node.js >= 20; not installed by this script)" >&2; fail=1
+if ! have node || ! have npm; then
+    fail+=("node and npm are needed (Node.js >= 20; not installed by this script: see https://nodejs.org or NodeSource's Debian packages)")
 elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
-    echo "install-deps: Node.js >= 20 needed, found $(node --version)" >&2; fail=1
+    fail+=("Node.js >= 20 needed, found $(node --version) (Debian 12 ships 18: see https://nodejs.org or NodeSource's Debian packages)")
 fi
-[ "$fail" = 0 ] || exit 1
-echo "install-deps: ok ($(ovs-vswitchd --version | head -1); $(dockerd --version); node $(node --version))"
+if [ ${#fail[@]} != 0 ]; then
+    printf 'install-deps: %s\n' "${fail[@]}" >&2
+    exit 1
+fi
+echo "install-deps: ok ($(ovs-vswitchd --version | head -1 | sed 's/.*) //; s/^/Open vSwitch /'), $(dockerd --version | cut -d, -f1), node $(node --version))"
