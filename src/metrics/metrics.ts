@@ -7,10 +7,11 @@
 // process and Node.js metrics (process_*, nodejs_*) keep their usual names.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Mode } from '../driver/options.js';
-import { poolUsage } from '../ipam/ipam.js';
+import { poolFree } from '../ipam/ipam.js';
 import { shortId } from '../names.js';
 import type { RequestObserver } from '../protocol/server.js';
 import type { ReconcileObserver } from '../reconcile/reconcile.js';
+import type { PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import type { Store } from '../store/store.js';
 
@@ -129,19 +130,19 @@ export class Metrics {
         if (s) this.set(s.ovsdb.isConnected ? 1 : 0);
       } });
     // labelled by subnet and network: one subnet may serve several VLANs, each its own pool
-    const poolGauge = (name: string, help: string, value: (usage: ReturnType<typeof poolUsage>) => number): void => {
+    const poolGauge = (name: string, help: string, value: (p: PoolRecord) => number): void => {
       new Gauge({ name, help, registers, labelNames: ['pool', 'network'] as const,
         collect() {
           this.reset();
           for (const p of sources()?.state.pools() ?? []) {
             // inc, not set: two unbound pools of one subnet (a moment during network create) add up
-            this.inc({ pool: p.pool, network: p.networkId ? shortId(p.networkId) : '' }, value(poolUsage(p)));
+            this.inc({ pool: p.pool, network: p.networkId ? shortId(p.networkId) : '' }, value(p));
           }
         } });
     };
     poolGauge('ovsvlan_pool_addresses_in_use', 'Addresses leased in an IPAM pool (gateway, aux, containers), by subnet and network (short ID; empty while unbound)',
-      (u) => u.leased);
+      (p) => Object.keys(p.leases).length);
     poolGauge('ovsvlan_pool_addresses_free', 'Addresses still to hand out in an IPAM pool (its --ip-range, or its subnet); a float: approximate beyond 2^53 (IPv6)',
-      (u) => Number(u.free));
+      (p) => Number(poolFree(p)));
   }
 }
