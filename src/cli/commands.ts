@@ -55,10 +55,13 @@ export const COMMANDS: readonly Command[] = [
     name: 'install-service',
     summary: 'install and enable the systemd unit ovsvlan.service (before docker.service) and its settings file',
     description: 'Writes /etc/systemd/system/ovsvlan.service for this installation of ovsvlan and, when absent,\n'
-      + '/etc/default/ovsvlan with every setting commented out; then runs systemctl daemon-reload and enable --now.',
+      + '/etc/default/ovsvlan with every setting commented out; then runs systemctl daemon-reload and enable --now.\n'
+      + 'Where systemd is not running, writes both files and prints the systemctl commands to run.\n'
+      + 'Exit status: 0 done, 1 a step failed (it says which), 2 a bad flag.',
     flags: {
       'unit-dir': { type: 'string', help: 'where to write the unit (default /etc/systemd/system)' },
-      'env-file': { type: 'string', help: 'settings file the unit reads (default /etc/default/ovsvlan)' },
+      // not --env-file: Node 20 checks that file exists wherever --env-file stands in argv, and exits 9
+      'settings-file': { type: 'string', help: 'settings file the unit reads, written only when absent (default /etc/default/ovsvlan)' },
       'no-start': { type: 'boolean', help: 'write and enable the unit, do not start it now' },
       'print': { type: 'boolean', help: 'print the unit on stdout and change nothing' },
     },

@@ -1,0 +1,104 @@
+// ovsvlan as a service: systemd accepts the unit `ovsvlan install-service`
+// renders; install-service writes the unit and a settings file it never
+// overwrites, and says what to run where systemd is not running; and a tarball
+// from `npm pack`, installed with `npm install -g`, gives a working `ovsvlan`.
+// Nothing is written outside this run's directory: no systemctl, no global npm prefix.
+import t from 'tap';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SETTINGS } from '../../src/config.js';
+import { OVSVLAN_MAIN, REPO_ROOT } from '../helpers/plugin.js';
+import { ensureRunDir, run, runOk } from '../helpers/run.js';
+
+const cli = (args: readonly string[]) => run(process.execPath, [OVSVLAN_MAIN, ...args], { cwd: REPO_ROOT });
+
+/** A fresh directory under this run's directory, removed when `t` ends. */
+async function scratch(t: { teardown(fn: () => unknown): void }, name: string): Promise<string> {
+  const dir = join(await ensureRunDir(), name);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** `systemd-analyze verify` of one unit file: its complaints, empty when it has none (it exits 0 on some). */
+async function verify(unitPath: string): Promise<string> {
+  const r = await run('systemd-analyze', ['verify', unitPath]);
+  return [r.stdout, r.stderr, r.exitCode === 0 ? '' : `exit status ${r.exitCode}`].filter(Boolean).join('\n');
+}
+
+const hasAnalyze = (await run('sh', ['-c', 'command -v systemd-analyze'])).exitCode === 0;
+
+t.test('systemd-analyze verify accepts the unit install-service renders', { skip: hasAnalyze ? false : 'systemd-analyze is not installed (Debian package systemd)' }, async (t) => {
+  const dir = await scratch(t, 'verify');
+  const printed = await cli(['install-service', '--print']);
+  t.equal(printed.exitCode, 0, printed.stderr);
+  t.match(printed.stdout, new RegExp(`^ExecStart=${process.execPath} ${OVSVLAN_MAIN} daemon$`, 'm'));
+  await writeFile(join(dir, 'ovsvlan.service'), `${printed.stdout}\n`);
+  t.equal(await verify(join(dir, 'ovsvlan.service')), '', 'no complaint');
+
+  // the check can fail: a mistyped key and a bad value are reported, though verify exits 0
+  const broken = printed.stdout.replace(/^KillMode=.*$/m, 'KilMode=mixed').replace(/^Restart=.*$/m, 'Restart=sometimes');
+  await mkdir(join(dir, 'broken'));
+  await writeFile(join(dir, 'broken', 'ovsvlan.service'), broken);
+  const complaints = await verify(join(dir, 'broken', 'ovsvlan.service'));
+  t.match(complaints, /Unknown key 'KilMode'/);
+  t.match(complaints, /restart specifier.*sometimes/);
+});
+
+t.test('install-service writes the unit and a settings file, never overwrites the settings, says what to run',
+  { skip: existsSync('/run/systemd/system') ? 'systemd runs this host: install-service would run systemctl on it' : false }, async (t) => {
+    const dir = await scratch(t, 'install');
+    const unitDir = join(dir, 'units');
+    const settings = join(dir, 'default', 'ovsvlan');
+    const flags = ['--unit-dir', unitDir, `--settings-file=${settings}`];
+
+    const first = await cli(['install-service', ...flags]);
+    t.equal(first.exitCode, 0, first.stderr);
+    t.match(first.stdout, `wrote ${unitDir}/ovsvlan.service`);
+    t.match(first.stdout, `wrote ${settings}`);
+    t.match(first.stdout, /systemd is not running on this host.*nothing enabled or started/);
+    t.match(first.stdout, /^ {2}systemctl daemon-reload\n {2}systemctl enable --now ovsvlan\.service$/m);
+    t.same(await readdir(unitDir), ['ovsvlan.service'], 'no temporary file left');
+    const unit = await readFile(join(unitDir, 'ovsvlan.service'), 'utf8');
+    t.equal(unit, (await cli(['install-service', '--print', '--settings-file', settings])).stdout + '\n', 'the unit --print shows');
+    t.match(unit, `\nEnvironmentFile=-${settings}\n`);
+    const written = await readFile(settings, 'utf8');
+    for (const s of SETTINGS) t.match(written, `\n#${s.env}=${s.default}\n`, s.env);
+    if (hasAnalyze) t.equal(await verify(join(unitDir, 'ovsvlan.service')), '', 'systemd-analyze verify accepts the written unit');
+
+    const mine = 'OVSVLAN_BRIDGE=br-prod\nOVSVLAN_LOG_LEVEL=debug\n';
+    await writeFile(settings, mine);
+    const again = await cli(['install-service', ...flags, '--no-start']);
+    t.equal(again.exitCode, 0, again.stderr);
+    t.equal(await readFile(settings, 'utf8'), mine, 'the operator\'s settings are kept');
+    t.match(again.stdout, `kept ${settings} as it is`);
+    t.match(again.stdout, /settings it does not mention, at their defaults: OVSVLAN_SOCKET, /);
+    t.match(again.stdout, `unchanged: ${unitDir}/ovsvlan.service`);
+    t.match(again.stdout, /^ {2}systemctl enable ovsvlan\.service$/m);
+
+    const bad = await cli(['install-service', '--unit-dir', 'relative/dir']);
+    t.equal(bad.exitCode, 2);
+    t.match(bad.stderr, /--unit-dir "relative\/dir": must be an absolute path/);
+  });
+
+t.test('npm pack, then npm install -g of the tarball, gives a working ovsvlan', async (t) => {
+  const dir = await scratch(t, 'npm');
+  // npm's own variables (when the suite runs under `npm test`) must not steer these two commands
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  const npm = (args: readonly string[]) => runOk('npm', [...args, '--no-audit', '--no-fund'], { cwd: REPO_ROOT, env, extendEnv: false, timeout: 600_000 });
+  const packed = JSON.parse(await npm(['pack', '--json', '--pack-destination', dir])) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const files = packed[0]?.files.map((f) => f.path) ?? [];
+  t.ok(files.includes('dist/main.js') && files.includes('scripts/ovsvlan.service') && files.includes('LICENSE'), 'the tarball holds the build, the unit and LICENSE');
+  t.notOk(files.some((f) => f.startsWith('src/') || f.startsWith('test/') || f.endsWith('.map')), 'and no sources, tests or source maps');
+
+  const prefix = join(dir, 'prefix');
+  await npm(['install', '-g', '--prefer-offline', '--prefix', prefix, join(dir, packed[0]?.filename ?? '')]);
+  const ovsvlan = join(prefix, 'bin', 'ovsvlan');
+  t.equal(await runOk(ovsvlan, ['version']), `ovsvlan ${JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')).version}`);
+  t.match(await runOk(ovsvlan, ['--help']), /^usage: ovsvlan COMMAND/);
+  t.match(await runOk(ovsvlan, ['install-service', '--help']), /--settings-file VALUE/);
+  t.match(await runOk(ovsvlan, ['install-service', '--print']),
+    new RegExp(`^ExecStart=${process.execPath} ${prefix}/lib/node_modules/ovsvlan/dist/main\\.js daemon$`, 'm'), 'the unit runs the installed copy');
+});
