@@ -5,7 +5,11 @@
 // Reconciliation runs again after each OVSDB reconnect, on SIGHUP, every few
 // minutes, and with backoff after a failure.
 // With OVSVLAN_METRICS, a metrics endpoint is opened once the socket is served.
-// close = stop listening → close OVSDB; the data plane is never touched.
+// After the first reconciliation that ran with OVSDB connected (even if one of
+// its steps failed: a broken item must not keep containers down), the
+// containers dockerd gave up on while ovsvlan was missing are started again,
+// in the background (revive.ts).
+// close = cancel that → stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
@@ -20,8 +24,10 @@ import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
 import { startServer } from './protocol/server.js';
 import type { PluginSocket } from './protocol/socket.js';
+import { dockerContainers } from './reconcile/containers.js';
 import { DockerReader } from './reconcile/docker.js';
 import { reconcile, reconcileLocked, type ReconcileContext } from './reconcile/reconcile.js';
+import { pluginName, Reviver } from './reconcile/revive.js';
 import { ReconcileScheduler } from './reconcile/scheduler.js';
 import { FileStore } from './store/file-store.js';
 import { StateCache } from './store/state.js';
@@ -62,14 +68,20 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
-  const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason), log.child({ module: 'reconcile' }),
+  const reviver = new Reviver({ api: dockerContainers(config.docker), plugin: pluginName(config.socket),
+    networkIds: () => state.networks().map((n) => n.id), log: log.child({ module: 'revive' }) });
+  const revive = (): void => {
+    if (ovsdb.isConnected) void reviver.start(); // once; later calls are no-ops
+  };
+  const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason).finally(revive), log.child({ module: 'reconcile' }),
     { everyMs: RECONCILE_EVERY_MS, retryMs: { initial: 1_000, max: 30_000 } });
   const runReconcile = (reason: string): Promise<void> => scheduler.trigger(reason);
   let started = false;
   ovsdb.on('connected', () => {
     if (started) void runReconcile('ovsdb-reconnect');
   });
-  void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile));
+  void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile))
+    .then((ran) => { if (ran) revive(); }); // after the exclusive section: `docker start` calls back into us
 
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
@@ -78,6 +90,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   return {
     reconcile: runReconcile,
     close: async () => {
+      reviver.close();
       scheduler.close();
       await metricsServer?.close();
       await app.close();
@@ -91,16 +104,16 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
  * Holds every request back (it runs inside the exclusive section) until OVSDB
  * answers and the state is reconciled, or for STARTUP_WAIT_MS: a request must
  * not act on stale leases or missing ports. A later connection, or a failure
- * here, is handled by the scheduler.
+ * here, is handled by the scheduler. Resolves to whether it ran (OVSDB answered).
  */
 async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markStarted: () => void,
-  trigger: (reason: string) => Promise<void>): Promise<void> {
+  trigger: (reason: string) => Promise<void>): Promise<boolean> {
   const connected = ovsdb.isConnected || await new Promise<boolean>((resolve) => {
     ovsdb.once('connected', () => resolve(true));
     setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref();
   });
   markStarted();
-  if (!connected) return; // the 'connected' listener reconciles once OVSDB answers
+  if (!connected) return false; // the 'connected' listener reconciles once OVSDB answers
   try {
     await reconcileLocked(ctx, 'start', await ctx.docker.view(ctx.state.networks().map((n) => n.id)));
   } catch (err) {
@@ -108,6 +121,7 @@ async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markSta
     ctx.log.error({ err }, `first reconciliation failed: ${(err as Error).message}; retrying`);
     setTimeout(() => void trigger('retry'), 1_000).unref();
   }
+  return true;
 }
 
 function defaultRanges(setting: string): { v4: DefaultRange; v6: DefaultRange } {
