@@ -37,9 +37,10 @@ export interface Dockerd {
   /**
    * Stops dockerd by PID (SIGTERM, as a host shutdown would: no clean(), so containers, networks and
    * plugins stay in its data-root) and starts it again with the same settings; waits until the API
-   * answers. `pid` is the new process afterwards.
+   * answers (within `upWithinMs`, 30 s by default: a dockerd restoring containers whose network
+   * plugin is missing answers only after it gave up on them). `pid` is the new process afterwards.
    */
-  restart(): Promise<void>;
+  restart(upWithinMs?: number): Promise<void>;
   logTail(lines?: number): Promise<string>;
 }
 
@@ -238,11 +239,11 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
   };
   opts.t?.teardown(stop);
 
-  const waitUp = async (): Promise<void> => {
-    const deadline = Date.now() + 30_000;
+  const waitUp = async (withinMs = 30_000): Promise<void> => {
+    const deadline = Date.now() + withinMs;
     while (!(await ping(sock))) {
       if (life.exited || Date.now() > deadline) {
-        const why = life.exited ? 'exited' : 'did not answer within 30 s';
+        const why = life.exited ? 'exited' : `did not answer within ${withinMs / 1000} s`;
         const log = await logTail();
         await stop();
         throw new Error(`dockerd-${name} ${why}; log tail:\n${log}`);
@@ -251,12 +252,12 @@ export async function startDockerd(opts: StartDockerdOpts): Promise<Dockerd> {
     }
   };
   await waitUp();
-  const restart = async (): Promise<void> => {
+  const restart = async (upWithinMs?: number): Promise<void> => {
     if (stopping) throw new Error(`dockerd-${name} is stopped for good`);
     await halt();
     await ensureMountpoints(mountpoints); // scripts/cleanup-tests.sh may have removed them meanwhile
     pid = launch();
-    await waitUp();
+    await waitUp(upWithinMs);
   };
 
   const loadBusybox = async (): Promise<void> => {
