@@ -35,7 +35,8 @@ export async function gatherFacts(config: Config): Promise<Facts> {
   return { state, ovs, links, containers };
 }
 
-async function attempt<T>(fn: () => Promise<T>): Promise<Read<T>> {
+/** Runs a read; a failure becomes its message. */
+export async function attempt<T>(fn: () => Promise<T>): Promise<Read<T>> {
   try {
     return { ok: true, value: await fn() };
   } catch (err) {

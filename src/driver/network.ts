@@ -31,6 +31,11 @@ export interface CreateNetworkRequest {
 /** Bytes a tunnel adds to each inner frame over an IPv4 underlay (GRE: 38 + the 4-byte key field). */
 export const TUNNEL_OVERHEAD = { vxlan: 50, gre: 42 } as const;
 const IPV6_EXTRA = 20;
+
+/** Bytes a tunnel to `remote` adds to each inner frame: the underlay MTU minus this is the most an overlay can carry. */
+export const tunnelOverhead = (mode: keyof typeof TUNNEL_OVERHEAD, remote: string): number =>
+  TUNNEL_OVERHEAD[mode] + (isIP(remote) === 6 ? IPV6_EXTRA : 0);
+
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
 /**
@@ -152,7 +157,7 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec): Promise<{ mt
     const under = await routeMtu(remote).catch(() => {
       throw new InvalidOptionError('remote', `no route to remote ${remote} on this host: fix the underlay, or give --opt mtu`);
     });
-    mtu = Math.min(mtu, under.mtu - TUNNEL_OVERHEAD[spec.mode] - (isIP(remote) === 6 ? IPV6_EXTRA : 0));
+    mtu = Math.min(mtu, under.mtu - tunnelOverhead(spec.mode, remote));
   }
   return { mtu, uplink: undefined, nativeVlan: undefined };
 }

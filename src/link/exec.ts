@@ -1,5 +1,6 @@
-// The one place that spawns processes: `ip` and `ethtool`, argument arrays
-// only (execa, never a shell), bounded by a timeout.
+// The one place that spawns processes: `ip` and `ethtool` (and `nsenter` to
+// run them in a container's netns, for `ovsvlan doctor`), argument arrays only
+// (execa, never a shell), bounded by a timeout.
 import { execa } from 'execa';
 import { LinkError } from '../errors.js';
 
@@ -11,8 +12,10 @@ export interface ExecResult {
   exitCode: number;
 }
 
+export type Tool = 'ip' | 'ethtool' | 'nsenter';
+
 /** Runs `cmd args…`; returns the result whatever the exit code (callers decide what "not found" means). */
-export async function exec(cmd: 'ip' | 'ethtool', args: readonly string[]): Promise<ExecResult> {
+export async function exec(cmd: Tool, args: readonly string[]): Promise<ExecResult> {
   try {
     const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, stdin: 'ignore' });
     if (r.timedOut) throw new LinkError([cmd, ...args], `timed out after ${TIMEOUT_MS} ms`);
@@ -24,7 +27,7 @@ export async function exec(cmd: 'ip' | 'ethtool', args: readonly string[]): Prom
 }
 
 /** Runs and throws LinkError (with argv and stderr) on a non-zero exit. */
-export async function execOk(cmd: 'ip' | 'ethtool', args: readonly string[]): Promise<string> {
+export async function execOk(cmd: Tool, args: readonly string[]): Promise<string> {
   const r = await exec(cmd, args);
   if (r.exitCode !== 0) throw new LinkError([cmd, ...args], r.stderr);
   return r.stdout;

@@ -32,13 +32,18 @@ export interface InventoryPort {
 export interface Inventory {
   ovsVersion: string | undefined;
   dbVersion: string | undefined;
+  /** ovs-vswitchd has applied the database up to cur_cfg; next_cfg is the last change asked for */
+  curCfg: number | undefined;
+  nextCfg: number | undefined;
+  /** datapath types ovs-vswitchd supports (it writes them at start; empty before it ever ran) */
+  datapathTypes: string[];
   bridges: InventoryBridge[];
   ports: Map<string, InventoryPort>;
 }
 
 export async function readInventory(db: Pick<Transactor, 'transact'>): Promise<Inventory> {
   const [root, bridges, ports, ifaces] = await db.transact([
-    select('Open_vSwitch', [], ['ovs_version', 'db_version']),
+    select('Open_vSwitch', [], ['ovs_version', 'db_version', 'cur_cfg', 'next_cfg', 'datapath_types']),
     select('Bridge', [], ['name', 'datapath_type', 'external_ids', 'ports']),
     select('Port', [], ['_uuid', 'name', 'tag', 'trunks', 'vlan_mode', 'external_ids']),
     select('Interface', [], ['name', 'type', 'options', 'mtu', 'error']),
@@ -78,6 +83,9 @@ export async function readInventory(db: Pick<Transactor, 'transact'>): Promise<I
   return {
     ovsVersion: fromOvsSet<string>(rootRow?.['ovs_version'])[0],
     dbVersion: fromOvsSet<string>(rootRow?.['db_version'])[0],
+    curCfg: typeof rootRow?.['cur_cfg'] === 'number' ? rootRow['cur_cfg'] : undefined,
+    nextCfg: typeof rootRow?.['next_cfg'] === 'number' ? rootRow['next_cfg'] : undefined,
+    datapathTypes: fromOvsSet<string>(rootRow?.['datapath_types']),
     bridges: bridgeList,
     ports: portMap,
   };
