@@ -44,11 +44,14 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'doctor',
     summary: 'check this host for the pitfalls of OVS container networking (rp_filter, MTU, offloads, trunks…)',
-    description: 'Prints one line per check, PASS, WARN or FAIL, and for each problem the command that fixes it.\n'
+    description: 'Prints one line per check, PASS, WARN or FAIL, and for each problem the command that fixes it:\n'
+      + 'OVSDB and ovs-vswitchd, the datapath, the plugin socket and its answer, Docker, ip_forward, rp_filter on uplinks\n'
+      + 'and host_ip ports, uplink and tunnel MTUs, the VLANs on trunks, tx checksum offload in containers on netdev bridges.\n'
+      + 'Changes nothing. Run it as root on the host, with the daemon\'s settings.\n'
       + 'Exit status: 0 when nothing failed (warnings allowed), 1 when a check failed, 2 on a usage error.',
     flags: {},
     settings: true,
-    example: 'ovsvlan doctor',
+    example: 'ovsvlan doctor | grep -v ^PASS',
     run: async (cl, env) => (await import('./doctor.js')).runDoctor(cl, env),
   },
   {

@@ -1,0 +1,97 @@
+// What `ovsvlan doctor` reads beyond the facts `status` shares with it: files
+// under /proc and /sys, the plugin socket and Docker over HTTP, and a
+// container's side of a veth. Everything is read-only and bounded in time;
+// a process is spawned (ip, ethtool, through nsenter) only where no file exists to read.
+import { lstat, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { dirname } from 'node:path';
+import { exec, execOk } from '../link/exec.js';
+import { parseEndpoint } from '../ovsdb/client.js';
+import type { SocketStat, VswitchdProcess } from './doctor-checks.js';
+
+export const HTTP_TIMEOUT_MS = 3_000;
+
+/** One HTTP request over a Unix socket, aborted after `timeoutMs`. */
+export function unixRequest(socketPath: string, method: 'GET' | 'POST', path: string, timeoutMs = HTTP_TIMEOUT_MS): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, method, path, signal: AbortSignal.timeout(timeoutMs), headers: method === 'POST' ? { 'Content-Length': '0' } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', (err) => reject(err.name === 'AbortError' || err.name === 'TimeoutError' ? new Error(`no answer within ${timeoutMs / 1000} s`) : err));
+    req.end();
+  });
+}
+
+async function getJson<T>(socketPath: string, path: string): Promise<T> {
+  const r = await unixRequest(socketPath, 'GET', path);
+  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.body.trim().slice(0, 120)}`);
+  return JSON.parse(r.body) as T;
+}
+
+/** `unix:///var/run/docker.sock` → `/var/run/docker.sock` */
+const dockerSocket = (endpoint: string): string => endpoint.replace(/^unix:\/\//, '');
+
+export async function dockerVersion(endpoint: string): Promise<string> {
+  const v = await getJson<{ Version?: string }>(dockerSocket(endpoint), '/version');
+  return v.Version ?? '(version not given)';
+}
+
+/** The pid of a running container (its netns is /proc/PID/ns/net); throws with why not. */
+export async function containerPid(endpoint: string, container: string): Promise<number> {
+  const c = await getJson<{ State?: { Running?: boolean; Pid?: number } }>(dockerSocket(endpoint), `/containers/${encodeURIComponent(container)}/json`);
+  if (!c.State?.Running || !c.State.Pid) throw new Error(`container ${container} is not running`);
+  return c.State.Pid;
+}
+
+/** A number from /proc/sys (`net/ipv4/ip_forward`); undefined when unreadable (an interface that is gone). */
+export async function readSysctl(path: string): Promise<number | undefined> {
+  const text = await readFile(`/proc/sys/${path}`, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : Number(text.trim());
+}
+
+/** ovs-vswitchd keeps its pidfile next to the database socket (/var/run/openvswitch on Debian). */
+export async function vswitchdProcess(ovsdb: string): Promise<VswitchdProcess> {
+  const pidfile = `${dirname(parseEndpoint(ovsdb))}/ovs-vswitchd.pid`;
+  const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim()) || undefined;
+  const comm = pid ? (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() : '';
+  return { pidfile, pid, running: comm === 'ovs-vswitchd' };
+}
+
+export async function socketStat(path: string): Promise<SocketStat> {
+  try {
+    const s = await lstat(path);
+    return { path, kind: s.isSocket() ? 'socket' : 'other', mode: s.mode, uid: s.uid };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path, kind: 'missing', mode: 0, uid: -1 };
+    throw err;
+  }
+}
+
+interface IpLink {
+  ifindex: number;
+  ifname: string;
+  /** a veth's peer: its ifindex in the peer's namespace */
+  link_index?: number;
+}
+
+/** Host-side link name → the ifindex of its veth peer (in whatever netns the peer is). */
+export async function vethPeers(): Promise<Map<string, number>> {
+  const links = JSON.parse(await execOk('ip', ['-j', 'link', 'show'])) as IpLink[];
+  return new Map(links.filter((l) => l.link_index !== undefined).map((l) => [l.ifname, l.link_index as number]));
+}
+
+/** Whether tx checksumming is on for the link `ifindex` in the netns of `pid`, and that link's name there. */
+export async function containerTxChecksum(pid: number, ifindex: number): Promise<{ iface: string; tx: 'on' | 'off' }> {
+  const netns = `--net=/proc/${pid}/ns/net`;
+  const links = JSON.parse(await execOk('nsenter', [netns, 'ip', '-j', 'link', 'show'])) as IpLink[];
+  const iface = links.find((l) => l.ifindex === ifindex)?.ifname;
+  if (!iface) throw new Error(`no link ${ifindex} in the netns of pid ${pid}`);
+  const r = await exec('nsenter', [netns, 'ethtool', '-k', iface]);
+  const m = /^tx-checksumming: (on|off)/m.exec(r.stdout);
+  if (!m) throw new Error(`ethtool -k ${iface}: ${r.stderr || 'no tx-checksumming line'}`);
+  return { iface, tx: m[1] === 'on' ? 'on' : 'off' };
+}
