@@ -1,99 +1,346 @@
 #!/bin/bash
-# ovsvlan quick start, as root on a Debian 12 machine:
-#   installs what is missing (OVS, Docker, busybox), starts OVS and dockerd only
-#   where they are not running, builds and starts the ovsvlan daemon, then shows
-#   two containers on VLAN 860 talking and one on VLAN 861 unable to reach them.
-# Leaves everything running; `scripts/quickstart.sh clean` removes what it made.
-set -euo pipefail
+# ovsvlan quick start, as root on Debian 12: on a fresh machine, or on one already running Docker
+# or Open vSwitch (those are used as they are, never replaced, restarted or reconfigured).
+#  1. installs only what is missing, judged by the binaries on PATH (install-deps.sh --quickstart);
+#  2. starts ovsdb-server + ovs-vswitchd (directly: no kernel module needed) where OVS is not
+#     running, and dockerd (--bridge=none --iptables=false --ip-forward=false --ip-masq=false)
+#     where Docker is not running;
+#  3. builds ovsvlan if dist/ is missing or older than src/, and starts its daemon unless one
+#     already serves /run/docker/plugins/ovsvlan.sock;
+#  4. on its own bridge ovsvlan-qs (no uplink: no frame leaves the host), creates networks
+#     ovsvlan-qs-v860 (VLAN 860, 192.0.2.0/24) and ovsvlan-qs-v861 (VLAN 861, 198.51.100.0/24),
+#     documentation subnets (RFC 5737), and shows containers ovsvlan-qs-a1 and ovsvlan-qs-a2 on
+#     860 talking, and ovsvlan-qs-b1 on 861, although it holds 192.0.2.99, unable to reach them.
+# Everything it makes (processes with their PIDs, files and dirs, image, containers, networks,
+# bridge, packages) is recorded in /var/lib/ovsvlan-quickstart/manifest; `quickstart.sh clean`
+# removes exactly that and nothing that was there before. Packages it installed are listed
+# with the command that removes them, not removed.
+# What it starts keeps its files in /var/lib/ovsvlan-quickstart (OVS database, Docker data-root,
+# ovsvlan state, logs) and /run/ovsvlan-quickstart; sockets are where the tools look by default
+# (OVS's run dir, /var/run/docker.sock, /run/docker/plugins/ovsvlan.sock), so `ovs-vsctl show`
+# and `docker ps` work as usual.
+# Usage: bash scripts/quickstart.sh [clean]
+# Environment, for tests (the defaults are right for a machine):
+#   OVSVLAN_QS_CGROUP_PARENT  --cgroup-parent of a dockerd started here (default: Docker's own);
+#                             clean removes that cgroup dir once empty, if it made it.
+set -Eeuo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-LOG=/var/log/ovsvlan
-OVS_RUN=/var/run/openvswitch
-DB=$(readlink -f /etc/openvswitch/conf.db)   # Debian links it to /var/lib/openvswitch
-PIDFILE=/run/ovsvlan-quickstart.pid
+QS_DIR=/var/lib/ovsvlan-quickstart
+QS_RUN=/run/ovsvlan-quickstart
+MANIFEST=$QS_DIR/manifest
+LOG=$QS_DIR/log
+LABEL=ovsvlan-quickstart=1
+BRIDGE=ovsvlan-qs
+IMAGE=ovsvlan-qs-busybox:latest
+PLUGIN_SOCK=/run/docker/plugins/ovsvlan.sock
+DOCKER_SOCK=/var/run/docker.sock
+# the OVS tools' compiled-in database socket: /var/run/openvswitch/db.sock for Debian's packages
+OVS_DB_SOCK=$(ovs-vsctl --help 2>/dev/null | sed -n 's/.*(default: unix:\(.*\))$/\1/p' | head -1 || true)
+OVS_DB_SOCK=${OVS_DB_SOCK:-/var/run/openvswitch/db.sock}
+OVS_RUN=$(dirname "$OVS_DB_SOCK")
+
+STEP=start HINT=""
 say() { printf '\n== %s\n' "$*"; }
+step() { STEP=$1; HINT=$2; say "$1"; }
+show() { printf '+ %s\n' "$*" >&2; "$@"; }
+# every failure says what failed and what to do, then stops
+report() { # WHAT
+    [ ! -f "$MANIFEST" ] || created_since
+    echo "quickstart: FAILED at \"$STEP\": $1" >&2
+    [ -z "$HINT" ] || echo "quickstart: what to do: $HINT" >&2
+    [ ! -s "$MANIFEST" ] || echo "quickstart: what it made so far is listed in $MANIFEST; 'bash scripts/quickstart.sh clean' removes it" >&2
+}
+on_err() {
+    local rc=$?
+    [ "$BASHPID" = $$ ] || exit "$rc"   # a $(…) subshell: the caller reports
+    report "exit $rc of: $BASH_COMMAND"
+    exit "$rc"
+}
+trap on_err ERR
+fail() { HINT=${2:-$HINT}; report "$1"; exit 1; }
 
-if [ "${1:-}" = clean ]; then
-    docker rm -f qs-a1 qs-a2 qs-b1 >/dev/null 2>&1 || true
-    docker network rm qs-v860 qs-v861 >/dev/null 2>&1 || true
-    [ -f "$PIDFILE" ] && kill "$(cat "$PIDFILE")" 2>/dev/null && rm -f "$PIDFILE"
-    echo "removed the quick start's containers and networks and stopped its ovsvlan daemon"
-    exit 0
-fi
+# manifest lines: made-dir PATH | shared PATH | pid NAME PID STARTTIME | package NAME |
+# image NAME | network NAME | container NAME | bridge NAME | cgroup NAME
+record() { grep -qxF -- "$*" "$MANIFEST" 2>/dev/null || echo "$*" >>"$MANIFEST"; }
+recorded() { [ -f "$MANIFEST" ] && awk -v k="$1" '$1 == k { $1 = ""; print substr($0, 2) }' "$MANIFEST"; }
+starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+# is PID (started at START) still the process we started? (PIDs get reused)
+ours_alive() {
+    local st; st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$st" ] && [ "$st" != Z ] && [ "$(starttime "$1")" = "$2" ]
+}
+record_pid() { record pid "$1" "$2" "$(starttime "$2")"; }
+# paths in shared places that do not exist yet: recorded by created_since once something of ours made them
+ABSENT=()
+note_absent() { local p; for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || ABSENT+=("$p"); done; }
+created_since() { local p; for p in "${ABSENT[@]}"; do [ ! -e "$p" ] || record shared "$p"; done; }
+vsctl() { ovs-vsctl --db="unix:$OVS_DB_SOCK" "$@"; }
+docker_up() { docker version --format '{{.Server.Version}}' 2>/dev/null; }
+plugin_answers() { # POST /Plugin.Activate on the socket: is a network driver serving it?
+    node -e 'const r = require("http").request({ socketPath: process.argv[1], path: "/Plugin.Activate", method: "POST", timeout: 3000 },
+      (res) => { let b = ""; res.on("data", (d) => (b += d)); res.on("end", () => process.exit(res.statusCode === 200 && b.includes("NetworkDriver") ? 0 : 1)); });
+      r.on("error", () => process.exit(1)); r.on("timeout", () => r.destroy()); r.end("{}");' "$PLUGIN_SOCK" 2>/dev/null
+}
+# made by the quick start? (labelled so, whatever the manifest says)
+labelled() { # container|network NAME
+    local labels=.Labels; [ "$1" = network ] || labels=.Config.Labels
+    [ "$(docker "$1" inspect --format "{{index $labels \"ovsvlan-quickstart\"}}" "$2" 2>/dev/null)" = 1 ]
+}
 
-[ "$(id -u)" = 0 ] || { echo "run as root: ovsvlan manages OVS ports and veths"; exit 1; }
+stop_process() { # NAME PID STARTTIME: SIGTERM (ovs-vswitchd: exit --cleanup, which removes its datapath), then SIGKILL
+    local name=$1 pid=$2 i
+    ours_alive "$pid" "$3" || { echo "  $name (pid $pid): already gone"; return 0; }
+    if [ "$name" = ovs-vswitchd ]; then ovs-appctl -t "$OVS_RUN/ovs-vswitchd.$pid.ctl" exit --cleanup >/dev/null 2>&1 || kill "$pid"
+    else kill "$pid"; fi
+    for ((i = 0; i < 300; i++)); do ours_alive "$pid" "$3" || break; sleep 0.1; done
+    ours_alive "$pid" "$3" && kill -KILL "$pid"
+    for ((i = 0; i < 50; i++)); do ours_alive "$pid" "$3" || { echo "  stopped $name (pid $pid)"; return 0; }; sleep 0.1; done
+    echo "  $name (pid $pid) does not stop" >&2; return 1
+}
+
+# Removes what the manifest lists, newest first, and nothing else; keeps the manifest if something could not go.
+clean() {
+    set +eE; trap - ERR
+    [ -f "$MANIFEST" ] || { echo "quickstart clean: nothing to remove (no $MANIFEST)"; return 0; }
+    local left=0 kept=0 x d p ports name pid start cpid cstart
+    ! recorded pid | grep -q '^dockerd ' || export DOCKER_HOST="unix://$DOCKER_SOCK"
+    # its dockerd killed while containers ran leaves them to their shims: started again, it stops them
+    if [ -f "$QS_DIR/docker/args" ] && ! docker_up >/dev/null && pgrep -f -- "-address $QS_RUN/docker/containerd/" >/dev/null; then
+        mapfile -t x <"$QS_DIR/docker/args"
+        setsid dockerd "${x[@]}" </dev/null >>"$LOG/dockerd.log" 2>&1 &
+        record_pid dockerd $!
+        for ((d = 0; d < 120; d++)); do docker_up >/dev/null && break; sleep 0.5; done
+        echo "  started its dockerd again (pid $!) to remove the containers it left running"
+    fi
+    say "containers, networks, image"
+    if docker_up >/dev/null; then
+        for x in $(recorded container | tac); do
+            docker container inspect "$x" >/dev/null 2>&1 || continue
+            if labelled container "$x"; then show docker rm -f "$x" >/dev/null || left=1; else echo "  left $x: not labelled $LABEL"; fi
+        done
+        for x in $(recorded network | tac); do
+            docker network inspect "$x" >/dev/null 2>&1 || continue
+            if labelled network "$x"; then show docker network rm "$x" >/dev/null || left=1; else echo "  left $x: not labelled $LABEL"; fi
+        done
+        for x in $(recorded image); do
+            ! docker image inspect "$x" >/dev/null 2>&1 || show docker rmi "$x" >/dev/null || left=1
+        done
+    elif recorded container | grep -q . && ! recorded pid | grep -q '^dockerd '; then
+        echo "  Docker does not answer: start it, then run clean again (its containers and networks are left)" >&2; left=1
+    fi   # a dockerd of the quick start that is gone takes its containers with its data-root
+    # its bridge goes with its networks; left over (Docker gone), it is removed with the ports ovsvlan
+    # made on it and their veths, unless it holds a port that is not ovsvlan's
+    for x in $(recorded bridge); do
+        vsctl --timeout=5 br-exists "$x" 2>/dev/null || continue
+        ports=$(vsctl list-ports "$x")
+        for p in $ports; do
+            [ "$(vsctl --if-exists get Port "$p" external_ids:ovsvlan-owner | tr -d '"')" = ovsvlan ] ||
+                { echo "  left bridge $x: port $p on it is not ovsvlan's" >&2; left=1; continue 2; }
+        done
+        echo "+ ovs-vsctl del-br $x" >&2; vsctl del-br "$x" || left=1
+        for p in $ports; do ip link del "$p" 2>/dev/null || true; done
+    done
+    say "processes the quick start started"
+    cpid=$(cat "$QS_RUN/docker/containerd/containerd.pid" 2>/dev/null) && cstart=$(starttime "$cpid")
+    while read -r name pid start; do
+        [ -n "$name" ] && { stop_process "$name" "$pid" "$start" || left=1; }
+    done < <(recorded pid | tac)
+    # dockerd's own containerd outlives it only if dockerd was killed
+    [ -z "${cstart:-}" ] || ! ours_alive "$cpid" "$cstart" || stop_process containerd "$cpid" "$cstart" || left=1
+    if [ "$left" = 1 ]; then
+        echo "quickstart clean: stopped early, kept $MANIFEST: fix what is said above, then run clean again" >&2; return 1
+    fi
+    say "files and dirs"
+    for x in $(recorded shared | tac); do
+        if [ -d "$x" ] && [ ! -L "$x" ]; then   # removed if it holds nothing but empty dirs
+            if [ -z "$(find "$x" ! -type d -print -quit)" ] && rm -r "$x" 2>/dev/null; then echo "  removed $x/"
+            else kept=1; echo "  left $x/: not empty ($(find "$x" -mindepth 1 -maxdepth 1 -printf '%f ' | cut -c1-200))" >&2; fi
+        elif [ -e "$x" ] || [ -L "$x" ]; then rm -f "$x" && echo "  removed $x"; fi
+    done
+    for x in $(recorded cgroup); do
+        for d in "/sys/fs/cgroup/$x" /sys/fs/cgroup/*/"$x"; do [ ! -d "$d" ] || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
+    done
+    local pkgs; pkgs=$(recorded package | tr '\n' ' ')
+    for x in $(recorded made-dir | tac); do
+        findmnt -rn -o TARGET | grep "^$x/" | sort -r | xargs -r umount -l
+        rm -rf "$x" && echo "  removed $x/"
+    done
+    [ -z "$pkgs" ] || echo "Packages the quick start installed, left installed: ${pkgs% }; to remove them: apt-get remove ${pkgs% } && apt-get autoremove"
+    [ "$kept" = 0 ] || { echo "quickstart clean: done, but left what is said above" >&2; return 1; }
+    echo "quickstart clean: done"
+}
+
+[ "$(id -u)" = 0 ] || { echo "quickstart: run as root (sudo bash $0): it starts OVS and Docker and creates OVS ports and veths" >&2; exit 1; }
+case ${1:-} in
+    clean) clean; exit ;;
+    "") ;;
+    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "quickstart: unknown argument \"$1\"; usage: bash scripts/quickstart.sh [clean]" >&2; exit 2 ;;
+esac
+
+if [ ! -d "$QS_DIR" ]; then mkdir -p "$QS_DIR"; : >"$MANIFEST"; record made-dir "$QS_DIR"; fi
+[ -f "$MANIFEST" ] || fail "$QS_DIR exists but holds no manifest: it was not made by the quick start" \
+    "move $QS_DIR away (the quick start keeps its files there), then run this again"
 mkdir -p "$LOG"
 
-say "packages (only what is missing)"
-bash scripts/install-deps.sh
+step "packages: only what is missing, judged by the binaries on PATH" "read the install-deps message above"
+bash scripts/install-deps.sh --quickstart --record "$QS_DIR/packages.new"
+if [ -f "$QS_DIR/packages.new" ]; then
+    while read -r p; do record package "$p"; done <"$QS_DIR/packages.new"
+    rm -f "$QS_DIR/packages.new"
+fi
 
-say "build ovsvlan"
+step "build ovsvlan" "run 'npm ci && npm run build' in $ROOT and fix what it reports"
 [ -d node_modules ] || npm ci --no-audit --no-fund
-npm run --silent build
-
-say "Open vSwitch"
-if ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
-    echo "already running"
+if [ ! -f dist/main.js ] || [ -n "$(find src package.json package-lock.json tsconfig.json -newer dist/main.js -print -quit)" ]; then
+    npm run --silent build
+    echo "built dist/"
 else
-    mkdir -p "$OVS_RUN" "$(dirname "$DB")"
-    [ -f "$DB" ] || ovsdb-tool create "$DB" /usr/share/openvswitch/vswitch.ovsschema
-    ovsdb-server "$DB" --remote=punix:$OVS_RUN/db.sock --pidfile --detach --log-file="$LOG/ovsdb-server.log"
-    ovs-vsctl --no-wait init
-    ovs-vswitchd --pidfile --detach --log-file="$LOG/ovs-vswitchd.log"
-    echo "started ovsdb-server and ovs-vswitchd (no kernel module needed: ovsvlan uses the userspace datapath when it is missing)"
+    echo "dist/ is up to date"
 fi
 
-say "Docker"
-if docker version >/dev/null 2>&1; then
-    echo "already running"
+step "Open vSwitch" "read the message above, $LOG/ovsdb-server.log and $LOG/ovs-vswitchd.log"
+if vsctl --timeout=5 show >/dev/null 2>&1; then
+    echo "ovsdb-server: already running ($OVS_DB_SOCK)"
+elif ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
+    fail "ovs-vswitchd runs but no database answers on $OVS_DB_SOCK" "restart Open vSwitch (systemctl restart openvswitch-switch), then run this again"
 else
-    # no docker0, no NAT, no iptables: ovsvlan containers are on the physical network
-    nohup dockerd --bridge=none --iptables=false --ip-forward=false --ip-masq=false >"$LOG/dockerd.log" 2>&1 &
-    for _ in $(seq 60); do docker version >/dev/null 2>&1 && break; sleep 0.5; done
-    docker version >/dev/null || { tail "$LOG/dockerd.log"; exit 1; }
-    echo "started dockerd (log: $LOG/dockerd.log)"
+    schema=$(dirname "$(dirname "$(command -v ovsdb-server)")")/share/openvswitch/vswitch.ovsschema
+    [ -f "$schema" ] || schema=/usr/share/openvswitch/vswitch.ovsschema
+    [ -f "$schema" ] || fail "vswitch.ovsschema not found next to $(command -v ovsdb-server)" "reinstall Open vSwitch"
+    note_absent "$OVS_RUN" "$OVS_DB_SOCK" "$OVS_RUN/ovsdb-server.pid"
+    mkdir -p "$OVS_RUN" "$QS_DIR/ovs"
+    created_since
+    [ -f "$QS_DIR/ovs/conf.db" ] || ovsdb-tool create "$QS_DIR/ovs/conf.db" "$schema"
+    ovsdb-server "$QS_DIR/ovs/conf.db" --remote="punix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovsdb-server.pid" \
+        -vconsole:off --log-file="$LOG/ovsdb-server.log" --detach --no-chdir
+    pid=$(cat "$OVS_RUN/ovsdb-server.pid")
+    record_pid ovsdb-server "$pid"
+    created_since
+    record shared "$OVS_RUN/ovsdb-server.$pid.ctl"
+    vsctl --no-wait init
+    echo "ovsdb-server: started (database $QS_DIR/ovs/conf.db, socket $OVS_DB_SOCK)"
 fi
-
-say "ovsvlan daemon"
-if [ -S /run/docker/plugins/ovsvlan.sock ] && [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
-    echo "already running (pid $(cat "$PIDFILE"))"
+if ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
+    echo "ovs-vswitchd: already running"
 else
-    nohup node "$ROOT/dist/main.js" daemon >>"$LOG/ovsvlan.log" 2>&1 &
-    echo $! >"$PIDFILE"
-    for _ in $(seq 50); do [ -S /run/docker/plugins/ovsvlan.sock ] && break; sleep 0.1; done
-    echo "started (pid $(cat "$PIDFILE"), log: $LOG/ovsvlan.log)"
+    note_absent "$OVS_RUN/ovs-vswitchd.pid"
+    ovs-vswitchd "unix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovs-vswitchd.pid" -vconsole:off \
+        --log-file="$LOG/ovs-vswitchd.log" --detach --no-chdir
+    pid=$(cat "$OVS_RUN/ovs-vswitchd.pid")
+    record_pid ovs-vswitchd "$pid"
+    created_since
+    record shared "$OVS_RUN/ovs-vswitchd.$pid.ctl"
+    vsctl --timeout=20 init   # returns once ovs-vswitchd has applied the database
+    echo "ovs-vswitchd: started (without the openvswitch kernel module, ovsvlan uses the userspace datapath)"
 fi
 
-say "image busybox:local (imported from the static busybox, no registry needed)"
-if ! docker image inspect busybox:local >/dev/null 2>&1; then
-    d=$(mktemp -d)
-    mkdir -p "$d/bin" "$d/tmp" "$d/etc" "$d/proc" "$d/sys" "$d/dev"
-    cp /bin/busybox "$d/bin/busybox"
-    for a in sh ping nc ip sleep cat ls ifconfig route md5sum head; do ln -s busybox "$d/bin/$a"; done
-    tar -C "$d" -c . | docker import -c 'ENV PATH=/bin' - busybox:local >/dev/null
-    rm -rf "$d"
+step "Docker" "read $LOG/dockerd.log"
+if v=$(docker_up); then
+    echo "dockerd: already running (Docker $v)"
+else
+    note_absent "$DOCKER_SOCK" /run/docker /run/docker/netns /run/docker/plugins /run/containerd /etc/docker \
+        /var/lib/docker /var/lib/containerd
+    mkdir -p "$QS_DIR/docker" "$QS_RUN"
+    record made-dir "$QS_RUN"
+    # its own config file: an operator's /etc/docker/daemon.json is neither read nor written;
+    # deprecated-key-path keeps dockerd 20.10 from writing /etc/docker/key.json
+    printf '{ "deprecated-key-path": "%s" }\n' "$QS_DIR/docker/key.json" >"$QS_DIR/docker/daemon.json"
+    args=(--config-file "$QS_DIR/docker/daemon.json" --data-root "$QS_DIR/docker/data" --exec-root "$QS_RUN/docker"
+        --pidfile "$QS_RUN/dockerd.pid" -H "unix://$DOCKER_SOCK"
+        --bridge=none --iptables=false --ip-forward=false --ip-masq=false)   # no docker0, no NAT, no iptables
+    cgroup=${OVSVLAN_QS_CGROUP_PARENT:-docker}
+    [ -z "${OVSVLAN_QS_CGROUP_PARENT:-}" ] || args+=(--cgroup-parent "$OVSVLAN_QS_CGROUP_PARENT")
+    compgen -G "/sys/fs/cgroup/${cgroup#/}" >/dev/null || compgen -G "/sys/fs/cgroup/*/${cgroup#/}" >/dev/null ||
+        record cgroup "${cgroup#/}"
+    printf '%s\n' "${args[@]}" >"$QS_DIR/docker/args"   # for clean, should it have to start it again
+    setsid dockerd "${args[@]}" </dev/null >>"$LOG/dockerd.log" 2>&1 &
+    record_pid dockerd $!
+    export DOCKER_HOST="unix://$DOCKER_SOCK"
+    for _ in $(seq 120); do v=$(docker_up) && break; kill -0 $! 2>/dev/null || break; sleep 0.5; done
+    if [ -z "${v:-}" ]; then tail -n 15 "$LOG/dockerd.log" >&2; fail "dockerd did not come up (its log ends above)"; fi
+    created_since
+    echo "dockerd: started (Docker $v, data in $QS_DIR/docker, log $LOG/dockerd.log)"
 fi
-echo ok
 
-say "networks on VLAN 860 and 861 of bridge ovs0"
-docker rm -f qs-a1 qs-a2 qs-b1 >/dev/null 2>&1 || true
-docker network rm qs-v860 qs-v861 >/dev/null 2>&1 || true
-set -x
-docker network create -d ovsvlan --opt vlan=860 --subnet 10.13.160.0/24 --gateway 10.13.160.1 qs-v860
-docker network create -d ovsvlan --opt vlan=861 --subnet 10.13.161.0/24 --gateway 10.13.161.1 qs-v861
-docker run -d --name qs-a1 --net qs-v860 --ip 10.13.160.10 busybox:local sleep 1d
-docker run -d --name qs-a2 --net qs-v860 --ip 10.13.160.11 busybox:local sleep 1d
-docker run -d --name qs-b1 --net qs-v861 --ip 10.13.161.10 --cap-add NET_ADMIN busybox:local sleep 1d
-# qs-b1 also takes an address inside VLAN 860's subnet: only the VLAN tag keeps it apart
-docker exec qs-b1 ip addr add 10.13.160.99/24 dev eth0
-{ set +x; } 2>/dev/null
+step "ovsvlan daemon" "read $LOG/ovsvlan.log"
+if plugin_answers; then
+    echo "ovsvlan: already serving $PLUGIN_SOCK"
+else
+    note_absent /run/docker /run/docker/plugins "$PLUGIN_SOCK"
+    setsid node "$ROOT/dist/main.js" daemon --socket "$PLUGIN_SOCK" --ovsdb "unix:$OVS_DB_SOCK" \
+        --state-dir "$QS_DIR/ovsvlan" </dev/null >>"$LOG/ovsvlan.log" 2>&1 &
+    record_pid ovsvlan $!
+    for _ in $(seq 100); do plugin_answers && break; kill -0 $! 2>/dev/null || break; sleep 0.2; done
+    plugin_answers || { tail -n 15 "$LOG/ovsvlan.log" >&2; fail "the ovsvlan daemon does not answer on $PLUGIN_SOCK (its log ends above)"; }
+    created_since
+    echo "ovsvlan: started (pid $!, state in $QS_DIR/ovsvlan, log $LOG/ovsvlan.log)"
+fi
 
-say "OVS ports made by ovsvlan"
-ovs-vsctl --columns=name,tag find Port external_ids:ovsvlan-owner=ovsvlan
+step "image $IMAGE, imported from the static busybox (no registry needed)" "check that 'docker import' works (docker info)"
+if docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    echo "already there"
+else
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    mkdir -p "$tmp"/{bin,tmp,etc,proc,sys,dev}
+    cp "$(command -v busybox)" "$tmp/bin/busybox"
+    for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/bin/$a"; done
+    tar -C "$tmp" -c . | docker import -c 'ENV PATH=/bin' - "$IMAGE" >/dev/null
+    record image "$IMAGE"
+    echo "imported"
+fi
 
-say "VLAN 860: qs-a1 -> qs-a2"
-if docker exec qs-a1 ping -c 3 -W 2 10.13.160.11; then echo "RESULT: same VLAN talks"; else echo "RESULT: FAILED, same VLAN should talk"; exit 1; fi
-say "VLAN 861 -> VLAN 860: qs-b1 -> qs-a1 (same subnet, other VLAN)"
-if docker exec qs-b1 ping -c 3 -W 1 10.13.160.10; then echo "RESULT: FAILED, VLANs should be isolated"; exit 1; else echo "RESULT: other VLAN is isolated"; fi
+step "bridge $BRIDGE, networks on VLAN 860 and 861, three containers" "read $LOG/ovsvlan.log and 'docker network inspect'"
+for c in ovsvlan-qs-a1 ovsvlan-qs-a2 ovsvlan-qs-b1; do
+    if docker container inspect "$c" >/dev/null 2>&1; then
+        labelled container "$c" || fail "a container named $c exists and the quick start did not make it" "rename or remove it, then run this again"
+        docker rm -f "$c" >/dev/null   # left by an earlier run
+    fi
+done
+for n in ovsvlan-qs-v860 ovsvlan-qs-v861; do
+    if docker network inspect "$n" >/dev/null 2>&1; then
+        labelled network "$n" || fail "a network named $n exists and the quick start did not make it" "rename or remove it, then run this again"
+        docker network rm "$n" >/dev/null
+    fi
+done
+if vsctl br-exists "$BRIDGE" && ! recorded bridge | grep -qx "$BRIDGE"; then
+    fail "OVS bridge $BRIDGE exists and the quick start did not make it" "if it is a leftover, remove it (ovs-vsctl del-br $BRIDGE); then run this again"
+fi
+for vlan in 860:192.0.2 861:198.51.100; do
+    net=ovsvlan-qs-v${vlan%%:*} p=${vlan#*:}
+    show docker network create -d ovsvlan --label "$LABEL" --opt bridge="$BRIDGE" --opt vlan="${vlan%%:*}" \
+        --subnet "$p.0/24" --gateway "$p.1" "$net" >/dev/null
+    record network "$net"
+    if vsctl br-exists "$BRIDGE"; then record bridge "$BRIDGE"; fi
+done
+echo "# (docker run warns that IPv4 forwarding is disabled: that is about Docker's NAT, which ovsvlan containers do not use)"
+for c in a1:860:192.0.2.10: a2:860:192.0.2.11: b1:861:198.51.100.10:NET_ADMIN; do
+    IFS=: read -r name vlan ip cap <<<"$c"
+    record container "ovsvlan-qs-$name"
+    show docker run -d --name "ovsvlan-qs-$name" --label "$LABEL" --net "ovsvlan-qs-v$vlan" --ip "$ip" \
+        ${cap:+--cap-add "$cap"} "$IMAGE" sleep 1d >/dev/null
+done
+created_since   # /run/containerd/s, made by the first container's shim where dockerd was started here
+echo "# ovsvlan-qs-b1 also takes an address in VLAN 860's subnet: only the VLAN tag keeps it apart"
+show docker exec ovsvlan-qs-b1 ip addr add 192.0.2.99/24 dev eth0
+
+say "OVS ports ovsvlan made on $BRIDGE"
+for p in $(vsctl list-ports "$BRIDGE"); do
+    echo "  $p tag=$(vsctl get Port "$p" tag)"
+done
+
+step "VLAN 860: ovsvlan-qs-a1 -> ovsvlan-qs-a2" "read $LOG/ovsvlan.log, 'ovs-vsctl show' and 'docker exec ovsvlan-qs-a1 ip addr'"
+docker exec ovsvlan-qs-a1 ping -c 3 -W 2 192.0.2.11 || fail "VLAN 860 does not talk"
+echo "RESULT: VLAN 860 talks"
+step "VLAN 861 -> VLAN 860: ovsvlan-qs-b1 (192.0.2.99) -> ovsvlan-qs-a1 (192.0.2.10)" "read 'ovs-vsctl list Port' (tags) and $LOG/ovsvlan.log"
+if docker exec ovsvlan-qs-b1 ping -c 3 -W 1 192.0.2.10; then fail "VLAN 861 reaches VLAN 860: VLANs are not isolated"; fi
+echo "RESULT: VLAN 861 is isolated"
+
 echo
-echo "Containers qs-a1 qs-a2 qs-b1 are left running; 'bash scripts/quickstart.sh clean' removes them."
+echo "quick start: 860 talks, 861 isolated."
+echo "Left running: containers ovsvlan-qs-a1 ovsvlan-qs-a2 ovsvlan-qs-b1, networks ovsvlan-qs-v860 ovsvlan-qs-v861$(
+    recorded pid | awk '{ printf ", %s (pid %s)", $1, $2 }')."
+echo "Try: docker exec -it ovsvlan-qs-a1 sh; ovs-vsctl show. Remove all the quick start made: bash scripts/quickstart.sh clean"
