@@ -5,16 +5,24 @@
 #    first, so it stops its containers while the plugin still answers; then the rest:
 #    plugin, managed containerd, shims, container init, OVS daemons), and only when the
 #    process still belongs to the run (prefix in its command line, environment or cgroup);
+#  * processes inside a private mount namespace of the run (fresh-*/mnt), which is then unmounted;
 #  * netns ^ot[0-9a-f]{4}-, dirs /run/ovsvlan-test/<prefix> and /var/lib/<prefix>-docker-*,
 #    empty cgroup dirs <prefix>-docker-*.
 # A run whose owner (owner.pid, the test process) is still alive is left alone, so this is
 # safe while other test runs go on; --force cleans those too.
-# Usage: sudo bash scripts/cleanup-tests.sh [--force]
+# Usage: sudo bash scripts/cleanup-tests.sh [--force] [--run PREFIX]   (--run: that run only)
 set -uo pipefail
 BASE=/run/ovsvlan-test
 PAT='ot[0-9a-f][0-9a-f][0-9a-f][0-9a-f]'
-FORCE=0
-[ "${1:-}" = --force ] && FORCE=1
+FORCE=0 ONLY=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --force) FORCE=1 ;;
+        --run) ONLY=1 PAT=${2:?--run needs a prefix}; [[ $PAT =~ ^ot[0-9a-f]{4}$ ]] || { echo "cleanup-tests: not a run prefix: $PAT" >&2; exit 2; }; shift ;;
+        *) echo "cleanup-tests: unknown argument $1" >&2; exit 2 ;;
+    esac
+    shift
+done
 [ "$(id -u)" = 0 ] || { echo "cleanup-tests: needs root" >&2; exit 1; }
 
 # running and not a zombie (PID 1 on these VMs reaps re-parented daemons late)
@@ -53,6 +61,20 @@ for d in "$BASE"/$PAT; do
         continue
     fi
     echo "clean $p"
+    # private mount namespaces (test/helpers/fresh-root.ts): whatever runs inside was started by that
+    # run (a PID reused since is in no such namespace); then the containers of its dockerds (cgroup
+    # $p-docker-*), then unmount
+    for f in "$d"/fresh-*/mnt; do
+        findmnt "$f" >/dev/null 2>&1 || continue
+        ns="mnt:[$(stat -L -c %i "$f")]"
+        members() { local q; for q in /proc/[0-9]*; do [ "$(readlink "$q/ns/mnt" 2>/dev/null)" != "$ns" ] || echo "${q#/proc/}"; done; }
+        for q in $(members); do echo "  stop $q: $(tr '\0' ' ' <"/proc/$q/cmdline" | cut -c1-100)"; kill -TERM "$q" 2>/dev/null; done
+        for ((i = 0; i < 100; i++)); do [ -n "$(members)" ] || break; sleep 0.1; done
+        for q in $(members); do kill -KILL "$q" 2>/dev/null; done
+        cat /sys/fs/cgroup/"$p"-docker-*/*/cgroup.procs /sys/fs/cgroup/*/"$p"-docker-*/*/cgroup.procs 2>/dev/null | sort -u |
+            while read -r q; do kill -KILL "$q" 2>/dev/null; done
+        umount "$f"; umount "${f%/mnt}"
+    done
     for pf in "$d"/docker-*.pid; do
         [ -f "$pf" ] && stop_pid "$(pid_in "$pf")" "$p" 40
     done
@@ -63,7 +85,7 @@ for d in "$BASE"/$PAT; do
 done
 is_live() { local l; for l in "${live[@]}"; do [ "$l" = "$1" ] && return 0; done; return 1; }
 
-for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^ot[0-9a-f]{4}-'); do
+for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$PAT-"); do
     is_live "${n%%-*}" || { echo "  netns del $n"; ip netns del "$n"; }
 done
 for d in /var/lib/$PAT-docker-*; do
@@ -78,7 +100,7 @@ for c in /sys/fs/cgroup/$PAT-docker-* /sys/fs/cgroup/*/$PAT-docker-*; do
 done
 
 # the bind-mount targets test/helpers/dockerd.ts had to create, once no run needs them
-if [ ${#live[@]} = 0 ] && [ -f "$BASE/created-mountpoints" ]; then
+if [ "$ONLY" = 0 ] && [ ${#live[@]} = 0 ] && [ -f "$BASE/created-mountpoints" ]; then
     while IFS= read -r m; do
         # the machine's own dockerd may be using its (empty) plugin dir by now
         case $m in /run/docker/plugins | /run/docker) [ -e /run/docker.sock ] && continue;; esac
@@ -89,6 +111,6 @@ if [ ${#live[@]} = 0 ] && [ -f "$BASE/created-mountpoints" ]; then
     rm -f "$BASE/created-mountpoints"
 fi
 # empty run dirs of finished runs (no owner file, or a dead owner) were removed above
-[ ${#live[@]} = 0 ] && rmdir "$BASE" 2>/dev/null
+[ "$ONLY" = 0 ] && [ ${#live[@]} = 0 ] && rmdir "$BASE" 2>/dev/null
 echo "cleanup-tests: done${live[*]:+ (left running: ${live[*]})}"
 exit 0

@@ -1,0 +1,144 @@
+// Issue 8, "must show" 1: scripts/quickstart.sh on a machine where neither Docker nor Open vSwitch
+// ever ran (no /etc/openvswitch, /var/lib/openvswitch, /run/openvswitch, /etc/docker,
+// /var/lib/docker), inside a private mount and network namespace: it reaches "860 talks, 861
+// isolated", and its `clean` leaves no process, bridge, port, veth, image or file it made. Then on a
+// machine already running OVS and Docker: it uses them, and `clean` leaves them as they were.
+import { readFile } from 'node:fs/promises';
+import t from 'tap';
+import { createFreshRoot, HIDDEN, type FreshRoot } from '../helpers/fresh-root.js';
+import { RUN_DIR, RUN_PREFIX, pidAlive, waitFor } from '../helpers/run.js';
+
+const SCRIPT = new URL('../../scripts/quickstart.sh', import.meta.url).pathname;
+const MANIFEST = '/var/lib/ovsvlan-quickstart/manifest';
+const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
+
+interface Made {
+  pids: Map<string, number>;
+  lines: string[];
+}
+
+/** Runs the quick start (or its clean) the way a user would: `bash scripts/quickstart.sh [clean]`. */
+async function quickstart(root: FreshRoot, cgroupParent: string, args: string[] = []): Promise<{ out: string; exitCode: number }> {
+  const env = { ...process.env, OVSVLAN_QS_CGROUP_PARENT: `/${cgroupParent}` } as Record<string, string>;
+  const r = await root.run('bash', [SCRIPT, ...args], { env, timeout: 600_000 });
+  return { out: `${r.stdout}\n${r.stderr}`, exitCode: r.exitCode };
+}
+
+async function manifest(root: FreshRoot): Promise<Made> {
+  const lines = (await root.runOk('cat', [MANIFEST])).split('\n');
+  const pids = new Map<string, number>();
+  for (const l of lines) {
+    const [kind, name, pid] = l.split(' ');
+    if (kind === 'pid' && name && pid) pids.set(name, Number(pid));
+  }
+  return { pids, lines };
+}
+
+/** `NAME TAG` of every OVS port ovsvlan marked as its own, sorted by tag. */
+async function ovsvlanPorts(root: FreshRoot): Promise<string[]> {
+  const out = await root.runOk('ovs-vsctl', ['--format=csv', '--no-headings', '--columns=name,tag', 'find', 'Port', 'external_ids:ovsvlan-owner=ovsvlan']);
+  return out.split('\n').filter(Boolean).map((l) => l.replace(/"/g, '').split(',')[1] ?? '').sort();
+}
+
+async function links(root: FreshRoot): Promise<string[]> {
+  return (JSON.parse(await root.runOk('ip', ['-j', 'link', 'show'])) as Array<{ ifname: string }>).map((l) => l.ifname).sort();
+}
+
+t.test('a fresh machine: the quick start installs nothing, starts OVS, Docker and ovsvlan, and clean removes it all', async (t) => {
+  const cgroup = `${RUN_PREFIX}-docker-qs`;
+  const root: FreshRoot = await createFreshRoot('qs', {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),   // what a failed run left, by the script's own means
+  });
+  for (const [parent, names] of Object.entries(HIDDEN)) {
+    for (const n of names) t.equal((await root.run('test', ['-e', `${parent}/${n}`])).exitCode, 1, `${parent}/${n} does not exist`);
+  }
+  const before = await root.listing();
+  t.same(await links(root), ['lo'], 'the namespace holds only lo');
+
+  const r = await quickstart(root, cgroup);
+  t.equal(r.exitCode, 0, 'the quick start succeeds');
+  if (r.exitCode !== 0) t.comment(r.out);
+  t.match(r.out, /quick start: 860 talks, 861 isolated\./);
+  t.match(r.out, /ovsdb-server: started/);
+  t.match(r.out, /ovs-vswitchd: started/);
+  t.match(r.out, /dockerd: started/);
+  t.match(r.out, /ovsvlan: started/);
+  t.notMatch(r.out, /install-deps: installing/, 'nothing to install on this machine');
+
+  const made = await manifest(root);
+  t.same([...made.pids.keys()], ['ovsdb-server', 'ovs-vswitchd', 'dockerd', 'ovsvlan'], 'the four processes it started are recorded');
+  t.same(await ovsvlanPorts(root), ['860', '860', '861'], 'three ovsvlan ports, tagged 860, 860 and 861');
+  t.match(await root.runOk('docker', ['ps', '--format', '{{.Names}}']), /ovsvlan-qs-a1/);
+  t.match(await root.runOk('ovs-vsctl', ['list-br']), /^ovsvlan-qs$/m, 'its own bridge');
+
+  const c = await quickstart(root, cgroup, ['clean']);
+  t.equal(c.exitCode, 0, 'clean succeeds');
+  if (c.exitCode !== 0) t.comment(c.out);
+  for (const [name, pid] of made.pids) {
+    await waitFor(`${name} (${pid}) to be gone`, async () => !pidAlive(pid), 10_000).catch(() => undefined);
+    t.notOk(pidAlive(pid), `${name} (pid ${pid}) is stopped`);
+  }
+  t.same(await root.processes(), [], 'no process left in the namespaces or the cgroup');
+  t.same(await links(root), ['lo'], 'no bridge, port or veth left');
+  t.same(await root.listing(), before, 'no file or dir left in /run, /tmp, /etc, /var/lib');
+  const cgroupDirs = (await root.run('sh', ['-c', `ls -d /sys/fs/cgroup/${cgroup} /sys/fs/cgroup/*/${cgroup} 2>/dev/null`])).stdout;
+  t.equal(cgroupDirs, '', 'no cgroup dir left');
+  t.equal((await root.run('docker', ['version'])).exitCode === 0, false, 'no Docker answers any more');
+});
+
+/** Paths that belong to the machine's own Docker: it keeps its own state there, driven by the API. */
+const dockersOwn = (p: string): boolean =>
+  p.startsWith('/var/lib/docker/') || p === '/run/containerd' || p.startsWith('/run/containerd/') || (p.startsWith('/run/docker/') && !p.startsWith('/run/docker/plugins'));
+
+t.test('a machine already running OVS and Docker: the quick start uses them, and clean leaves them as they were', async (t) => {
+  const cgroup = `${RUN_PREFIX}-docker-qsm`;
+  const root: FreshRoot = await createFreshRoot('qsm', {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),
+  });
+  // the machine's own OVS, the way Debian lays it out, with a bridge of its own
+  await root.runOk('mkdir', ['-p', '/var/lib/openvswitch', '/run/openvswitch']);
+  await root.runOk('ovsdb-tool', ['create', '/var/lib/openvswitch/conf.db', SCHEMA]);
+  await root.runOk('ovsdb-server', ['/var/lib/openvswitch/conf.db', '--remote=punix:/run/openvswitch/db.sock', '--pidfile',
+    '-vconsole:off', '--log-file=/run/openvswitch/ovsdb-server.log', '--detach', '--no-chdir']);
+  await root.runOk('ovs-vsctl', ['--no-wait', 'init']);
+  await root.runOk('ovs-vswitchd', ['--pidfile', '-vconsole:off', '--log-file=/run/openvswitch/ovs-vswitchd.log', '--detach', '--no-chdir']);
+  await root.runOk('ovs-vsctl', ['--timeout=20', 'add-br', 'br-mine', '--', 'set', 'bridge', 'br-mine', 'datapath_type=netdev']);
+  const ovsPids = [Number(await root.runOk('cat', ['/run/openvswitch/ovsdb-server.pid'])), Number(await root.runOk('cat', ['/run/openvswitch/ovs-vswitchd.pid']))];
+  // and its own Docker, with defaults but for what keeps it off the machine's network and cgroups
+  const dockerd = root.spawnDaemon('dockerd', ['--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false',
+    `--cgroup-parent=/${cgroup}`], `${RUN_DIR}/fresh-qsm-dockerd.log`);
+  t.teardown(() => root.run('rm', ['-f', `${RUN_DIR}/fresh-qsm-dockerd.log`]));
+  await waitFor('dockerd', async () => (await root.run('docker', ['version'])).exitCode === 0, 60_000);
+  await root.runOk('docker', ['volume', 'create', 'mine']);
+  const before = await root.listing();
+
+  const r = await quickstart(root, cgroup);
+  t.equal(r.exitCode, 0, 'the quick start succeeds');
+  if (r.exitCode !== 0) t.comment(r.out);
+  t.match(r.out, /quick start: 860 talks, 861 isolated\./);
+  t.match(r.out, /ovsdb-server: already running/);
+  t.match(r.out, /ovs-vswitchd: already running/);
+  t.match(r.out, /dockerd: already running/);
+  t.same([...(await manifest(root)).pids.keys()], ['ovsvlan'], 'only the ovsvlan daemon was started');
+
+  const c = await quickstart(root, cgroup, ['clean']);
+  t.equal(c.exitCode, 0, 'clean succeeds');
+  if (c.exitCode !== 0) t.comment(c.out);
+  t.ok([...ovsPids, dockerd].every(pidAlive), "the machine's OVS and dockerd still run");
+  t.equal(await root.runOk('ovs-vsctl', ['list-br']), 'br-mine', 'its bridge is the only one left');
+  t.same(await ovsvlanPorts(root), [], 'no ovsvlan port left');
+  t.equal(await root.runOk('docker', ['ps', '-aq']), '', 'no container left');
+  t.equal(await root.runOk('docker', ['network', 'ls', '-q', '--filter', 'type=custom']), '', 'no network left');
+  t.equal(await root.runOk('docker', ['images', '-q']), '', 'no image left');
+  t.equal(await root.runOk('docker', ['volume', 'ls', '-q']), 'mine', 'its volume is still there');
+  t.same((await root.listing()).filter((p) => !dockersOwn(p)), before.filter((p) => !dockersOwn(p)),
+    'no file or dir added or removed outside Docker\'s own dirs');
+  const others = [];
+  for (const p of await root.processes()) {
+    const comm = (await readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')).trim();
+    if (![...ovsPids, dockerd].includes(p) && comm !== 'containerd' && comm !== '') others.push(`${p} ${comm}`);
+  }
+  t.same(others, [], "no process but the machine's OVS, dockerd and dockerd's containerd");
+});
