@@ -172,13 +172,13 @@ clean() {
     echo "quickstart clean: done"
 }
 
-[ "$(id -u)" = 0 ] || { echo "quickstart: run as root (sudo bash $0): it starts OVS and Docker and creates OVS ports and veths" >&2; exit 1; }
 case ${1:-} in
-    clean) clean; exit ;;
-    "") ;;
+    clean | "") ;;
     -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "quickstart: unknown argument \"$1\"; usage: bash scripts/quickstart.sh [clean]" >&2; exit 2 ;;
 esac
+[ "$(id -u)" = 0 ] || { echo "quickstart: run as root (sudo bash $0): it starts OVS and Docker and creates OVS ports and veths" >&2; exit 1; }
+if [ "${1:-}" = clean ]; then clean; exit; fi
 
 if [ ! -d "$QS_DIR" ]; then mkdir -p "$QS_DIR"; : >"$MANIFEST"; record made-dir "$QS_DIR"; fi
 [ -f "$MANIFEST" ] || fail "$QS_DIR exists but holds no manifest: it was not made by the quick start" \
