@@ -47,12 +47,13 @@ declare -A PKG=(
     [dockerd]=docker.io [docker]=docker.io [containerd]=docker.io [runc]=docker.io
     [busybox]=busybox-static [ethtool]=ethtool [tcpdump]=tcpdump [ip]=iproute2
     [nsenter]=util-linux [unshare]=util-linux [setsid]=util-linux [findmnt]=util-linux
-    [mount]=mount [tar]=tar
+    [mount]=mount [tar]=tar [systemd-analyze]=systemd
 )
 OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
 DOCKER_BINS=(dockerd docker containerd runc)
 OTHER_BINS=(busybox ethtool ip setsid tar)
-[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount)
+# systemd-analyze: the tests verify the service unit with it
+[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount systemd-analyze)
 
 missing_of() { local b; for b in "$@"; do have "$b" || echo "$b"; done; }
 static_busybox() { local b; b=$(command -v busybox) && ! ldd "$b" >/dev/null 2>&1; }
