@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Process entry: the only file that reads process.env or exits the process.
 // Finds the command, parses its flags (settings flags too where they apply),
-// prints help on request, and runs it. Exit status 2 means a usage error.
+// prints help on request, and runs it. Exit status 2 means a usage error
+// (a bad flag or setting).
 import { parseCommandLine, SETTINGS } from './config.js';
 import { ConfigError, OvsvlanError } from './errors.js';
 import { findCommand } from './cli/commands.js';
@@ -42,6 +43,7 @@ main(process.argv.slice(2)).then(
   (err: unknown) => {
     const msg = err instanceof OvsvlanError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`ovsvlan: ${msg}\n`);
-    process.exit(1);
+    // a bad setting is a usage error (2): for status and doctor, 1 means drift or a failed check
+    process.exit(err instanceof ConfigError ? 2 : 1);
   },
 );

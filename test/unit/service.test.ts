@@ -44,7 +44,8 @@ t.test('restart, reload, stop and state lines', async (t) => {
   t.same(d.get('StateDirectory'), ['ovsvlan']);
   t.notOk(d.has('RuntimeDirectory'), 'a RuntimeDirectory would be deleted at stop');
   t.notOk(d.has('MemoryDenyWriteExecute'), "Node's JIT needs writable executable memory");
-  t.match(d.get('ExecStartPost')?.[0] ?? '', /\$\$\{OVSVLAN_SOCKET:-\/run\/docker\/plugins\/ovsvlan\.sock\}/);
+  t.same(d.get('Type'), ['notify'], 'started = the plugin socket listens (the daemon sends READY=1)');
+  t.same(d.get('NotifyAccess'), ['all'], 'systemd-notify sends READY=1 for the daemon');
 });
 
 t.test('install-service renders exactly ExecStart and EnvironmentFile', async (t) => {
