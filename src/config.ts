@@ -100,7 +100,7 @@ function checkDefaultPools(v: string): string | undefined {
   }
 }
 
-/** A command's own flag: `--json` (boolean) or `--env-file PATH` (string). */
+/** A command's own flag: `--json` (boolean) or `--settings-file PATH` (string). */
 export interface FlagSpec {
   readonly type: 'string' | 'boolean';
   readonly help: string;

@@ -26,12 +26,14 @@ export interface Facts {
 }
 
 export async function gatherFacts(config: Config): Promise<Facts> {
-  const [state, ovs, links, containers] = await Promise.all([
-    attempt(() => readState(config.stateDir)),
+  // OVS and the kernel first, the records after: a change in flight (the daemon makes a
+  // port, then saves its record) then shows up as drift of the first read only
+  const [ovs, links, containers] = await Promise.all([
     attempt(() => readOvs(config.ovsdb)),
     attempt(() => listLinks()),
     new DockerReader(config.docker).containerNames(),
   ]);
+  const state = await attempt(() => readState(config.stateDir));
   return { state, ovs, links, containers };
 }
 

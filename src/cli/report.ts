@@ -1,7 +1,7 @@
 // `ovsvlan status` as data (pure): the networks and endpoints of the records,
 // what OVS and the kernel have of them, and the drift between the three.
-import { isOurLinkName, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
-import { wantedPorts } from '../reconcile/wanted.js';
+import { OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
+import { isOrphanLink, isWantedPort, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
 
 export interface NetworkStatus {
@@ -102,7 +102,7 @@ export function statusReport(f: Facts): StatusReport {
       }
     }
     for (const p of ovs.ports.values()) {
-      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || wanted.has(p.name)) continue;
+      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || isWantedPort(wanted, p)) continue;
       drift.push({ kind: 'port-orphan', object: p.name, detail: `OVS port ${p.name} (${p.externalIds[ROLE_KEY] ?? 'endpoint'}) on ${p.bridge ?? 'no bridge'} is ovsvlan's but no record wants it` });
     }
   }
@@ -110,9 +110,8 @@ export function statusReport(f: Facts): StatusReport {
     for (const e of endpoints) {
       if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `endpoint ${shortId(e.id)}: veth ${e.hostIf} is not in the kernel` });
     }
-    const known = new Set(endpoints.flatMap((e) => [e.hostIf, e.containerIf]));
     for (const l of links.values()) {
-      if (isOurLinkName(l.name) && l.kind === 'veth' && !known.has(l.name)) {
+      if (isOrphanLink(l, endpoints)) {
         drift.push({ kind: 'link-orphan', object: l.name, detail: `veth ${l.name} looks like ovsvlan's but no endpoint has it` });
       }
     }

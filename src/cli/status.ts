@@ -4,14 +4,32 @@
 import { resolveConfig, type CommandLine } from '../config.js';
 import { shortId } from '../names.js';
 import type { Env } from './commands.js';
-import { gatherFacts } from './facts.js';
+import { gatherFacts, type Facts } from './facts.js';
 import { statusReport, type StatusReport } from './report.js';
 
+/** Drift must last this long to be reported: Docker may be half-way through a call. */
+const SETTLE_MS = 1_000;
+
 export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
-  const report = statusReport(await gatherFacts(resolveConfig(cl.settings, env)));
+  const config = resolveConfig(cl.settings, env);
+  const report = await settledReport(() => gatherFacts(config));
   process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs')) return 2;
   return report.drift.length > 0 ? 1 : 0;
+}
+
+/**
+ * A veth and port exist a moment before their record is saved, and a record
+ * outlives its port for a moment at DeleteEndpoint: drift is reported only
+ * when a second look, SETTLE_MS later, still sees it.
+ */
+async function settledReport(gather: () => Promise<Facts>): Promise<StatusReport> {
+  const first = statusReport(await gather());
+  if (first.drift.length === 0) return first;
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  const second = statusReport(await gather());
+  const seen = new Set(first.drift.map((d) => `${d.kind} ${d.object}`));
+  return { ...second, drift: second.drift.filter((d) => seen.has(`${d.kind} ${d.object}`)) };
 }
 
 export function formatStatus(r: StatusReport): string {

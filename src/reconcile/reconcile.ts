@@ -21,11 +21,10 @@ import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
 import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra.js';
 import { isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
-import type { PortInfo } from '../vswitch/vswitch.js';
 import { deleteLink, listLinks } from '../link/links.js';
 import type { NetworkRecord, PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
-import { wantedPorts, type WantedPort } from './wanted.js';
+import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DriverContext {
   readonly docker: DockerReader;
@@ -164,9 +163,9 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
 
 async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
-  const wanted = wantedPorts(ctx.state.networks(), []);
+  const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
   for (const port of await ctx.vswitch.listOwnedPorts()) {
-    if (known.has(port.name) || isWantedInfra(wanted, port)) continue;
+    if (known.has(port.name) || isWantedPort(wanted, port)) continue;
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);
@@ -181,18 +180,10 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
     });
   }
   for (const link of await listLinks()) {
-    if (!isOurLinkName(link.name) || known.has(link.name) || link.kind !== 'veth') continue;
+    if (!isOrphanLink(link, ctx.state.endpoints())) continue;
     act('link-orphan', { link: link.name });
     await deleteLink(link.name);
   }
-}
-
-/** Tunnel, host and uplink ports that a network still wants (wanted.ts is the one place that says which). */
-function isWantedInfra(wanted: ReadonlyMap<string, WantedPort>, port: PortInfo): boolean {
-  const w = wanted.get(port.name);
-  const role = port.externalIds[ROLE_KEY];
-  if (!w || w.role !== role || role === 'endpoint') return false;
-  return role === 'uplink' ? w.bridge === port.bridge : w.networkId === port.externalIds[NETWORK_KEY];
 }
 
 async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {

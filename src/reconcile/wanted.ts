@@ -1,8 +1,9 @@
 // What the records ask of OVS, port by port (pure): each endpoint's access
 // port, each overlay's tunnel ports, each host_ip's internal port, and each
 // bridge's trunk uplink with the VLANs its networks need. `ovsvlan status`
-// compares OVS with it to report drift.
-import { hostPortName, tunnelPortName, type PortRole } from '../names.js';
+// compares OVS with it to report drift; reconciliation removes the ports of
+// ovsvlan's that it does not list.
+import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, tunnelPortName, type PortRole } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export interface WantedPort {
@@ -40,4 +41,22 @@ export function wantedPorts(networks: readonly NetworkRecord[], endpoints: reado
     }
   }
   return out;
+}
+
+/**
+ * Whether an OVS port marked as ovsvlan's is one the records want. An
+ * endpoint's port on the wrong bridge or tag is still wanted (it is repaired,
+ * not removed); a network's own port must also carry that network's marks.
+ */
+export function isWantedPort(wanted: ReadonlyMap<string, WantedPort>, port: { name: string; bridge: string | undefined; externalIds: Record<string, string> }): boolean {
+  const w = wanted.get(port.name);
+  if (!w) return false;
+  if (w.role === 'endpoint') return true;
+  if (port.externalIds[ROLE_KEY] !== w.role) return false;
+  return w.role === 'uplink' ? w.bridge === port.bridge : w.networkId === port.externalIds[NETWORK_KEY];
+}
+
+/** A veth named like ovsvlan's (ovh/ovc + 12 hex) that no endpoint record has. */
+export function isOrphanLink(link: { name: string; kind: string | undefined }, endpoints: ReadonlyArray<{ hostIf: string; containerIf: string }>): boolean {
+  return link.kind === 'veth' && isOurLinkName(link.name) && !endpoints.some((e) => e.hostIf === link.name || e.containerIf === link.name);
 }

@@ -72,7 +72,8 @@ async function crash(plugin: HostPlugin, rng: ReturnType<typeof prng>, stats: St
 /** Sends SIGHUP and waits for that reconciliation to end; returns its last log record. */
 async function reconcileNow(plugin: HostPlugin): Promise<LogRecord | undefined> {
   const from = (await logRecords(plugin.logFile)).length;
-  process.kill(plugin.pid ?? 0, 'SIGHUP');
+  if (!plugin.pid) throw new Error('the daemon has no PID');
+  process.kill(plugin.pid, 'SIGHUP');
   const done = (r: LogRecord): boolean => (r.msg === 'reconciled' && r.reconcile === 'SIGHUP') || r['reason'] === 'SIGHUP';
   for (let i = 0; i < 200; i++) {
     const hit = (await logRecords(plugin.logFile)).slice(from).find(done);

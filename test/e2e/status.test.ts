@@ -57,11 +57,29 @@ t.test('ovsvlan status', async (t) => {
   });
 
   await t.test('reconciliation repairs it; status is clean again', async (t) => {
-    process.kill(plugin.pid ?? 0, 'SIGHUP');
+    if (!plugin.pid) throw new Error('the daemon has no PID');
+    process.kill(plugin.pid, 'SIGHUP');
     await waitFor('no drift after SIGHUP', async () => (await status()).code === 0, 20_000);
     const { report } = await status();
     t.same(report.drift, [], 'no drift');
     t.equal(report.endpoints.find((e) => e.container === 's1')?.tag, 870, 's1 back on its port, tag 870');
+  });
+
+  await t.test('no drift reported for calls in flight (docker run and rm while status runs)', async (t) => {
+    const churn = (async () => {
+      for (let i = 0; i < 3; i++) {
+        const names = [0, 1, 2].map((j) => `burst${i}${j}`);
+        await Promise.all(names.map((n) => host.dockerOk(['run', '-d', '--name', n, '--net', 'st870', 'busybox:local', 'sleep', '600'])));
+        await host.dockerOk(['rm', '-f', ...names]);
+      }
+    })();
+    const codes: number[] = [];
+    let done = false;
+    void churn.finally(() => (done = true));
+    while (!done) codes.push((await status()).code);
+    await churn;
+    t.ok(codes.length > 0, `status ran ${codes.length} times during the churn`);
+    t.same(codes.filter((c) => c !== 0), [], 'every status during the churn exits 0');
   });
 
   await t.test('unreadable OVS: exit 2 and says so', async (t) => {
@@ -77,5 +95,8 @@ t.test('ovsvlan status', async (t) => {
     const bad = await ovsvlanCli(host, ['status', '--state-dir', '--json']);
     t.equal(bad.exitCode, 2);
     t.match(bad.stderr, /--state-dir needs a value/);
+    const badSetting = await ovsvlanCli(host, ['status'], { OVSVLAN_METRICS: 'nope' });
+    t.equal(badSetting.exitCode, 2, 'a bad setting is a usage error (2), not drift (1)');
+    t.match(badSetting.stderr, /OVSVLAN_METRICS/);
   });
 });
