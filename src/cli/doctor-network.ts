@@ -2,7 +2,7 @@
 // host: rp_filter and forwarding, the MTU of uplinks and tunnel underlays, the
 // VLANs on trunks, tx checksum offload on userspace bridges. One verdict per
 // interface, tunnel or container, with the command that fixes a WARN or FAIL.
-import { tunnelOverhead } from '../driver/network.js';
+import { tunnelOverhead } from '../vswitch/tunnel.js';
 import { shortId } from '../names.js';
 import type { WantedPort } from '../reconcile/wanted.js';
 import type { NetworkRecord } from '../store/records.js';

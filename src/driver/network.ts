@@ -3,7 +3,7 @@
 // bridge of its own with one tunnel port per remote host, so overlays can
 // never meet each other, a VLAN, or an uplink. Docker never replays
 // CreateNetwork after a restart, so the record is persisted before we answer.
-import { isIP } from 'node:net';
+import { tunnelOverhead } from '../vswitch/tunnel.js';
 import { ConflictError, InvalidOptionError } from '../errors.js';
 import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js';
 import { getLink } from '../link/links.js';
@@ -28,13 +28,6 @@ export interface CreateNetworkRequest {
   ipv6: IpamPool[];
 }
 
-/** Bytes a tunnel adds to each inner frame over an IPv4 underlay (GRE: 38 + the 4-byte key field). */
-export const TUNNEL_OVERHEAD = { vxlan: 50, gre: 42 } as const;
-const IPV6_EXTRA = 20;
-
-/** Bytes a tunnel to `remote` adds to each inner frame: the underlay MTU minus this is the most an overlay can carry. */
-export const tunnelOverhead = (mode: keyof typeof TUNNEL_OVERHEAD, remote: string): number =>
-  TUNNEL_OVERHEAD[mode] + (isIP(remote) === 6 ? IPV6_EXTRA : 0);
 
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
