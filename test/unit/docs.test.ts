@@ -4,6 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { readmeProblems } from '../helpers/readme.js';
+import { SETTINGS } from '../../src/config.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -24,4 +25,10 @@ t.test('the check fails on another default, an unknown setting, a missing or unk
     [/documents OVSVLAN_NOPE, which the code does not have/]);
   t.match(readmeProblems(README.split('\n').filter((l) => !l.startsWith('| `native_vlan`')).join('\n')),
     [/network option native_vlan is not in the README/]);
+});
+
+t.test('the managed plugin\'s config.json declares every setting', async (t) => {
+  const manifest = JSON.parse(readFileSync(new URL('../../config.json', import.meta.url), 'utf8')) as { env: Array<{ name: string }> };
+  const declared = new Set(manifest.env.map((e) => e.name));
+  t.same(SETTINGS.map((s) => s.env).filter((env) => !declared.has(env)), [], 'every OVSVLAN_* setting has an env entry');
 });
