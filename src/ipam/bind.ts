@@ -2,6 +2,7 @@
 // can tell a lease in use from a leaked one. Docker never tells the IPAM which
 // network or endpoint an address is for: CreateNetwork and CreateEndpoint do.
 import { parseAddress, format, parsePrefix } from './address.js';
+import { changedPool, type LeaseRecord } from '../store/records.js';
 import type { IpamContext } from './ipam.js';
 
 export interface NetworkPool {
@@ -28,13 +29,15 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
     const p = candidates.find((c) => c.networkId === networkId) ?? newest.find((c) => gw === undefined || c.leases[gw]) ?? newest[0];
     if (!p) continue; // the network uses another IPAM driver
     await ctx.locks.run(p.id, async () => {
-      p.networkId = networkId;
+      const cur = ctx.state.pool(p.id); // as it is now: a call for this pool may have changed it while we waited
+      if (!cur) return;
+      const aux: Record<string, LeaseRecord> = {};
       for (const cidrAux of Object.values(np.aux)) {
         const key = addressKey(cidrAux);
-        const lease = key ? p.leases[key] : undefined;
-        if (lease) lease.kind = 'aux';
+        const lease = key ? cur.leases[key] : undefined;
+        if (key && lease) aux[key] = { ...lease, kind: 'aux' };
       }
-      await ctx.state.putPool(p);
+      await ctx.state.putPool(changedPool(cur, aux, { networkId }));
     });
   }
 }
@@ -47,11 +50,10 @@ export async function claimAddresses(ctx: IpamContext, networkId: string, endpoi
     const p = ctx.state.pools().find((c) => c.networkId === networkId && c.leases[key]);
     if (!p) continue;
     await ctx.locks.run(p.id, async () => {
-      const lease = p.leases[key];
+      const cur = ctx.state.pool(p.id);
       // only an address handed out and not yet claimed: never take over another endpoint's lease
-      if (lease?.kind !== 'pending') return;
-      p.leases[key] = { kind: 'endpoint', endpointId, at: Date.now() };
-      await ctx.state.putPool(p);
+      if (!cur || cur.leases[key]?.kind !== 'pending') return;
+      await ctx.state.putPool(changedPool(cur, { [key]: { kind: 'endpoint', endpointId, at: Date.now() } }));
     });
   }
 }

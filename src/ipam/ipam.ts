@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, InvalidOptionError, NotFoundError } from '../errors.js';
 import type { KeyedMutex } from '../lock.js';
-import type { LeaseKind, PoolRecord } from '../store/records.js';
+import { changedPool, type LeaseKind, type PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import { format, parseAddress, parsePrefix, reserved, type Prefix } from './address.js';
 import { nextFree } from './allocator.js';
@@ -90,16 +90,8 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
     }
     const address = format(prefix.family, value);
     const kind: LeaseKind = gateway ? 'gateway' : 'pending';
-    const before = { lastAllocated: p.lastAllocated };
-    p.leases[address] = { kind, at: Date.now() };
-    if (wanted === undefined && !gateway) p.lastAllocated = address;
-    try {
-      await ctx.state.putPool(p);
-    } catch (err) {
-      delete p.leases[address];
-      p.lastAllocated = before.lastAllocated;
-      throw err;
-    }
+    await ctx.state.putPool(changedPool(p, { [address]: { kind, at: Date.now() } },
+      wanted === undefined && !gateway ? { lastAllocated: address } : {}));
     ctx.log.debug({ pool: poolId, address, kind }, 'address leased');
     return `${address}/${prefix.bits}`;
   });
@@ -120,8 +112,7 @@ export async function releaseAddress(ctx: IpamContext, poolId: string, address: 
       ctx.log.warn({ pool: poolId, address: key, endpoint: lease.endpointId.slice(0, 12) }, 'ReleaseAddress of an address in use by a live endpoint ignored');
       return;
     }
-    delete p.leases[key];
-    await ctx.state.putPool(p);
+    await ctx.state.putPool(changedPool(p, { [key]: undefined }));
     ctx.log.debug({ pool: poolId, address: key }, 'address released');
   });
 }

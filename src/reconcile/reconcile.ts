@@ -22,7 +22,7 @@ import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra
 import { isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import { deleteLink, listLinks } from '../link/links.js';
-import type { NetworkRecord, PoolRecord } from '../store/records.js';
+import { changedPool, type NetworkRecord, type PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
 
@@ -198,28 +198,28 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
       await ctx.state.removePool(pool.id);
       continue;
     }
-    if (freeLeases(ctx, pool, view, act)) await ctx.state.putPool(pool);
+    const freed = freeLeases(ctx, pool, view, act);
+    if (freed.length > 0) await ctx.state.putPool(changedPool(pool, Object.fromEntries(freed.map((a) => [a, undefined]))));
   }
 }
 
 /**
- * Frees the leases of endpoints that are gone; returns whether anything changed.
+ * The leases of endpoints that are gone, to be freed (stored pools are never edited in place).
  * An address any container of any ovsvlan network still has is never freed:
  * networks sharing a subnet created at the same instant may have been bound
  * to each other's pools (Docker does not say which pool a network uses).
  */
-function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): boolean {
+function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): string[] {
   const inDocker = view ? new Set([...view.networks.values()].flatMap((eps) => eps ?? []).flatMap((d) => d.addresses)) : undefined;
-  let changed = false;
+  const freed: string[] = [];
   for (const [address, lease] of Object.entries(pool.leases)) {
     const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '') && !inDocker?.has(address);
     const leaked = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address)
       && Date.now() - lease.at > ctx.graceMs;
     if (!orphan && !leaked) continue;
     act(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
-    delete pool.leases[address];
-    changed = true;
+    freed.push(address);
   }
-  return changed;
+  return freed;
 }
 

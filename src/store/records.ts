@@ -86,6 +86,21 @@ export interface State {
   pools: Record<string, PoolRecord>;
 }
 
+/**
+ * A copy of pool `p` with its leases changed (an address mapped to undefined
+ * loses its lease) and `fields` set. Stored records are frozen: a pool is
+ * changed by putting such a copy, so a failed save leaves the stored one as it was.
+ */
+export function changedPool(p: PoolRecord, leases: Readonly<Record<string, LeaseRecord | undefined>>,
+  fields: Partial<Omit<PoolRecord, 'id' | 'leases'>> = {}): PoolRecord {
+  const next = { ...p.leases };
+  for (const [address, lease] of Object.entries(leases)) {
+    if (lease) next[address] = lease;
+    else delete next[address];
+  }
+  return { ...p, ...fields, leases: next };
+}
+
 export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {}, pools: {} });
 
 /** Brings an older document up to the current version (v1 had no pools, v2 only VLAN networks). */
