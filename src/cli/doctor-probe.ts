@@ -1,10 +1,12 @@
 // What `ovsvlan doctor` reads beyond the facts `status` shares with it: files
-// under /proc and /sys, the plugin socket and Docker over HTTP, and a
-// container's side of a veth. Everything is read-only and bounded in time;
-// a process is spawned (ip, ethtool, through nsenter) only where no file exists to read.
+// under /proc and /sys, the plugin socket over HTTP, Docker (through the shared
+// DockerClient), and a container's side of a veth. Everything is read-only and
+// bounded in time; a process is spawned (ip, ethtool, through nsenter) only
+// where no file exists to read. What a command prints is checked before use.
 import { lstat, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname } from 'node:path';
+import { DockerClient } from '../docker/client.js';
 import { exec, execOk } from '../link/exec.js';
 import { parseEndpoint } from '../ovsdb/client.js';
 import type { SocketStat, VswitchdProcess } from './doctor-checks.js';
@@ -26,25 +28,23 @@ export function unixRequest(socketPath: string, method: 'GET' | 'POST', path: st
   });
 }
 
-async function getJson<T>(socketPath: string, path: string): Promise<T> {
-  const r = await unixRequest(socketPath, 'GET', path);
-  if (r.status !== 200) throw new Error(`GET ${path}: ${r.status} ${r.body.trim().slice(0, 120)}`);
-  return JSON.parse(r.body) as T;
+/** Docker at `endpoint` (OVSVLAN_DOCKER, not empty). */
+function docker(endpoint: string): DockerClient {
+  const client = DockerClient.of(endpoint);
+  if (!client) throw new Error('OVSVLAN_DOCKER is empty');
+  return client;
 }
 
-/** `unix:///var/run/docker.sock` → `/var/run/docker.sock` */
-const dockerSocket = (endpoint: string): string => endpoint.replace(/^unix:\/\//, '');
-
-export async function dockerVersion(endpoint: string): Promise<string> {
-  const v = await getJson<{ Version?: string }>(dockerSocket(endpoint), '/version');
-  return v.Version ?? '(version not given)';
+export function dockerVersion(endpoint: string): Promise<string> {
+  return docker(endpoint).version({ timeoutMs: HTTP_TIMEOUT_MS });
 }
 
 /** The pid of a running container (its netns is /proc/PID/ns/net); throws with why not. */
 export async function containerPid(endpoint: string, container: string): Promise<number> {
-  const c = await getJson<{ State?: { Running?: boolean; Pid?: number } }>(dockerSocket(endpoint), `/containers/${encodeURIComponent(container)}/json`);
-  if (!c.State?.Running || !c.State.Pid) throw new Error(`container ${container} is not running`);
-  return c.State.Pid;
+  const c = await docker(endpoint).container(container, { timeoutMs: HTTP_TIMEOUT_MS });
+  if (!c) throw new Error(`no container ${container}`);
+  if (!c.running || !c.pid) throw new Error(`container ${container} is not running`);
+  return c.pid;
 }
 
 /** A number from /proc/sys (`net/ipv4/ip_forward`); undefined when unreadable (an interface that is gone). */
@@ -75,19 +75,32 @@ interface IpLink {
   ifindex: number;
   ifname: string;
   /** a veth's peer: its ifindex in the peer's namespace */
-  link_index?: number;
+  linkIndex: number | undefined;
+}
+
+/** `ip -j link show`'s output: the links with an index and a name; anything else in it is skipped. */
+export function parseIpLinks(json: string): IpLink[] {
+  const doc: unknown = JSON.parse(json);
+  if (!Array.isArray(doc)) throw new Error('ip -j link show did not print a JSON array');
+  return doc.flatMap((item: unknown): IpLink[] => {
+    if (typeof item !== 'object' || item === null) return [];
+    const { ifindex, ifname, link_index: linkIndex } = item as Record<string, unknown>;
+    if (typeof ifindex !== 'number' || typeof ifname !== 'string') return [];
+    return [{ ifindex, ifname, linkIndex: typeof linkIndex === 'number' ? linkIndex : undefined }];
+  });
 }
 
 /** Host-side link name → the ifindex of its veth peer (in whatever netns the peer is). */
 export async function vethPeers(): Promise<Map<string, number>> {
-  const links = JSON.parse(await execOk('ip', ['-j', 'link', 'show'])) as IpLink[];
-  return new Map(links.filter((l) => l.link_index !== undefined).map((l) => [l.ifname, l.link_index as number]));
+  const peers = new Map<string, number>();
+  for (const l of parseIpLinks(await execOk('ip', ['-j', 'link', 'show']))) if (l.linkIndex !== undefined) peers.set(l.ifname, l.linkIndex);
+  return peers;
 }
 
 /** Whether tx checksumming is on for the link `ifindex` in the netns of `pid`, and that link's name there. */
 export async function containerTxChecksum(pid: number, ifindex: number): Promise<{ iface: string; tx: 'on' | 'off' }> {
   const netns = `--net=/proc/${pid}/ns/net`;
-  const links = JSON.parse(await execOk('nsenter', [netns, 'ip', '-j', 'link', 'show'])) as IpLink[];
+  const links = parseIpLinks(await execOk('nsenter', [netns, 'ip', '-j', 'link', 'show']));
   const iface = links.find((l) => l.ifindex === ifindex)?.ifname;
   if (!iface) throw new Error(`no link ${ifindex} in the netns of pid ${pid}`);
   const r = await exec('nsenter', [netns, 'ethtool', '-k', iface]);
