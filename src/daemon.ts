@@ -8,8 +8,9 @@
 // After the first reconciliation that ran with OVSDB connected (even if one of
 // its steps failed: a broken item must not keep containers down), the
 // containers dockerd gave up on while ovsvlan was missing are started again,
-// in the background (revive.ts).
-// close = cancel that → stop listening → close OVSDB; the data plane is never touched.
+// in the background (revive.ts): those whose start failed after ovsvlan last
+// ran, as its heartbeat in the state directory tells (heartbeat.ts).
+// close = cancel that, mark the heartbeat → stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
@@ -24,8 +25,10 @@ import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
 import { startServer } from './protocol/server.js';
 import type { PluginSocket } from './protocol/socket.js';
+import { DockerClient } from './docker/client.js';
 import { dockerContainers } from './reconcile/containers.js';
 import { DockerReader } from './reconcile/docker.js';
+import { Heartbeat } from './reconcile/heartbeat.js';
 import { reconcile, reconcileLocked, type ReconcileContext } from './reconcile/reconcile.js';
 import { pluginName, Reviver } from './reconcile/revive.js';
 import { ReconcileScheduler } from './reconcile/scheduler.js';
@@ -47,6 +50,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const metrics = config.metrics ? new Metrics() : undefined;
   const store = new FileStore(config.stateDir);
   const state = new StateCache(metrics ? metrics.timeSaves(store) : store);
+  const alive = await Heartbeat.open(config.stateDir, log.child({ module: 'revive' })); // before anything is written there
   await state.load();
   const datapath = await resolveDatapath(config.datapath);
   const locks = new KeyedMutex();
@@ -68,7 +72,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
-  const reviver = new Reviver({ api: dockerContainers(config.docker), plugin: pluginName(config.socket),
+  const reviver = new Reviver({ api: dockerContainers(DockerClient.of(config.docker)), plugin: pluginName(config.socket), alive,
     networkIds: () => state.networks().map((n) => n.id), log: log.child({ module: 'revive' }) });
   const revive = (): void => {
     if (ovsdb.isConnected) void reviver.start(); // once; later calls are no-ops
@@ -90,7 +94,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   return {
     reconcile: runReconcile,
     close: async () => {
-      reviver.close();
+      await reviver.close();
       scheduler.close();
       await metricsServer?.close();
       await app.close();

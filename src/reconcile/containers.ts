@@ -1,8 +1,9 @@
 // Docker's containers, as the reviver (revive.ts) needs them: the stopped ones
-// attached to ovsvlan's networks, and starting one. dockerode, loaded on first
-// use; never called from a request handler (`docker start` calls back into
-// this plugin); every call bounded and cancellable.
-import type Docker from 'dockerode';
+// attached to ovsvlan's networks, when dockerd started, and starting one.
+// Through the shared DockerClient (bounded, cancellable calls, dockerode
+// loaded on first use); never from a request handler.
+import type { DockerClient } from '../docker/client.js';
+import { dockerdStartedAt } from '../docker/started.js';
 
 /** A stopped container on one of ovsvlan's networks, as `docker inspect` shows it. */
 export interface StoppedContainer {
@@ -13,69 +14,41 @@ export interface StoppedContainer {
   status: string;
   /** State.Error: why its last start failed; empty after a normal exit or a `docker stop` */
   error: string;
+  /** State.FinishedAt, ms since the epoch: when it last stopped running; undefined when it never ran */
+  finishedAt: number | undefined;
   /** HostConfig.RestartPolicy.Name: `always`, `unless-stopped`, `on-failure`, `no` or empty */
   restartPolicy: string;
   /** network name → network ID (NetworkSettings.Networks) */
   networks: Record<string, string>;
 }
 
-/** What the reviver asks of Docker: dockerode in the daemon, a fake in unit tests. */
+/** What the reviver asks of Docker: the DockerClient in the daemon, a fake in unit tests. */
 export interface ContainerApi {
   /** Stopped containers attached to any of `networkIds`; throws when Docker does not answer. */
   stoppedOn(networkIds: ReadonlySet<string>, signal: AbortSignal): Promise<StoppedContainer[]>;
+  /** When the dockerd that answers started, ms since the epoch; undefined when that cannot be found out. */
+  dockerdStartedAt(): Promise<number | undefined>;
   start(id: string, signal: AbortSignal): Promise<void>;
 }
 
-const READ_TIMEOUT_MS = 5_000;
-/** A start runs CreateEndpoint and Join through this plugin: slower than a read on a busy host. */
-const START_TIMEOUT_MS = 60_000;
-
-interface Inspect {
-  Id: string;
-  Name?: string;
-  State?: { Status?: string; Error?: string };
-  HostConfig?: { RestartPolicy?: { Name?: string } };
-  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string }> | null };
-}
-
-/** Docker's containers through `endpoint` (`unix:///var/run/docker.sock`); undefined when it is empty. */
-export function dockerContainers(endpoint: string): ContainerApi | undefined {
-  if (!endpoint) return undefined;
-  const socketPath = endpoint.replace(/^unix:\/\//, '');
-  let client: Promise<Docker> | undefined;
-  const docker = (): Promise<Docker> =>
-    (client ??= import('dockerode').then(({ default: DockerClient }) => new DockerClient({ socketPath })));
-  const bounded = (signal: AbortSignal, ms: number): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(ms)]);
-
+/** Docker's containers through `client`; undefined without one (OVSVLAN_DOCKER empty). */
+export function dockerContainers(client: DockerClient | undefined): ContainerApi | undefined {
+  if (!client) return undefined;
   return {
     async stoppedOn(networkIds, signal) {
-      const d = await docker();
-      const list = await d.listContainers({ all: true, filters: { status: ['exited', 'created'] },
-        abortSignal: bounded(signal, READ_TIMEOUT_MS) });
-      const candidates = list.filter((c) => Object.values(c.NetworkSettings?.Networks ?? {}).some((n) => networkIds.has(n.NetworkID)));
+      const listed = await client.containers(['exited', 'created'], { signal });
       const out: StoppedContainer[] = [];
-      for (const c of candidates) {
-        try {
-          out.push(toStopped((await d.getContainer(c.Id).inspect({ abortSignal: bounded(signal, READ_TIMEOUT_MS) })) as Inspect));
-        } catch (err) {
-          if ((err as { statusCode?: number }).statusCode !== 404) throw err; // removed meanwhile
-        }
+      for (const c of listed.filter((l) => [...l.networks.values()].some((n) => networkIds.has(n.networkId)))) {
+        const d = await client.container(c.id, { signal });
+        if (!d) continue; // removed meanwhile
+        out.push({ id: d.id, name: d.name, status: d.status, error: d.error, finishedAt: d.finishedAt, restartPolicy: d.restartPolicy,
+          networks: Object.fromEntries([...d.networks].map(([name, n]) => [name, n.networkId])) });
       }
       return out;
     },
+    dockerdStartedAt: () => dockerdStartedAt(client.socketPath),
     async start(id, signal) {
-      await (await docker()).getContainer(id).start({ abortSignal: bounded(signal, START_TIMEOUT_MS) });
+      await client.start(id, { signal });
     },
-  };
-}
-
-function toStopped(c: Inspect): StoppedContainer {
-  return {
-    id: c.Id,
-    name: (c.Name ?? '').replace(/^\//, ''),
-    status: c.State?.Status ?? '',
-    error: c.State?.Error ?? '',
-    restartPolicy: c.HostConfig?.RestartPolicy?.Name ?? '',
-    networks: Object.fromEntries(Object.entries(c.NetworkSettings?.Networks ?? {}).map(([name, n]) => [name, n.NetworkID ?? ''])),
   };
 }
