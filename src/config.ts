@@ -63,7 +63,7 @@ export const SETTINGS: readonly Setting[] = [
     doc: 'where the IPAM driver takes a subnet when --subnet is not given: base/len:size, one per address family',
     check: (v) => checkDefaultPools(v) },
   { key: 'docker', env: 'OVSVLAN_DOCKER', flag: '--docker', default: 'unix:///var/run/docker.sock',
-    doc: 'Docker API read by reconciliation and by status (never from a request handler); empty: never',
+    doc: 'Docker API: read by reconciliation and status, and used to start the containers Docker gave up on while ovsvlan was missing (never from a request handler); empty: neither',
     check: (v) => (v === '' || /^unix:\/\/\/./.test(v) ? undefined : 'must be unix:///path/to/docker.sock, or empty to not read Docker') },
   { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
     doc: 'seconds before reconciliation may free an unclaimed lease or remove a vanished endpoint',
