@@ -21,7 +21,7 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** Where pools come from without --subnet: `base/len:size` per family, comma-separated. */
   readonly defaultPools: string;
-  /** Docker API endpoint read (never from a request handler) to find leaked leases; empty: don't. */
+  /** Docker API (never called from a request handler): reconciliation and status read it, the revive starts containers with it; empty: none of these. */
   readonly docker: string;
   /** Seconds an unclaimed lease or endpoint must be old before reconciliation may remove it. */
   readonly leaseGrace: string;
