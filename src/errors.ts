@@ -30,11 +30,29 @@ export class InvalidOptionError extends OvsvlanError {
   }
 }
 
-/** Docker sent a body that is not what the protocol says (empty on a retried call, not JSON, a missing ID). */
+/**
+ * Docker sent a body that is not what the protocol says (empty on a retried
+ * call, not JSON, a missing ID, a field of the wrong type or shape). `field`
+ * is its path in the body, e.g. `IPv4Data[0].Gateway`.
+ */
 export class InvalidRequestError extends OvsvlanError {
-  constructor(message: string) {
-    super('OVSVLAN_ERR_INVALID_REQUEST', message);
+  readonly field: string | undefined;
+  constructor(message: string, field?: string) {
+    super('OVSVLAN_ERR_INVALID_REQUEST', message, { details: field === undefined ? undefined : { field } });
+    this.field = field;
   }
+}
+
+/** How much of a caller's value an error or a log line repeats. */
+export const SHOWN_CHARS = 64;
+
+/**
+ * A caller's value as it may appear in an error or a log line: JSON-quoted (so
+ * control characters and quotes are escaped), at most SHOWN_CHARS characters
+ * of it, then "…". Hostile input is never repeated whole.
+ */
+export function quoted(value: string): string {
+  return value.length <= SHOWN_CHARS ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, SHOWN_CHARS))}…`;
 }
 
 export class NotFoundError extends OvsvlanError {
