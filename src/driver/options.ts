@@ -1,8 +1,12 @@
 // Parse `docker network create -o key=value` options into a typed NetworkSpec
 // before anything is touched (pure). Every error names the option and the
-// values it accepts.
-import { isIP, SocketAddress } from 'node:net';
-import { InvalidOptionError } from '../errors.js';
+// values it accepts, and repeats at most a short prefix of the value given.
+// Values are read exactly as given (Docker sends every -o value as a string):
+// numbers in plain decimal (no sign, spaces, exponent or leading zeros, so
+// `010` is not taken for 10 nor `1e3` for 1000), names and addresses with no
+// surrounding spaces.
+import { InvalidOptionError, quoted } from '../errors.js';
+import { format, parseAddress, parseInterfaceAddress } from '../ipam/address.js';
 import { hasReservedPrefix, isValidBridgeName } from '../names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
@@ -74,11 +78,11 @@ type Options = Readonly<Record<string, unknown>>;
 export function parseNetworkOptions(generic: Options, defaultBridge: string): NetworkSpec {
   for (const key of Object.keys(generic)) {
     if (!BY_NAME.has(key)) {
-      throw new InvalidOptionError(key, `unknown option "${key}"; ovsvlan network options are: ${[...BY_NAME.keys()].join(', ')}`);
+      throw new InvalidOptionError(key, `unknown option ${quoted(key)}; ovsvlan network options are: ${[...BY_NAME.keys()].join(', ')}`);
     }
   }
   const mode = (text(generic, 'mode') ?? 'vlan') as Mode;
-  if (!ALL.includes(mode)) throw new InvalidOptionError('mode', `invalid mode "${mode}": must be ${allowed('mode')}`);
+  if (!ALL.includes(mode)) throw new InvalidOptionError('mode', `invalid mode ${quoted(mode)}: must be ${allowed('mode')}`);
   for (const key of Object.keys(generic)) {
     if (!BY_NAME.get(key)?.modes.includes(mode)) {
       throw new InvalidOptionError(key, `option "${key}" does not apply to mode=${mode}; it is for mode=${BY_NAME.get(key)?.modes.join('|')}`);
@@ -95,10 +99,10 @@ function parseVlan(generic: Options, defaultBridge: string): Omit<VlanSpec, keyo
   }
   const bridge = text(generic, 'bridge') ?? defaultBridge;
   if (!isValidBridgeName(bridge) || hasReservedPrefix(bridge)) {
-    throw new InvalidOptionError('bridge', `invalid bridge "${bridge}": must be ${allowed('bridge')}, and not a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex)`);
+    throw new InvalidOptionError('bridge', `invalid bridge ${quoted(bridge)}: must be ${allowed('bridge')}, and not a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex)`);
   }
   const uplink = text(generic, 'uplink');
-  if (uplink !== undefined && !isValidBridgeName(uplink)) throw new InvalidOptionError('uplink', `invalid uplink "${uplink}": must be ${allowed('uplink')}`);
+  if (uplink !== undefined && !isValidBridgeName(uplink)) throw new InvalidOptionError('uplink', `invalid uplink ${quoted(uplink)}: must be ${allowed('uplink')}`);
   const nativeRaw = text(generic, 'native_vlan');
   if (nativeRaw !== undefined && uplink === undefined) throw new InvalidOptionError('native_vlan', 'option "native_vlan" needs option "uplink"');
   return {
@@ -116,13 +120,16 @@ function parseOverlay(generic: Options, mode: 'vxlan' | 'gre'): Omit<OverlaySpec
   const key = integer(keyName, keyRaw, mode === 'vxlan' ? 1 : 0, mode === 'vxlan' ? MAX_VNI : MAX_GRE_KEY);
   const remoteRaw = text(generic, 'remote');
   if (remoteRaw === undefined || remoteRaw === '') throw new InvalidOptionError('remote', `mode=${mode} needs option "remote": ${allowed('remote')}`);
-  const given = remoteRaw.split(',').map((r) => r.trim());
-  const bad = given.find((r) => isIP(r) === 0);
-  if (bad !== undefined) throw new InvalidOptionError('remote', `invalid remote "${bad}": must be ${allowed('remote')}`);
+  const given = remoteRaw.split(',');
+  if (given.length > MAX_REMOTES) throw new InvalidOptionError('remote', `option "remote" lists ${given.length} addresses; at most ${MAX_REMOTES}`);
   // canonical text, so that 2001:DB8::1 and 2001:db8:0::1 are one remote
-  const remotes = given.map((r) => new SocketAddress({ address: r, family: isIP(r) === 6 ? 'ipv6' : 'ipv4' }).address);
-  if (new Set(remotes).size !== remotes.length) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${remoteRaw}`);
-  if (remotes.length > MAX_REMOTES) throw new InvalidOptionError('remote', `option "remote" lists ${remotes.length} addresses; at most ${MAX_REMOTES}`);
+  const remotes = given.map((r) => {
+    const a = parseAddress(r);
+    if (!a) throw new InvalidOptionError('remote', `invalid remote ${quoted(r)}: must be ${allowed('remote')}, with no spaces`);
+    return format(a.family, a.value);
+  });
+  const twice = remotes.find((r, i) => remotes.indexOf(r) !== i);
+  if (twice !== undefined) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${twice}`);
   return { key, remotes };
 }
 
@@ -140,28 +147,28 @@ function parseMtu(generic: Options): number | undefined {
 function parseHostIp(generic: Options): string | undefined {
   const raw = text(generic, 'host_ip');
   if (raw === undefined) return undefined;
-  const [address = '', len = ''] = raw.split('/');
-  const family = isIP(address);
-  const bits = /^\d{1,3}$/.test(len) ? Number(len) : NaN;
-  if (family === 0 || !(bits >= 1 && bits <= (family === 4 ? 32 : 128))) {
-    throw new InvalidOptionError('host_ip', `invalid host_ip "${raw}": must be ${allowed('host_ip')}`);
-  }
+  const a = parseInterfaceAddress(raw);
+  if (!a || a.bits < 1) throw new InvalidOptionError('host_ip', `invalid host_ip ${quoted(raw)}: must be ${allowed('host_ip')}`);
   return raw;
 }
 
+/** The value of an option, as given; a JSON number or anything but a string is refused, not converted. */
 function text(generic: Options, key: string): string | undefined {
   const v = generic[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v === 'string') return v.trim();
-  if (typeof v === 'number') return String(v);
-  throw new InvalidOptionError(key, `option "${key}" must be a string: ${allowed(key)}`);
+  if (typeof v === 'string') return v;
+  throw new InvalidOptionError(key, `option "${key}" must be a string (Docker sends -o values as strings), not the ${typeof v} ${quoted(String(v))}: ${allowed(key)}`);
 }
 
+/** Plain decimal: digits only, no leading zero (10 digits are enough for every bound here). */
+const DECIMAL = /^(0|[1-9][0-9]{0,9})$/;
+
 function integer(option: string, raw: string, min: number, max: number): number {
-  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new InvalidOptionError(option, `invalid ${option} "${raw}": must be ${allowed(option)}`);
+  if (!DECIMAL.test(raw)) {
+    throw new InvalidOptionError(option, `invalid ${option} ${quoted(raw)}: must be ${allowed(option)}, in plain decimal (no sign, spaces, exponent or leading zeros)`);
   }
+  const n = Number(raw);
+  if (n < min || n > max) throw new InvalidOptionError(option, `invalid ${option} ${quoted(raw)}: must be ${allowed(option)}`);
   return n;
 }
 

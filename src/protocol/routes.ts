@@ -1,63 +1,70 @@
-// The protocol as a table: path → handler. Each handler maps the wire request
-// to a driver call and the result back to the wire; no logic lives here.
+// The protocol as a table: path → handler. Each handler reads its typed
+// request (requests.ts: every field checked before a driver sees it), makes
+// the driver call and maps the result back to the wire; no logic lives here.
 import type { NetworkDriver } from '../driver/driver.js';
-import type { IpamDriver, NetworkPool } from '../ipam/driver.js';
-import { arr, obj, optStr, str, type Body } from './decode.js';
+import type { IpamDriver } from '../ipam/driver.js';
+import type { Body } from './decode.js';
+import {
+  connectivityReq, createEndpointReq, createNetworkReq, endpointReq, gwAllocCheckReq, joinReq, networkReq, poolReq, releaseAddressReq,
+  requestAddressReq, requestPoolReq,
+} from './requests.js';
 import type {
-  ActivateRes, AddressSpacesRes, CapabilitiesRes, CreateEndpointRes, IpamCapabilitiesRes, JoinRes, RequestAddressRes, RequestPoolRes,
+  ActivateRes, AddressSpacesRes, CapabilitiesRes, CreateEndpointRes, GwAllocCheckRes, IpamCapabilitiesRes, JoinRes, RequestAddressRes,
+  RequestPoolRes,
 } from './types.js';
 
 export type Handler = (body: Body) => Promise<object> | object;
-
-const GENERIC = 'com.docker.network.generic';
-const INTERNAL = 'com.docker.network.internal';
-/** RequestAddress option that marks the network's gateway. */
-const REQUEST_ADDRESS_TYPE = 'RequestAddressType';
-const GATEWAY_TYPE = 'com.docker.network.gateway';
 
 export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, Handler> {
   return {
     '/Plugin.Activate': (): ActivateRes => ({ Implements: ['NetworkDriver', 'IpamDriver'] }),
 
-    '/NetworkDriver.GetCapabilities': (): CapabilitiesRes => ({ Scope: 'local', ConnectivityScope: 'local' }),
+    '/NetworkDriver.GetCapabilities': (): CapabilitiesRes => ({ Scope: 'local', ConnectivityScope: 'local', GwAllocChecker: true }),
+
+    /**
+     * 28.0+, before any IPAM call of `docker network create`: an --internal
+     * network gets no default route from ovsvlan (Join hands no gateway), so
+     * Docker need not reserve a gateway address for it unless --gateway is given.
+     */
+    '/NetworkDriver.GwAllocCheck': (b): GwAllocCheckRes => {
+      const { internal } = gwAllocCheckReq(b);
+      return { SkipIPv4: internal, SkipIPv6: internal };
+    },
 
     '/NetworkDriver.CreateNetwork': async (b) => {
-      const options = obj(b, 'Options');
-      const id = str(b, 'NetworkID');
-      const ipv4 = pools(arr(b, 'IPv4Data'));
-      const ipv6 = pools(arr(b, 'IPv6Data'));
-      await driver.createNetwork({ id, options: obj(options, GENERIC), internal: options[INTERNAL] === true, ipv4, ipv6 });
-      await ipam.bindNetwork(id, [...ipv4, ...ipv6]);
+      const req = createNetworkReq(b);
+      await driver.createNetwork({ id: req.networkId, options: req.generic, internal: req.internal, ipv4: req.ipv4, ipv6: req.ipv6 });
+      await ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]);
       return {};
     },
 
     '/NetworkDriver.DeleteNetwork': async (b) => {
-      await driver.deleteNetwork(str(b, 'NetworkID'));
+      await driver.deleteNetwork(networkReq(b).networkId);
       return {};
     },
 
     '/NetworkDriver.CreateEndpoint': async (b): Promise<CreateEndpointRes> => {
-      const iface = obj(b, 'Interface');
-      const req = {
-        networkId: str(b, 'NetworkID'),
-        endpointId: str(b, 'EndpointID'),
-        addressV4: optStr(iface, 'Address'),
-        addressV6: optStr(iface, 'AddressIPv6'),
-      };
+      const req = createEndpointReq(b);
       await driver.createEndpoint(req);
       await ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6]);
+      // never an address or a MAC Docker gave: Docker refuses a value it already has, even the same one
       return { Interface: {} };
     },
 
     '/NetworkDriver.DeleteEndpoint': async (b) => {
-      await driver.deleteEndpoint(str(b, 'NetworkID'), str(b, 'EndpointID'));
+      const req = endpointReq(b);
+      await driver.deleteEndpoint(req.networkId, req.endpointId);
       return {};
     },
 
-    '/NetworkDriver.EndpointOperInfo': () => ({ Value: {} }),
+    '/NetworkDriver.EndpointOperInfo': (b) => {
+      endpointReq(b);
+      return { Value: {} };
+    },
 
     '/NetworkDriver.Join': (b): JoinRes => {
-      const r = driver.join(str(b, 'NetworkID'), str(b, 'EndpointID'));
+      const req = joinReq(b);
+      const r = driver.join(req.networkId, req.endpointId);
       const res: JoinRes = { InterfaceName: { SrcName: r.srcName, DstPrefix: r.dstPrefix }, DisableGatewayService: true };
       if (r.gatewayV4) res.Gateway = r.gatewayV4;
       if (r.gatewayV6) res.GatewayIPv6 = r.gatewayV6;
@@ -65,61 +72,61 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     },
 
     '/NetworkDriver.Leave': (b) => {
-      driver.leave(str(b, 'NetworkID'), str(b, 'EndpointID'));
+      const req = endpointReq(b);
+      driver.leave(req.networkId, req.endpointId);
       return {};
     },
 
-    // Calls that carry nothing for a local VLAN driver, answered so that no Docker version sees a 404.
-    '/NetworkDriver.ProgramExternalConnectivity': () => ({}),
-    '/NetworkDriver.RevokeExternalConnectivity': () => ({}),
+    // Nothing to do for a VLAN on a bridge (no NAT, no port maps); answered so that no Docker version sees a 404.
+    // 28/29 may send them again for the same endpoint, for IPv6-only gateways and internal networks too.
+    '/NetworkDriver.ProgramExternalConnectivity': (b) => {
+      connectivityReq(b);
+      return {};
+    },
+    '/NetworkDriver.RevokeExternalConnectivity': (b) => {
+      connectivityReq(b);
+      return {};
+    },
+    // Swarm only (a ConnectivityScope or Scope of global); ovsvlan is local, but never answers 404.
     '/NetworkDriver.DiscoverNew': () => ({}),
     '/NetworkDriver.DiscoverDelete': () => ({}),
-    '/NetworkDriver.AllocateNetwork': () => ({ Options: {} }),
-    '/NetworkDriver.FreeNetwork': () => ({}),
-    '/NetworkDriver.GwAllocCheck': () => ({ SkipIPv4: false, SkipIPv6: false }),
+    '/NetworkDriver.AllocateNetwork': (b) => {
+      networkReq(b);
+      return { Options: {} };
+    },
+    '/NetworkDriver.FreeNetwork': (b) => {
+      networkReq(b);
+      return {};
+    },
 
     // ---- IpamDriver (replies use HTTP 500 {"Err"} for errors, like the network driver)
     '/IpamDriver.GetCapabilities': (): IpamCapabilitiesRes => ({ RequiresMACAddress: false, RequiresRequestReplay: false }),
 
+    /** 27.0+ calls it before every RequestPool, too. */
     '/IpamDriver.GetDefaultAddressSpaces': (): AddressSpacesRes => {
       const s = ipam.addressSpaces();
       return { LocalDefaultAddressSpace: s.local, GlobalDefaultAddressSpace: s.global };
     },
 
     '/IpamDriver.RequestPool': async (b): Promise<RequestPoolRes> => {
-      const r = await ipam.requestPool({
-        // always sent: an empty body is Docker's retry of a call whose connection broke
-        addressSpace: str(b, 'AddressSpace'),
-        pool: optStr(b, 'Pool') ?? '',
-        subPool: optStr(b, 'SubPool') ?? '',
-        v6: b['V6'] === true,
-      });
+      const r = await ipam.requestPool(requestPoolReq(b));
       return { PoolID: r.poolId, Pool: r.pool, Data: {} };
     },
 
     '/IpamDriver.ReleasePool': async (b) => {
-      await ipam.releasePool(str(b, 'PoolID'));
+      await ipam.releasePool(poolReq(b).poolId);
       return {};
     },
 
     '/IpamDriver.RequestAddress': async (b): Promise<RequestAddressRes> => {
-      const gateway = obj(b, 'Options')[REQUEST_ADDRESS_TYPE] === GATEWAY_TYPE;
-      return { Address: await ipam.requestAddress(str(b, 'PoolID'), optStr(b, 'Address'), gateway), Data: {} };
+      const req = requestAddressReq(b);
+      return { Address: await ipam.requestAddress(req.poolId, req.address || undefined, req.gateway), Data: {} };
     },
 
     '/IpamDriver.ReleaseAddress': async (b) => {
-      await ipam.releaseAddress(str(b, 'PoolID'), str(b, 'Address'));
+      const req = releaseAddressReq(b);
+      await ipam.releaseAddress(req.poolId, req.address);
       return {};
     },
   };
-}
-
-function pools(items: unknown[]): NetworkPool[] {
-  return items
-    .filter((p): p is Body => typeof p === 'object' && p !== null)
-    .map((p) => ({
-      pool: optStr(p, 'Pool') ?? '',
-      gateway: optStr(p, 'Gateway'),
-      aux: Object.fromEntries(Object.entries(obj(p, 'AuxAddresses')).filter((e): e is [string, string] => typeof e[1] === 'string')),
-    }));
 }

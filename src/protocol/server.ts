@@ -1,10 +1,12 @@
 // HTTP on the plugin's Unix socket. Docker sends no Content-Type, expects
 // status 200 with a JSON body on success and {"Err": …} with status 500 on
 // failure. One log line per request, with its duration and outcome, and the
-// same told to an optional observer (the metrics).
-import Fastify, { LogController } from 'fastify';
+// same told to an optional observer (the metrics). Logs and errors name the
+// call by its route; a path that is none is repeated only as a short prefix,
+// and bodies are never logged.
+import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { OvsvlanError } from '../errors.js';
+import { OvsvlanError, quoted } from '../errors.js';
 import { parseBody } from './decode.js';
 import type { Handler } from './routes.js';
 import type { PluginSocket } from './socket.js';
@@ -25,6 +27,8 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
     loggerInstance: log,
     // our own onResponse hook writes one line per request instead of fastify's two
     logController: new LogController({ disableRequestLogging: true }),
+    // Docker's largest bodies are port maps (CreateEndpoint, Join, ProgramExternalConnectivity): about
+    // 70 bytes per published port, so `-p 1000-60000:1000-60000` sends some 4 MB that ovsvlan ignores.
     bodyLimit: 4 * 1024 * 1024,
     serverFactory: (h) => {
       handler = h;
@@ -45,14 +49,14 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
       return reply.header('content-type', CONTENT_TYPE).send(res);
     });
   }
-  app.setErrorHandler((err: Error, req, reply) => {
-    if (isCallersFault(err)) req.log.warn({ code: err.code }, `${req.url} refused: ${err.message}`);
-    else req.log.error({ err, code: err instanceof OvsvlanError ? err.code : undefined }, `${req.url} failed: ${err.message}`);
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    if (isCallersFault(err)) req.log.warn({ code: err.code }, `${callOf(req)} refused: ${err.message}`);
+    else req.log.error({ err, code: err.code }, `${callOf(req)} failed: ${err.message}`);
     return reply.status(500).header('content-type', CONTENT_TYPE).send({ Err: err.message });
   });
-  app.setNotFoundHandler((req, reply) => reply.status(404).send({ Err: `${req.url} is not implemented by ovsvlan` }));
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ Err: `${callOf(req)} is not implemented by ovsvlan` }));
   app.addHook('onResponse', async (req, reply) => {
-    const line = { call: req.url.slice(1), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    const line = { call: callOf(req), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (reply.statusCode === 200) req.log.info(line, 'request');
     else req.log.warn(line, 'request failed');
     // the route, not the URL: a stray path must not make a label of its own
@@ -64,8 +68,15 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
   return app;
 }
 
-/** Bad input is the caller's to fix: logged as a warning, without a stack. */
-function isCallersFault(err: Error): err is OvsvlanError {
-  return err instanceof OvsvlanError && CALLER_FAULTS.has(err.code);
+/** The call a request is for: its route (`NetworkDriver.Join`), or a short prefix of a path that is no route. */
+function callOf(req: FastifyRequest): string {
+  const route = req.routeOptions.url;
+  return route ? route.slice(1) : quoted(req.url);
+}
+
+/** Bad input is the caller's to fix: logged as a warning, without a stack. Fastify's own refusals (a body too large) carry a 4xx status. */
+function isCallersFault(err: Error & { statusCode?: number }): boolean {
+  if (err instanceof OvsvlanError) return CALLER_FAULTS.has(err.code);
+  return err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500;
 }
 const CALLER_FAULTS = new Set(['OVSVLAN_ERR_INVALID_OPTION', 'OVSVLAN_ERR_INVALID_REQUEST', 'OVSVLAN_ERR_CONFLICT', 'OVSVLAN_ERR_NOT_FOUND']);

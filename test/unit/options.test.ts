@@ -15,8 +15,10 @@ t.test('valid options', async (t) => {
   t.same(parse({ vlan: '5', mtu: '1450', 'com.docker.network.driver.mtu': '1450' }).mtu, 1450);
   t.same(parse({ vlan: '860', uplink: 'eth1', native_vlan: '349', host_ip: '10.13.160.254/24' }),
     { ...vlanSpec, vlan: 860, bridge: 'ovs0', uplink: 'eth1', nativeVlan: 349, hostIp: '10.13.160.254/24' });
-  t.same(parse({ mode: 'vxlan', vni: '5001', remote: '10.99.0.2, 10.99.0.3' }),
+  t.same(parse({ mode: 'vxlan', vni: '5001', remote: '10.99.0.2,10.99.0.3' }),
     { mode: 'vxlan', key: 5001, remotes: ['10.99.0.2', '10.99.0.3'], mtu: undefined, hostIp: undefined });
+  t.same(parse({ mode: 'vxlan', vni: '5001', remote: '2001:DB8:0::1' }),
+    { mode: 'vxlan', key: 5001, remotes: ['2001:db8::1'], mtu: undefined, hostIp: undefined }, 'remotes in canonical text');
   t.same(parse({ mode: 'gre', key: '0', remote: 'fd00::2', mtu: '1400' }),
     { mode: 'gre', key: 0, remotes: ['fd00::2'], mtu: 1400, hostIp: undefined });
 });
@@ -50,6 +52,23 @@ const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ['mtu too big', { vlan: '860', mtu: '70000' }, 'mtu', /invalid mtu "70000"/],
   ['docker mtu bad', { vlan: '860', 'com.docker.network.driver.mtu': 'x' }, 'com.docker.network.driver.mtu', /invalid com.docker.network.driver.mtu "x"/],
   ['mtus disagree', { vlan: '860', mtu: '1400', 'com.docker.network.driver.mtu': '1500' }, 'mtu', /disagree/],
+  // issue 9, defect 5: values are read exactly as given, and repeated only as a short prefix
+  ['vlan as a JSON number', { vlan: 1e3 }, 'vlan', /^option "vlan" must be a string \(Docker sends -o values as strings\), not the number "1000"/],
+  ['vlan with spaces and a leading zero', { vlan: ' 010 ' }, 'vlan', /^invalid vlan " 010 ": must be a VLAN ID from 1 to 4094, in plain decimal \(no sign, spaces, exponent or leading zeros\)$/],
+  ['vlan with a leading zero', { vlan: '010' }, 'vlan', /^invalid vlan "010": .*in plain decimal/],
+  ['vlan with an exponent', { vlan: '1e3' }, 'vlan', /^invalid vlan "1e3": .*in plain decimal/],
+  ['vlan with a plus sign', { vlan: '+5' }, 'vlan', /^invalid vlan "\+5"/],
+  ['vlan in Arabic-Indic digits', { vlan: '\u0668\u0666\u0660' }, 'vlan', /^invalid vlan "\u0668\u0666\u0660"/],
+  ['vlan of 30 digits', { vlan: '1'.repeat(30) }, 'vlan', /^invalid vlan "1{30}": .*plain decimal/],
+  ['bridge of 3 MB', { vlan: '860', bridge: 'b'.repeat(3_000_000) }, 'bridge', /^invalid bridge "b{64}"…: must be an OVS bridge name/],
+  ['bridge with a trailing space', { vlan: '860', bridge: 'br0 ' }, 'bridge', /^invalid bridge "br0 "/],
+  ['unknown option of 3 MB', { vlan: '860', ['k'.repeat(3_000_000)]: '1' }, 'k'.repeat(3_000_000), /^unknown option "k{64}"…; ovsvlan network options are/],
+  ['mode with a space', { mode: 'vxlan ' }, 'mode', /^invalid mode "vxlan "/],
+  ['remotes with a space', { mode: 'vxlan', vni: '5', remote: '10.0.0.1, 10.0.0.2' }, 'remote', /^invalid remote " 10\.0\.0\.2": .*with no spaces$/],
+  ['remote with a zone', { mode: 'vxlan', vni: '5', remote: 'fe80::1%eth0' }, 'remote', /^invalid remote "fe80::1%eth0"/],
+  ['257 remotes', { mode: 'vxlan', vni: '5', remote: Array.from({ length: 257 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(',') }, 'remote', /lists 257 addresses; at most 256/],
+  ['host_ip with a zone', { vlan: '860', host_ip: 'fe80::1%eth0/64' }, 'host_ip', /^invalid host_ip "fe80::1%eth0\/64"/],
+  ['host_ip with a leading-zero length', { vlan: '860', host_ip: '10.0.0.1/024' }, 'host_ip', /^invalid host_ip "10\.0\.0\.1\/024"/],
 ];
 
 for (const [name, opts, option, message] of bad) {
@@ -58,5 +77,6 @@ for (const [name, opts, option, message] of bad) {
     t.ok(err instanceof InvalidOptionError, 'InvalidOptionError');
     t.equal((err as InvalidOptionError).option, option, 'names the option');
     t.match((err as Error).message, message);
+    t.ok((err as Error).message.length < 400, 'a short message');
   });
 }

@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { startServer } from '../../src/protocol/server.js';
 import { openSocket } from '../../src/protocol/socket.js';
 import { InvalidOptionError } from '../../src/errors.js';
-import { str } from '../../src/protocol/decode.js';
+import { Fields } from '../../src/protocol/decode.js';
 
 function post(socketPath: string, path: string, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -34,7 +34,7 @@ t.test('framing', async (t) => {
   const early = post(sock, '/Empty.Ok');
   const observed: string[] = [];
   const app = await startServer({
-    '/Echo.Id': (b) => ({ Got: str(b, 'NetworkID') }),
+    '/Echo.Id': (b) => ({ Got: new Fields(b).string('NetworkID') }),
     '/Fail.Option': () => { throw new InvalidOptionError('vlan', 'invalid vlan "0": must be a VLAN ID from 1 to 4094'); },
     '/Empty.Ok': () => ({}),
   }, pino({ level: 'silent' }), socket, (call, outcome, seconds) => observed.push(`${call} ${outcome} ${seconds >= 0}`));
