@@ -1,13 +1,21 @@
-// `ovsvlan daemon`: opens the plugin socket first, before the rest of the
-// daemon is even loaded, so that dockerd's first dial (500 ms after it starts
-// a managed plugin) finds it; requests wait until the daemon is ready. Under
-// systemd (Type=notify) it then reports itself ready: Docker, ordered after
-// ovsvlan, starts only once the socket answers.
+// `ovsvlan daemon`: takes the state directory (one daemon per directory: a
+// second one stops here, naming the first, before it opens or writes
+// anything), then opens the plugin socket, before the rest of the daemon is
+// even loaded, so that dockerd's first dial (500 ms after it starts a managed
+// plugin) finds it; requests wait until the daemon is ready. Under systemd
+// (Type=notify) it then reports itself ready: Docker, ordered after ovsvlan,
+// starts only once the socket answers.
+// A start that fails after the socket is open closes it and removes the
+// socket file (if still ours): Docker must not keep finding a dead plugin.
+// The state directory's lock is held until the process ends.
 // Signals are handled from the first moment: a SIGHUP (systemctl reload) or a
 // SIGTERM that arrives while the daemon is still starting is acted on once it
 // has started, never by the default action (which would kill it).
-import { resolveConfig, type CommandLine } from '../config.js';
+import type { Logger } from 'pino';
+import { resolveConfig, type CommandLine, type Config } from '../config.js';
+import type { Daemon } from '../daemon.js';
 import { openSocket } from '../protocol/socket.js';
+import { lockStateDir, type StateDirLock } from '../store/dir-lock.js';
 import type { Env } from './commands.js';
 import { notifySystemd } from './notify.js';
 
@@ -23,25 +31,49 @@ export async function runDaemon(cl: CommandLine, env: Env): Promise<number> {
   process.once('SIGTERM', onStop('SIGTERM'));
   process.once('SIGINT', onStop('SIGINT'));
 
-  const socket = await openSocket(config.socket);
-  const notified = notifySystemd(env, 'READY=1');
-  const { createLogger } = await import('../log.js');
-  const { startDaemon } = await import('../daemon.js');
-  const log = createLogger(config.logLevel);
-  const daemon = await startDaemon(config, log, socket);
-  const notice = await notified;
-  if (notice) log.warn(notice);
-  reconcileNow = () => void daemon.reconcile('SIGHUP');
-  if (hupWhileStarting) reconcileNow();
-  await new Promise<void>((resolve) => {
-    stop = (signal) => {
-      log.info({ signal }, 'shutting down; the data plane is left as it is');
-      resolve();
-    };
-    if (stopSignal) stop(stopSignal);
-  });
-  await notifySystemd(env, 'STOPPING=1');
-  await daemon.close();
+  const stateLock = await lockStateDir(config.stateDir);
+  try {
+    const { daemon, log } = await start(config, env, stateLock);
+    reconcileNow = () => void daemon.reconcile('SIGHUP');
+    if (hupWhileStarting) reconcileNow();
+    await new Promise<void>((resolve) => {
+      stop = (signal) => {
+        log.info({ signal }, 'shutting down; the data plane is left as it is');
+        resolve();
+      };
+      if (stopSignal) stop(stopSignal);
+    });
+    await notifySystemd(env, 'STOPPING=1');
+    await daemon.close();
+  } finally {
+    await stateLock.release();
+  }
   process.off('SIGHUP', onHup);
   return 0;
+}
+
+/** Opens the socket and starts the daemon on it; on failure, closes the socket (removing its file) and throws. */
+async function start(config: Config, env: Env, stateLock: StateDirLock): Promise<{ daemon: Daemon; log: Logger }> {
+  const socket = await openSocket(config.socket);
+  try {
+    const notified = notifySystemd(env, 'READY=1');
+    const { createLogger } = await import('../log.js');
+    const { startDaemon } = await import('../daemon.js');
+    const log = createLogger(config.logLevel);
+    logRemoved(log, config.stateDir, stateLock.removed);
+    const daemon = await startDaemon(config, log, socket);
+    const notice = await notified;
+    if (notice) log.warn(notice);
+    return { daemon, log };
+  } catch (err) {
+    await socket.close();
+    throw err;
+  }
+}
+
+function logRemoved(log: Logger, stateDir: string, removed: StateDirLock['removed']): void {
+  if (removed.tempFiles.length > 0) {
+    log.warn({ stateDir, files: removed.tempFiles }, 'removed half-written temporary files a killed daemon left in the state directory');
+  }
+  if (removed.staleClaims.length > 0) log.info({ stateDir, claims: removed.staleClaims }, 'removed the state directory lock of a daemon that is gone');
 }

@@ -2,11 +2,15 @@
 // a managed plugin's socket 500 ms after starting it, then only every 3 s.
 // Requests that arrive before the daemon is ready wait for it; none is refused.
 // Kept free of heavy imports: main.ts loads this before the rest of the daemon.
-import { chmod, mkdir, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
-import { OvsvlanError } from '../errors.js';
+import { dirname, join } from 'node:path';
+import { ConfigError, OvsvlanError } from '../errors.js';
+
+/** sun_path holds 108 bytes with its NUL; Node cuts a longer path silently. */
+export const MAX_SOCKET_PATH = 107;
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -14,31 +18,58 @@ export interface PluginSocket {
   readonly server: Server;
   /** Starts serving: requests held so far, and every later one, go to `handler`. */
   attach(handler: RequestHandler): void;
+  /**
+   * Stops listening and removes the socket file if it is still ours (not
+   * replaced by another daemon since): after a clean stop or a failed start,
+   * Docker finds no plugin rather than a dead one.
+   */
   close(): Promise<void>;
 }
 
-/** Listens on `path` (mode 0660); a stale socket file is replaced, a live one is refused. */
+/**
+ * Listens on `path` (mode 0660); a stale socket file is replaced, a live one
+ * is refused. The socket is made under a hidden name and renamed into place:
+ * Node removes the path it listened on when it closes, and that must never be
+ * a socket another daemon has put at `path` since; close() removes `path`
+ * only while it is still this socket.
+ */
 export async function openSocket(path: string): Promise<PluginSocket> {
   let attach!: (h: RequestHandler) => void;
   const ready = new Promise<RequestHandler>((resolve) => (attach = resolve));
   const server = createServer((req, res) => void ready.then((h) => h(req, res)));
   // Docker keeps connections in a pool and never replays a POST on a closed one.
   server.keepAliveTimeout = 10 * 60_000;
+  const hidden = join(dirname(path), `.${randomBytes(4).toString('hex')}`);
+  if (Math.max(Buffer.byteLength(path), Buffer.byteLength(hidden)) > MAX_SOCKET_PATH) {
+    throw new ConfigError(`OVSVLAN_SOCKET: ${path.slice(0, 64)}${path.length > 64 ? '…' : ''} is too long for a Unix socket (at most ${MAX_SOCKET_PATH} bytes, and ${MAX_SOCKET_PATH - 10} for its directory)`);
+  }
   await mkdir(dirname(path), { recursive: true });
   if (await socketAnswers(path)) throw new OvsvlanError('OVSVLAN_ERR_CONFIG', `another process is serving ${path}; stop it first`);
-  await unlink(path).catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => resolve());
+    server.listen(hidden, () => resolve());
   });
-  await chmod(path, 0o660);
+  const close = (): Promise<void> => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+  let ours: { dev: number; ino: number };
+  try {
+    await chmod(hidden, 0o660);
+    await rename(hidden, path); // replaces a stale socket file in one step
+    ours = await stat(path);
+  } catch (err) {
+    await close();
+    throw err;
+  }
   return {
     server,
     attach,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: async () => {
+      const now = await stat(path).catch(() => undefined);
+      if (now?.dev === ours.dev && now.ino === ours.ino) await rm(path, { force: true });
+      await close();
+    },
   };
 }
 
