@@ -48,12 +48,16 @@ export const SHOWN_CHARS = 64;
 
 /**
  * A caller's value as it may appear in an error or a log line: JSON-quoted (so
- * control characters and quotes are escaped), at most SHOWN_CHARS characters
- * of it, then "…". Hostile input is never repeated whole.
+ * control characters and quotes are escaped, and so are the invisible ones
+ * that could make a line read otherwise: C1 controls, zero-width and
+ * direction marks, line separators), at most SHOWN_CHARS characters of it,
+ * then "…". Hostile input is never repeated whole.
  */
 export function quoted(value: string): string {
-  return value.length <= SHOWN_CHARS ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, SHOWN_CHARS))}…`;
+  const text = JSON.stringify(value.slice(0, SHOWN_CHARS)).replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return value.length <= SHOWN_CHARS ? text : `${text}…`;
 }
+const INVISIBLE = /[\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
 
 export class NotFoundError extends OvsvlanError {
   constructor(message: string) {

@@ -5,7 +5,7 @@
 // repeats at most a short prefix of what was sent. The same cases against the
 // running daemon, with nothing changed: test/e2e/hostile.test.ts.
 import t from 'tap';
-import { InvalidRequestError, SHOWN_CHARS } from '../../src/errors.js';
+import { InvalidRequestError, quoted, SHOWN_CHARS } from '../../src/errors.js';
 import { parseBody, type Body } from '../../src/protocol/decode.js';
 import {
   createEndpointReq, createNetworkReq, endpointReq, gwAllocCheckReq, joinReq, releaseAddressReq, requestAddressReq, requestPoolReq,
@@ -102,4 +102,12 @@ t.test('bodies that are no JSON object', async (t) => {
   t.throws(() => parseBody('[1,2]'), /request body is not a JSON object/);
   t.throws(() => parseBody('null'), /request body is not a JSON object/);
   t.same(Object.keys(parseBody('{"__proto__": {"x": 1}}')), ['__proto__'], '__proto__ stays a plain key');
+});
+
+t.test('a caller value in an error: quoted, escaped, cut after 64 characters', async (t) => {
+  t.equal(quoted('br0'), '"br0"');
+  t.equal(quoted('a'.repeat(SHOWN_CHARS + 1)), `"${'a'.repeat(SHOWN_CHARS)}"…`);
+  t.equal(quoted('x\n"y'), '"x\\n\\"y"', 'control characters and quotes');
+  t.equal(quoted('ab\u202ecd\u2028\u200b\u0085'), '"ab\\u202ecd\\u2028\\u200b\\u0085"', 'direction marks, line separators, zero-width and C1 characters');
+  t.equal(quoted('é'), '"é"', 'visible unicode stays');
 });
