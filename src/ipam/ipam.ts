@@ -81,7 +81,7 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
     } else {
       const range = p.subPool ? parsePrefix(p.subPool) ?? prefix : prefix;
       const last = p.lastAllocated ? parseAddress(p.lastAllocated)?.value : undefined;
-      const free = await nextFree({ range, isTaken, takenCount: reserved(prefix).length + Object.keys(p.leases).length, last });
+      const free = await nextFree({ range, isTaken, takenCount: () => reserved(prefix).length + Object.keys(p.leases).length, last });
       if (free === undefined) {
         throw new ConflictError(`no free address left in ${range.cidr} (pool ${p.pool}): the pool is exhausted`);
       }
