@@ -13,15 +13,15 @@ copy_with_libs() {
     done
 }
 
-# node, ip and ethtool (+ libraries, and links on the default PATH Docker gives plugins), the
+# node, ip, tc and ethtool (+ libraries, and links on the default PATH Docker gives plugins), the
 # mountpoints Docker and config.json need, /tmp, and a passwd/group with root only
 runtime_root() {
     mkdir -p "$R"/{app,etc,tmp,run/docker/plugins,run/openvswitch,var/lib/ovsvlan,usr/local/bin,proc,sys,dev}
     ln -sfn ../run "$R/var/run"          # as on Debian: /var/run/openvswitch is /run/openvswitch
     chmod 1777 "$R/tmp"
-    copy_with_libs node ip ethtool
+    copy_with_libs node ip tc ethtool
     local b real
-    for b in node ip ethtool; do
+    for b in node ip tc ethtool; do
         real=$(readlink -f "$(command -v $b)")
         [ "$real" = "/usr/local/bin/$b" ] || ln -sf "$real" "$R/usr/local/bin/$b"
     done
@@ -66,6 +66,7 @@ smoke_test() {
         env -i "$DOCKER_PATH" chroot "$R" node /app/dist/main.js version
         env -i "$DOCKER_PATH" chroot "$R" ip -j link show lo >/dev/null
         env -i "$DOCKER_PATH" chroot "$R" ethtool --version >/dev/null
+        env -i "$DOCKER_PATH" chroot "$R" tc -V >/dev/null
     else
         node "$R/app/dist/main.js" version
     fi

@@ -1,6 +1,7 @@
 // CreateEndpoint / DeleteEndpoint: one veth pair per endpoint; its host end is
 // an OVS access port tagged with the network's VLAN.
 import { createVethPair, deleteLink, disableTxOffload } from '../link/links.js';
+import { hardenHostEnd } from '../link/harden.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
 import { portExternalIds, shortId, vethNames } from '../names.js';
@@ -53,6 +54,7 @@ export async function wireEndpoint(ctx: DriverContext, net: NetworkRecord, ep: E
   try {
     // a pair made earlier has it already, and its container end may be inside the container by now
     if (madeLink && net.datapath === 'netdev') await disableTxOffload(ep.containerIf);
+    await hardenHostEnd(ep.hostIf, net.datapath, madeLink);
     await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
     await ctx.vswitch.attachPort({ bridge: net.bridge, name: ep.hostIf, tag: net.vlan, externalIds: portExternalIds(net.id, ep.id) });
   } catch (err) {

@@ -1,6 +1,6 @@
-// The one place that spawns processes: `ip` and `ethtool` (and `nsenter` to
-// run them in a container's netns, for `ovsvlan doctor`), argument arrays only
-// (execa, never a shell), bounded by a timeout.
+// The one place that spawns processes: `ip`, `ethtool` and `tc` (and `nsenter`
+// to run them in a container's netns, for `ovsvlan doctor`), argument arrays
+// only (execa, never a shell), bounded by a timeout.
 import { execa } from 'execa';
 import { LinkError } from '../errors.js';
 
@@ -12,12 +12,16 @@ export interface ExecResult {
   exitCode: number;
 }
 
-export type Tool = 'ip' | 'ethtool' | 'nsenter';
+export type Tool = 'ip' | 'ethtool' | 'tc' | 'nsenter';
 
-/** Runs `cmd args…`; returns the result whatever the exit code (callers decide what "not found" means). */
-export async function exec(cmd: Tool, args: readonly string[]): Promise<ExecResult> {
+/**
+ * Runs `cmd args…`; returns the result whatever the exit code (callers decide what "not found" means).
+ * `input` is written to its stdin (a `tc -batch -` script), which is otherwise closed.
+ */
+export async function exec(cmd: Tool, args: readonly string[], input?: string): Promise<ExecResult> {
   try {
-    const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, stdin: 'ignore' });
+    const stdin = input === undefined ? { stdin: 'ignore' as const } : { input };
+    const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, ...stdin });
     if (r.timedOut) throw new LinkError([cmd, ...args], `timed out after ${TIMEOUT_MS} ms`);
     return { stdout: String(r.stdout), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
   } catch (err) {
@@ -27,8 +31,8 @@ export async function exec(cmd: Tool, args: readonly string[]): Promise<ExecResu
 }
 
 /** Runs and throws LinkError (with argv and stderr) on a non-zero exit. */
-export async function execOk(cmd: Tool, args: readonly string[]): Promise<string> {
-  const r = await exec(cmd, args);
+export async function execOk(cmd: Tool, args: readonly string[], input?: string): Promise<string> {
+  const r = await exec(cmd, args, input);
   if (r.exitCode !== 0) throw new LinkError([cmd, ...args], r.stderr);
   return r.stdout;
 }

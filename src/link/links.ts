@@ -24,7 +24,8 @@ const NOT_FOUND = /does not exist|Cannot find device/i;
  * Returns false when a link named `host` exists already (a retried call).
  */
 export async function createVethPair(host: string, peer: string, mtu: number): Promise<boolean> {
-  const argv = ['link', 'add', host, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)];
+  // the host end is NOARP from birth (link/harden.ts); the container end keeps ARP
+  const argv = ['link', 'add', host, 'mtu', String(mtu), 'arp', 'off', 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)];
   const r = await exec('ip', argv);
   if (r.exitCode !== 0) {
     if (/File exists/i.test(r.stderr)) return false;

@@ -5,6 +5,7 @@
 //   bridge-missing      a network's bridge is gone from OVS → re-create it
 //   infra-missing       a tunnel port, the uplink or the host port is gone or wrong → re-make it
 //   port-missing        a live endpoint's port is gone or wrong → re-attach with its tag
+//   host-end-exposed    a live endpoint's host end lacks NOARP, IPv6 off or (netdev) its drop filter → harden it (link/harden.ts)
 //   endpoint-gone       an endpoint's veth is gone (its container died) → drop the record
 //   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
 //                       namespace (both only when older than the grace) → remove port, veth, record
@@ -22,6 +23,7 @@ import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra
 import { isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId } from '../names.js';
 import { deleteBridgeIfUnused } from '../driver/network.js';
 import { deleteLink, listLinks } from '../link/links.js';
+import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
 import { changedPool, type NetworkRecord, type PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
@@ -135,6 +137,11 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
   const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
   // one `ip link` for all endpoints; each iteration only changes its own endpoint's links
   const links = new Set((await listLinks()).map((l) => l.name));
+  // likewise one `ip` and one `tc` for the host ends that lack their hardening
+  const exposed = await unhardenedHostEnds(ctx.state.endpoints().flatMap((ep) => {
+    const net = ctx.state.network(ep.networkId);
+    return net && links.has(ep.hostIf) ? [{ name: ep.hostIf, datapath: net.datapath }] : [];
+  }));
   for (const ep of ctx.state.endpoints()) {
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
     await act.guard(fields, async () => {
@@ -155,6 +162,9 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
         if (!port || port.bridge !== net.bridge || port.tag !== net.vlan) {
           act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
           await wireEndpoint(ctx, net, ep);
+        } else if (exposed.has(ep.hostIf)) {
+          act('host-end-exposed', { ...fields, datapath: net.datapath });
+          await hardenHostEnd(ep.hostIf, net.datapath);
         }
       }
     });

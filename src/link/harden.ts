@@ -1,0 +1,143 @@
+// The host end of a container's veth is an OVS port and nothing else: the
+// host's own stack must neither answer through it nor take traffic from it
+// (issue 9, defect 11: a container on VLAN 881 got an ARP answer for the
+// host's VLAN-880 address from its own veth's host end, and IP sent to that
+// end was delivered to the host). Isolation must not rest on routing luck:
+// rp_filter and arp_ignore take the larger of `all` and the link's value,
+// `all.disable_ipv6` rewrites every link's, so none of those can be relied on.
+//
+// What holds, by datapath:
+// - system (kernel): OVS's rx_handler takes every frame of a port before the
+//   IP stack sees it. Nothing to add, and nothing may be added at tc ingress:
+//   it runs before the rx_handler, so a drop there would cut the container off.
+// - netdev (userspace): OVS reads the port with an AF_PACKET socket, which is
+//   handed each frame before tc ingress; the stack gets it after. A drop-all
+//   filter at tc ingress (clsact + cls_bpf "ret TC_ACT_SHOT", direct action:
+//   no matchall or gact module needed) leaves OVS every frame and the stack
+//   none: ARP, IPv4, IPv6 and anything else.
+// On both: NOARP (set when the link is made: createVethPair) and IPv6 off on
+// the link (written to /proc, no spawn), so the end also sends nothing. Where
+// /proc/sys is read-only (a managed plugin: Docker's default spec) the end
+// keeps IPv6, which the filter or OVS still keeps from the host's stack.
+// ovs-vswitchd deletes an `ingress` qdisc on its ports when it (re)applies
+// ingress policing; it names that kind, so the kernel leaves `clsact` alone.
+// Cost per container: one file write, and on netdev one `tc -batch` spawn.
+import { constants } from 'node:fs';
+import { access, readFile, writeFile } from 'node:fs/promises';
+import { OvsvlanError } from '../errors.js';
+import type { DatapathType } from '../vswitch/vswitch.js';
+import { exec, execOk } from './exec.js';
+
+/** classic BPF `ret #2` (TC_ACT_SHOT) in direct-action mode: drops every frame */
+const DROP_ALL = 'bpf da bytecode "1,6 0 0 2"';
+const PREF = 1;
+/** Names go into a tc batch script: nothing a script would split or quote. */
+const SAFE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
+
+const ipv6File = (name: string): string => `/proc/sys/net/ipv6/conf/${name}/disable_ipv6`;
+
+/** False where the kernel has no IPv6 (nothing to turn off) or /proc/sys is read-only (nothing to be done). */
+async function ipv6Settable(): Promise<boolean> {
+  try {
+    await access(ipv6File('all'), constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes the host end `name` carry no host traffic; safe to run again. Called
+ * by wireEndpoint (CreateEndpoint, its retries, reconciliation's repair) before
+ * the port is attached, so before Join hands Docker the container end.
+ * `made`: createVethPair has just created the link, NOARP already; a link
+ * found existing (a retry, one made by an older ovsvlan) is set NOARP here.
+ */
+export async function hardenHostEnd(name: string, datapath: DatapathType, made = false): Promise<void> {
+  if (!SAFE_NAME.test(name)) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link "${name.slice(0, 64)}": not an interface name ovsvlan makes`);
+  if (!made) await execOk('ip', ['link', 'set', 'dev', name, 'arp', 'off']);
+  if (await ipv6Settable()) await disableIpv6(name);
+  if (datapath === 'netdev') await execOk('tc', ['-batch', '-'], dropScript(name));
+}
+
+/** `tc -batch` lines that give `name` the drop-all ingress filter; replace: idempotent, no gap. */
+function dropScript(name: string): string {
+  return `qdisc replace dev ${name} clsact\nfilter replace dev ${name} ingress pref ${PREF} handle 1 ${DROP_ALL}\n`;
+}
+
+async function disableIpv6(name: string): Promise<void> {
+  try {
+    await writeFile(ipv6File(name), '1');
+  } catch (err) {
+    throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot turn IPv6 off on ${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export interface HostEnd {
+  name: string;
+  datapath: DatapathType;
+}
+
+interface IpLinkFlags {
+  ifname: string;
+  flags?: string[];
+}
+
+interface TcFilter {
+  kind?: string;
+  pref?: number;
+  options?: { 'direct-action'?: boolean; bytecode?: { insns?: Array<{ code: number; k: number }> } };
+}
+
+/**
+ * The host ends among `ends` that lack part of their hardening (reconciliation:
+ * links made by an older ovsvlan, or changed by hand). Two spawns whatever the
+ * count (200 ends: about 70 ms): `ip` for the NOARP flags, one `tc -batch` for
+ * the netdev ends' filters; IPv6 is read from /proc. Only when the batch fails
+ * (a link went away meanwhile) is each netdev end asked on its own.
+ */
+export async function unhardenedHostEnds(ends: readonly HostEnd[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  if (!ends.some((e) => SAFE_NAME.test(e.name))) return out;
+  const flags = new Map((JSON.parse(await execOk('ip', ['-j', 'link', 'show', 'type', 'veth'])) as IpLinkFlags[]).map((l) => [l.ifname, l.flags ?? []]));
+  // a link that is gone is not this check's business (reconciliation's endpoint-gone is)
+  const present = ends.filter((e) => SAFE_NAME.test(e.name) && flags.has(e.name));
+  const checkIpv6 = await ipv6Settable();
+  for (const e of present) {
+    const ipv6 = checkIpv6 ? (await readFile(ipv6File(e.name), 'utf8').catch(() => '1')).trim() : '1';
+    if (!flags.get(e.name)?.includes('NOARP') || ipv6 !== '1') out.add(e.name);
+  }
+  const netdev = present.filter((e) => e.datapath === 'netdev');
+  if (netdev.length === 0) return out;
+  const batch = await exec('tc', ['-json', '-batch', '-'], netdev.map((e) => `filter show dev ${e.name} ingress\n`).join(''));
+  const lists = batch.exitCode === 0 ? filterLists(batch.stdout, netdev.length) : undefined;
+  for (const [i, e] of netdev.entries()) {
+    const filters = lists ? lists[i] : await ingressFilters(e.name);
+    if (filters && !filters.some(isDropAll)) out.add(e.name);
+  }
+  return out;
+}
+
+/** One JSON list per `filter show`, in order; undefined for any other output. */
+function filterLists(stdout: string, count: number): TcFilter[][] | undefined {
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== count) return undefined;
+  try {
+    return lines.map((l) => JSON.parse(l) as TcFilter[]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The ingress filters of one link; undefined when the link is gone (not this rule's business). */
+async function ingressFilters(name: string): Promise<TcFilter[] | undefined> {
+  const r = await exec('tc', ['-json', 'filter', 'show', 'dev', name, 'ingress']);
+  if (r.exitCode !== 0 && /Cannot find device/i.test(r.stderr)) return undefined;
+  return filterLists(r.stdout, 1)?.[0] ?? [];
+}
+
+function isDropAll(f: TcFilter): boolean {
+  const insns = f.options?.bytecode?.insns ?? [];
+  return f.kind === 'bpf' && f.pref === PREF && f.options?.['direct-action'] === true
+    && insns.length === 1 && insns[0]?.code === 6 && insns[0].k === 2;
+}
