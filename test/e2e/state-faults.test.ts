@@ -1,8 +1,8 @@
 // A full state disk (issue 9, defect 1; "must show" 2). The daemon's state
 // directory is a small tmpfs; with it filled, CreateEndpoint, RequestPool and
-// RequestAddress fail with "cannot save", and nothing of them is remembered:
-// Join of that endpoint fails, the address and the default subnet are handed
-// out again, no port or veth is left. After the disk is freed and the daemon
+// RequestAddress (and CreateNetwork) fail with "cannot save", and nothing of
+// them is remembered: Join of that endpoint fails, the address and the default
+// subnet are handed out again, no bridge, port or veth is left. After the disk is freed and the daemon
 // restarted, the state file, OVS and the links agree, and a new endpoint pings
 // the one made before. Driven over the socket as Docker drives it (no dockerd):
 // a private OVS in a netns, sandboxes are netns of the test.
@@ -125,6 +125,17 @@ t.test('a full state disk: failed calls leave nothing, in memory, in OVS, in the
     t.same(await ports(), before.ports, 'OVS has no port of it');
     t.same(await ourLinks(), before.links, 'the kernel has no veth of it');
     t.notOk([...(await ports()).values()].includes(e2));
+  });
+  await t.test('CreateNetwork fails, and leaves no bridge; the network is not known', async (t) => {
+    const net2 = id();
+    const bridge = `${RUN_PREFIX}sf1`;
+    const r = await call('NetworkDriver.CreateNetwork', { NetworkID: net2, Options: { 'com.docker.network.generic': { vlan: '832', bridge } },
+      IPv4Data: [{ AddressSpace: 'ovsvlan-local', Pool: '10.13.232.0/24', Gateway: '10.13.232.1/24' }], IPv6Data: [] });
+    t.equal(r.status, 500);
+    t.match(r.answer['Err'], /cannot save/);
+    t.equal((await run('ovs-vsctl', [`--db=unix:${ovs!.dbSock}`, 'br-exists', bridge])).exitCode, 2, `OVS has no bridge ${bridge}`);
+    const ep = await call('NetworkDriver.CreateEndpoint', { NetworkID: net2, EndpointID: id(), Interface: { Address: '10.13.232.2/24', AddressIPv6: '', MacAddress: '' }, Options: {} });
+    t.match(ep, { status: 500, answer: { Err: /not known/ } }, 'CreateEndpoint on it: the network is not known');
   });
   await t.test('RequestPool and RequestAddress fail', async (t) => {
     const pool = await call('IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: '', SubPool: '', Options: {}, V6: false });
