@@ -7,7 +7,7 @@ import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import { ConfigError, OvsvlanError } from '../errors.js';
+import { ConfigError, OvsvlanError, quoted } from '../errors.js';
 
 /** sun_path holds 108 bytes with its NUL; Node cuts a longer path silently. */
 export const MAX_SOCKET_PATH = 107;
@@ -41,7 +41,7 @@ export async function openSocket(path: string): Promise<PluginSocket> {
   server.keepAliveTimeout = 10 * 60_000;
   const hidden = join(dirname(path), `.${randomBytes(4).toString('hex')}`);
   if (Math.max(Buffer.byteLength(path), Buffer.byteLength(hidden)) > MAX_SOCKET_PATH) {
-    throw new ConfigError(`OVSVLAN_SOCKET: ${path.slice(0, 64)}${path.length > 64 ? '…' : ''} is too long for a Unix socket (at most ${MAX_SOCKET_PATH} bytes, and ${MAX_SOCKET_PATH - 10} for its directory)`);
+    throw new ConfigError(`OVSVLAN_SOCKET: ${quoted(path)} is too long for a Unix socket (at most ${MAX_SOCKET_PATH} bytes, and ${MAX_SOCKET_PATH - 10} for its directory)`);
   }
   await mkdir(dirname(path), { recursive: true });
   if (await socketAnswers(path)) throw new OvsvlanError('OVSVLAN_ERR_CONFIG', `another process is serving ${path}; stop it first`);

@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { ConfigError, StoreError } from '../errors.js';
+import { ConfigError, quoted, StoreError } from '../errors.js';
 import { MAX_SOCKET_PATH } from '../protocol/socket.js';
 
 const LOCK_DIR = 'lock.d';
@@ -53,14 +53,15 @@ export async function lockStateDir(dir: string): Promise<StateDirLock> {
   const name = `${process.pid}.${randomBytes(4).toString('hex')}`;
   const claim = join(claims, name);
   const hidden = join(claims, `.${name}`);
-  if (Buffer.byteLength(hidden) > MAX_SOCKET_PATH) {
-    throw new ConfigError(`OVSVLAN_STATE_DIR: ${dir} is too long for its lock socket (a path of at most ${MAX_SOCKET_PATH - (hidden.length - dir.length)} characters)`);
+  const longest = MAX_SOCKET_PATH - `/${LOCK_DIR}/.${'9'.repeat(7)}.${'f'.repeat(8)}`.length; // PIDs have up to 7 digits
+  if (Buffer.byteLength(dir) > longest) {
+    throw new ConfigError(`OVSVLAN_STATE_DIR: ${quoted(dir)} is too long for its lock socket (a path of at most ${longest} bytes)`);
   }
   await mkdir(claims, { recursive: true, mode: 0o700 });
   const me: Holder = { pid: process.pid, pidNamespace: await pidNamespace(), since: new Date().toISOString() };
   const server = createServer((c) => c.end(`${JSON.stringify(me)}\n`));
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new StoreError(`cannot take state directory ${dir} (a Unix socket in ${claims}): ${err.message}`, err)));
     server.listen(hidden, () => resolve());
   });
   server.unref();

@@ -141,6 +141,17 @@ t.test('a start that fails after the socket is open removes the socket file', as
   t.same(await readdir(`${state}/lock.d`), [], 'the lock is withdrawn');
 });
 
+t.test('a state directory or socket path too long for a Unix socket is refused at start (Node would cut it silently)', async (t) => {
+  const long = `${DIR}/${'d'.repeat(100)}`;
+  const d = daemon(long, `${DIR}/l.sock`);
+  t.equal((await exitOf(d)).code, 2, 'a bad setting: exit 2');
+  t.match(d.output(), /OVSVLAN_STATE_DIR: ".*"… is too long for its lock socket \(a path of at most 82 bytes\)/);
+  const e = daemon(`${DIR}/short`, `${DIR}/${'s'.repeat(100)}.sock`);
+  t.equal((await exitOf(e)).code, 2);
+  t.match(e.output(), /OVSVLAN_SOCKET: ".*"… is too long for a Unix socket/);
+  t.same(await readdir(`${DIR}/short/lock.d`), [], 'and the state directory is released');
+});
+
 t.test('closing removes the socket file only while it is still ours', async (t) => {
   const sock = `${DIR}/mine.sock`;
   const mine = await openSocket(sock);
