@@ -6,12 +6,18 @@
 // and bodies are never logged.
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { OvsvlanError, quoted } from '../errors.js';
+import { InvalidRequestError, OvsvlanError, quoted } from '../errors.js';
 import { parseBody } from './decode.js';
 import type { Handler } from './routes.js';
 import type { PluginSocket } from './socket.js';
 
 const CONTENT_TYPE = 'application/vnd.docker.plugins.v1.2+json';
+/**
+ * Docker's largest bodies are port maps (CreateEndpoint, Join,
+ * ProgramExternalConnectivity): about 70 bytes per published port, so
+ * `-p 1000-60000:1000-60000` sends some 4 MB that ovsvlan ignores.
+ */
+const BODY_LIMIT = 4 * 1024 * 1024;
 
 /**
  * Told of every answered request: `call` is the route without its slash
@@ -27,21 +33,14 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
     loggerInstance: log,
     // our own onResponse hook writes one line per request instead of fastify's two
     logController: new LogController({ disableRequestLogging: true }),
-    // Docker's largest bodies are port maps (CreateEndpoint, Join, ProgramExternalConnectivity): about
-    // 70 bytes per published port, so `-p 1000-60000:1000-60000` sends some 4 MB that ovsvlan ignores.
-    bodyLimit: 4 * 1024 * 1024,
     serverFactory: (h) => {
       handler = h;
       return socket.server;
     },
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    try {
-      done(null, parseBody(body as string));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
+  app.addContentTypeParser('*', (_req, payload, done) => {
+    readBody(payload, BODY_LIMIT).then(parseBody).then((body) => done(null, body), (err: Error) => done(err, undefined));
   });
   for (const [path, handler] of Object.entries(table)) {
     app.post(path, async (req, reply) => {
@@ -66,6 +65,27 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
   if (!handler) throw new Error('fastify did not take the plugin socket');
   socket.attach(handler);
   return app;
+}
+
+/**
+ * The body as text. A body over `limit` bytes is refused, but only once it has
+ * been read to its end (and dropped): a sender still writing when the answer
+ * comes would see its connection reset instead of the error.
+ */
+function readBody(stream: NodeJS.ReadableStream, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    stream.on('end', () => {
+      if (size > limit) reject(new InvalidRequestError(`request body is larger than ${limit / 1024 / 1024} MiB`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    stream.on('error', reject);
+  });
 }
 
 /** The call a request is for: its route (`NetworkDriver.Join`), or a short prefix of a path that is no route. */
