@@ -4,7 +4,7 @@
 // same told to an optional observer (the metrics). Logs and errors name the
 // call by its route; a path that is none is repeated only as a short prefix,
 // and bodies are never logged.
-import Fastify, { LogController, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { InvalidRequestError, OvsvlanError, quoted } from '../errors.js';
 import { parseBody } from './decode.js';
@@ -33,6 +33,12 @@ export async function startServer(table: Record<string, Handler>, log: Logger, s
     loggerInstance: log,
     // our own onResponse hook writes one line per request instead of fastify's two
     logController: new LogController({ disableRequestLogging: true }),
+    // a path that cannot be decoded (`/x%zz`): fastify's own answer would repeat it whole, with no Err
+    frameworkErrors: (err, req, reply) => {
+      req.log.warn({ code: err.code }, `${quoted(req.url)} refused: ${err.code}`);
+      // fastify types this reply generically over every route's schema; this answer is the same for all
+      void (reply as unknown as FastifyReply).status(500).header('content-type', CONTENT_TYPE).send({ Err: `${quoted(req.url)} is not a valid request path` });
+    },
     serverFactory: (h) => {
       handler = h;
       return socket.server;

@@ -60,6 +60,8 @@ t.test('framing', async (t) => {
   await t.rejects(openSocket(sock), /another process is serving/, 'a live socket is not stolen');
   t.same(observed, ['Empty.Ok ok true', 'Echo.Id ok true', 'Empty.Ok ok true', 'Fail.Option error true', 'Echo.Id error true',
     'Echo.Id error true', 'unknown error true'], 'the observer is told each call by route, its outcome and duration');
+  const badPath = await post(sock, `/Echo.Id%zz${'x'.repeat(5000)}`, '{}');
+  t.same([badPath.status, JSON.parse(badPath.body)], [500, { Err: `"/Echo.Id%zz${'x'.repeat(53)}"… is not a valid request path` }], 'a path that is no URL: Err, and only its start');
   for (let i = 0; i < 3; i++) {
     const big = await post(sock, '/Echo.Id', `{"NetworkID":"${'x'.repeat(5 * 1024 * 1024)}"}`);
     t.same([big.status, JSON.parse(big.body)], [500, { Err: 'request body is larger than 4 MiB' }], 'a body over 4 MiB is read to its end and refused, not reset');
