@@ -102,6 +102,8 @@ async function othersOrThrow(dir: string, claims: string, mine: string, me: Hold
     if (answer instanceof Error) {
       throw new StoreError(`cannot tell whether another ovsvlan daemon holds state directory ${dir} (${path}: ${answer.message}); stop it, or remove ${path} if no daemon runs`);
     }
+    // a holder that accepted without a word may have been withdrawing: its claim is gone then
+    if (answer === undefined && !(await stat(path).then(() => true, () => false))) continue;
     const pid = answer?.pid ?? Number(entry.split('.')[0]);
     const where = answer && answer.pidNamespace !== me.pidNamespace ? ' in another PID namespace (a managed plugin, or a container)' : '';
     throw new StoreError(`state directory ${dir} is in use by another ovsvlan daemon, PID ${pid}${where}` +
@@ -113,12 +115,13 @@ async function othersOrThrow(dir: string, claims: string, mine: string, me: Hold
 /**
  * Connects to a claim: 'stale' when nothing listens on it, 'gone' when it was
  * withdrawn meanwhile, what the holder says when it answers (undefined when it
- * accepts but says nothing within a second: still held), or the error when
- * the connect failed otherwise (nothing can be concluded).
+ * accepts but says nothing within a second, or resets: alive a moment ago),
+ * or the error when the connect failed otherwise (nothing can be concluded).
  */
 function ask(path: string): Promise<Holder | undefined | 'stale' | 'gone' | Error> {
   return new Promise((resolve) => {
     const c = connect(path);
+    let connected = false;
     let text = '';
     const done = (v: Holder | undefined | 'stale' | 'gone' | Error): void => {
       clearTimeout(timer);
@@ -127,10 +130,12 @@ function ask(path: string): Promise<Holder | undefined | 'stale' | 'gone' | Erro
     };
     const timer = setTimeout(() => done(undefined), ANSWER_WAIT_MS);
     c.setEncoding('utf8');
+    c.on('connect', () => (connected = true));
     c.on('data', (d: string) => (text += d));
     c.on('end', () => done(parseHolder(text)));
     c.on('error', (err: NodeJS.ErrnoException) => {
-      if (text) return done(parseHolder(text));
+      // once connected, the holder was alive: a reset is it closing (it may be withdrawing its claim)
+      if (connected) return done(parseHolder(text));
       done(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'gone' : err);
     });
   });
