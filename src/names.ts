@@ -1,6 +1,16 @@
 // Deterministic names and ownership marks derived from Docker's IDs (pure).
-// Every port and link ovsvlan makes can be traced back to its endpoint by name
-// and by external_ids, so reconciliation and cleanup never touch anything else.
+// Every port and link ovsvlan makes can be traced back to its endpoint or
+// network by name and by its marks (external_ids of OVS rows, the alias of a
+// veth), so reconciliation and cleanup never touch anything else.
+//
+// A name is a 3-letter prefix for what the object is plus 12 hex digits of the
+// SHA-256 of the full ID it serves (15 characters: the kernel's IFNAMSIZ - 1),
+// so distinct IDs get distinct names even when they share a prefix. Before
+// issue 9 names kept the first characters of the ID instead; records made then
+// keep those names (they are stored, and have the same shape). A deliberate
+// collision of 48 bits is possible, so names are never trusted alone: every
+// reuse or delete checks the object's marks first.
+import { createHash } from 'node:crypto';
 
 /** external_ids key that marks an OVS row as ovsvlan's. */
 export const OWNER_KEY = 'ovsvlan-owner';
@@ -16,7 +26,17 @@ export const BASE_TRUNKS_KEY = 'ovsvlan-base-trunks';
 /** Prefixes of the veth ends: host end (an OVS port) and container end (moved into the sandbox). */
 export const HOST_IF_PREFIX = 'ovh';
 export const CONTAINER_IF_PREFIX = 'ovc';
-const ID_CHARS = 12; // 3 + 12 = 15, the kernel's IFNAMSIZ - 1
+/** Per-network objects: the overlay bridge, tunnel ports (one per remote) and the host's internal port. */
+export const OVERLAY_BRIDGE_PREFIX = 'ovb';
+export const TUNNEL_PREFIX = 'ovt';
+export const HOST_PORT_PREFIX = 'ovi';
+const RESERVED = [HOST_IF_PREFIX, CONTAINER_IF_PREFIX, OVERLAY_BRIDGE_PREFIX, TUNNEL_PREFIX, HOST_PORT_PREFIX];
+const HEX_CHARS = 12; // 3 + 12 = 15, the kernel's IFNAMSIZ - 1
+
+/** 12 hex digits of SHA-256 of `key`. */
+function digest(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, HEX_CHARS);
+}
 
 export interface VethNames {
   /** Stays in the host namespace and becomes the OVS port. */
@@ -25,32 +45,59 @@ export interface VethNames {
   container: string;
 }
 
+/** The veth pair of a new endpoint (a recorded endpoint keeps the names its record holds). */
 export function vethNames(endpointId: string): VethNames {
-  const short = endpointId.slice(0, ID_CHARS);
-  return { host: `${HOST_IF_PREFIX}${short}`, container: `${CONTAINER_IF_PREFIX}${short}` };
+  const h = digest(endpointId);
+  return { host: `${HOST_IF_PREFIX}${h}`, container: `${CONTAINER_IF_PREFIX}${h}` };
 }
 
-/** Per-network objects: the overlay bridge, tunnel ports (one per remote) and the host's internal port. */
-export const OVERLAY_BRIDGE_PREFIX = 'ovb';
-export const TUNNEL_PREFIX = 'ovt';
-export const HOST_PORT_PREFIX = 'ovi';
-const RESERVED = [HOST_IF_PREFIX, CONTAINER_IF_PREFIX, OVERLAY_BRIDGE_PREFIX, TUNNEL_PREFIX, HOST_PORT_PREFIX];
+/** The bridge of a new overlay network (stored in its record). */
+export const overlayBridgeName = (networkId: string): string => `${OVERLAY_BRIDGE_PREFIX}${digest(networkId)}`;
 
-export const overlayBridgeName = (networkId: string): string => `${OVERLAY_BRIDGE_PREFIX}${networkId.slice(0, ID_CHARS)}`;
-export const hostPortName = (networkId: string): string => `${HOST_PORT_PREFIX}${networkId.slice(0, ID_CHARS)}`;
-/** `ovt` + 10 characters of the network ID + the remote's index in 2 hex digits (up to 256 remotes). */
-export const tunnelPortName = (networkId: string, index: number): string =>
-  `${TUNNEL_PREFIX}${networkId.slice(0, ID_CHARS - 2)}${index.toString(16).padStart(2, '0')}`;
+/** Names of a network's own ports, as its record keeps them. */
+export interface NetworkPortNames {
+  /** one per remote, in the order of `remotes` */
+  tunnels: string[];
+  /** the host_ip's internal port */
+  host: string | undefined;
+}
+
+/** The port names of a new network: tunnel `i` serves remote `i`. */
+export function networkPortNames(networkId: string, remotes: number, hostIp: boolean): NetworkPortNames {
+  return {
+    tunnels: Array.from({ length: remotes }, (_, i) => `${TUNNEL_PREFIX}${digest(`${networkId}/${i}`)}`),
+    host: hostIp ? `${HOST_PORT_PREFIX}${digest(networkId)}` : undefined,
+  };
+}
+
+/**
+ * The port names of a network record. Records made before issue 9 hold none:
+ * theirs are `ovt` + 10 characters of the ID + the remote's index in 2 hex
+ * digits, and `ovi` + 12 characters of the ID.
+ */
+export function portNamesOf(net: { id: string; remotes: readonly string[]; hostIp: string | undefined; ports?: NetworkPortNames }): NetworkPortNames {
+  if (net.ports) return net.ports;
+  return {
+    tunnels: net.remotes.map((_, i) => `${TUNNEL_PREFIX}${net.id.slice(0, HEX_CHARS - 2)}${i.toString(16).padStart(2, '0')}`),
+    host: net.hostIp ? `${HOST_PORT_PREFIX}${net.id.slice(0, HEX_CHARS)}` : undefined,
+  };
+}
 
 /** Names ovsvlan derives for its own objects; a user's bridge may not look like one. */
 export function hasReservedPrefix(name: string): boolean {
-  return RESERVED.some((p) => new RegExp(`^${p}[0-9a-f]{${ID_CHARS}}$`).test(name));
+  return RESERVED.some((p) => new RegExp(`^${p}[0-9a-f]{${HEX_CHARS}}$`).test(name));
 }
 
-/** True for veth names ovsvlan could have made (used to find orphans). */
+/** True for veth names ovsvlan could have made, of either form (used to find orphans). */
 export function isOurLinkName(name: string): boolean {
-  return new RegExp(`^(${HOST_IF_PREFIX}|${CONTAINER_IF_PREFIX})[0-9a-f]{${ID_CHARS}}$`).test(name);
+  return new RegExp(`^(${HOST_IF_PREFIX}|${CONTAINER_IF_PREFIX})[0-9a-f]{${HEX_CHARS}}$`).test(name);
 }
+
+/**
+ * The alias (ifalias) of both ends of an endpoint's veth: whose it is. Set
+ * right after the pair is made; links made before issue 9 have none.
+ */
+export const linkMark = (endpointId: string): string => `${ENDPOINT_KEY}=${endpointId}`;
 
 export function portExternalIds(networkId: string, endpointId: string): Record<string, string> {
   return { [OWNER_KEY]: OWNER_VALUE, [ROLE_KEY]: 'endpoint', [NETWORK_KEY]: networkId, [ENDPOINT_KEY]: endpointId };
@@ -63,6 +110,23 @@ export function infraExternalIds(role: Exclude<PortRole, 'endpoint'>, networkId?
 
 export function bridgeExternalIds(): Record<string, string> {
   return { [OWNER_KEY]: OWNER_VALUE };
+}
+
+/**
+ * Whether a row's external_ids carry every mark in `marks`: the same owner,
+ * network and endpoint. An endpoint port written before roles existed has no
+ * role and still counts as an endpoint port.
+ */
+export function hasMarks(externalIds: Readonly<Record<string, string>>, marks: Readonly<Record<string, string>>): boolean {
+  return Object.entries(marks).every(([k, v]) => externalIds[k] === v || (k === ROLE_KEY && v === 'endpoint' && externalIds[k] === undefined));
+}
+
+/** Whose an OVS row is, for an error message: "endpoint 0123456789ab of network …", "not ovsvlan's". */
+export function describeOwner(externalIds: Readonly<Record<string, string>>): string {
+  if (externalIds[OWNER_KEY] !== OWNER_VALUE) return 'not ovsvlan\'s';
+  const network = externalIds[NETWORK_KEY] ? ` of network ${shortId(externalIds[NETWORK_KEY])}` : '';
+  const endpoint = externalIds[ENDPOINT_KEY];
+  return endpoint ? `endpoint ${shortId(endpoint)}${network}` : `ovsvlan's ${externalIds[ROLE_KEY] ?? 'port'}${network}`;
 }
 
 /** Linux interface names: 1-15 characters; we also refuse anything a shell or OVS would find odd. */

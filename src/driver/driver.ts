@@ -1,7 +1,7 @@
 // The network driver as one object: each Docker call, implemented in the file
 // named after its lifecycle phase (network.ts, endpoint.ts, join.ts).
 import type { DriverContext } from './context.js';
-import { createEndpoint, deleteEndpoint, type CreateEndpointRequest } from './endpoint.js';
+import { createEndpoint, deleteEndpoint, endpointOf, type CreateEndpointRequest } from './endpoint.js';
 import { join, leave, type JoinResult } from './join.js';
 import { createNetwork, deleteNetwork, type CreateNetworkRequest } from './network.js';
 
@@ -16,7 +16,8 @@ export class NetworkDriver {
   createNetwork(req: CreateNetworkRequest): Promise<void> {
     return createNetwork(this.#ctx, req);
   }
-  deleteNetwork(networkId: string): Promise<void> {
+  /** Resolves to the IDs of the stale endpoints removed with the network. */
+  deleteNetwork(networkId: string): Promise<string[]> {
     return deleteNetwork(this.#ctx, networkId);
   }
   createEndpoint(req: CreateEndpointRequest): Promise<void> {
@@ -30,5 +31,9 @@ export class NetworkDriver {
   }
   leave(networkId: string, endpointId: string): void {
     leave(this.#ctx, networkId, endpointId);
+  }
+  /** For the calls that change nothing (EndpointOperInfo, Program/RevokeExternalConnectivity): refuses another network's endpoint, as every call does. */
+  checkEndpoint(networkId: string, endpointId: string): void {
+    endpointOf(this.#ctx, networkId, endpointId);
   }
 }

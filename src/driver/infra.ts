@@ -6,41 +6,45 @@ import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortState } from '../vswitch/vswitch.js';
 import type { DriverContext } from './context.js';
-import { BASE_TRUNKS_KEY, hostPortName, infraExternalIds, OWNER_KEY, OWNER_VALUE, ROLE_KEY, tunnelPortName } from '../names.js';
+import { BASE_TRUNKS_KEY, hasMarks, infraExternalIds, OWNER_KEY, OWNER_VALUE, portNamesOf, ROLE_KEY } from '../names.js';
 
 /** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
 export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair = false): Promise<string[]> {
   const made: string[] = [];
+  const names = portNamesOf(net);
   if (net.mode !== 'vlan') {
     for (const [i, remote] of net.remotes.entries()) {
-      const name = tunnelPortName(net.id, i);
+      const name = names.tunnels[i] ?? '';
       const key = net.key ?? 0;
-      if (repair && isTunnel(await ctx.vswitch.getPort(name), net.bridge, net.mode, remote, key)) continue;
-      await ctx.vswitch.attachTunnel({ bridge: net.bridge, name, type: net.mode, remote, key, externalIds: infraExternalIds('tunnel', net.id) });
+      const marks = infraExternalIds('tunnel', net.id);
+      if (repair && isTunnel(await ctx.vswitch.getPort(name), marks, net.bridge, net.mode, remote, key)) continue;
+      await ctx.vswitch.attachTunnel({ bridge: net.bridge, name, type: net.mode, remote, key, externalIds: marks });
       made.push(name);
     }
   }
-  if (net.hostIp) {
-    const name = hostPortName(net.id);
-    const port = await ctx.vswitch.getPort(name);
-    if (!repair || port?.bridge !== net.bridge || port.tag !== net.vlan) {
-      await ctx.vswitch.attachHostPort({ bridge: net.bridge, name, tag: net.vlan, mtu: net.mtu, externalIds: infraExternalIds('host', net.id) });
-      made.push(name);
+  if (net.hostIp && names.host) {
+    const marks = infraExternalIds('host', net.id);
+    const port = await ctx.vswitch.getPort(names.host);
+    if (!repair || port?.bridge !== net.bridge || port.tag !== net.vlan || !hasMarks(port.externalIds, marks)) {
+      await ctx.vswitch.attachHostPort({ bridge: net.bridge, name: names.host, tag: net.vlan, mtu: net.mtu, externalIds: marks });
+      made.push(names.host);
     }
-    await setAddress(name, net.hostIp);
+    await setAddress(names.host, net.hostIp);
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
 }
 
-function isTunnel(p: PortState | undefined, bridge: string, type: string, remote: string, key: number): boolean {
-  return p?.bridge === bridge && p.type === type && p.protected && p.options['remote_ip'] === remote && p.options['key'] === String(key);
+function isTunnel(p: PortState | undefined, marks: Record<string, string>, bridge: string, type: string, remote: string, key: number): boolean {
+  return p?.bridge === bridge && hasMarks(p.externalIds, marks) && p.type === type && p.protected
+    && p.options['remote_ip'] === remote && p.options['key'] === String(key);
 }
 
-/** Removes the network's tunnel and host ports (what is gone already is fine). */
+/** Removes the network's tunnel and host ports: those marked as its own (what is gone already is fine). */
 export async function removeInfra(ctx: DriverContext, net: NetworkRecord): Promise<void> {
-  for (let i = 0; i < net.remotes.length; i++) await ctx.vswitch.detachPort(tunnelPortName(net.id, i));
-  if (net.hostIp) await ctx.vswitch.detachPort(hostPortName(net.id));
+  const names = portNamesOf(net);
+  for (const name of names.tunnels) await ctx.vswitch.detachPort(name, infraExternalIds('tunnel', net.id));
+  if (names.host) await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
 }
 
 /**
@@ -88,7 +92,7 @@ export async function dropUplink(ctx: DriverContext, name: string): Promise<void
   const port = await ctx.vswitch.getPort(name);
   if (!port || port.externalIds[OWNER_KEY] !== OWNER_VALUE) return;
   const base = baseTrunks(port);
-  if (base === undefined) await ctx.vswitch.detachPort(name);
+  if (base === undefined) await ctx.vswitch.detachPort(name, infraExternalIds('uplink'));
   else await ctx.vswitch.releaseUplink(name, base, [OWNER_KEY, ROLE_KEY, BASE_TRUNKS_KEY]);
 }
 

@@ -2,6 +2,7 @@
 // routes. Docker itself moves the link, names it ethN and sets the addresses.
 import { NotFoundError } from '../errors.js';
 import type { DriverContext } from './context.js';
+import { endpointOf } from './endpoint.js';
 import { shortId } from '../names.js';
 
 export interface JoinResult {
@@ -16,11 +17,12 @@ export interface JoinResult {
 /**
  * Join is invoked when the container's sandbox is attached to the endpoint,
  * right after CreateEndpoint. It changes nothing: the veth pair and port exist
- * already. An --internal network gets no gateway.
+ * already. An --internal network gets no gateway. The endpoint must be the
+ * network's own: another network's gateway is never handed out.
  */
 export function join(ctx: DriverContext, networkId: string, endpointId: string): JoinResult {
   const net = ctx.state.requireNetwork(networkId);
-  const ep = ctx.state.endpoint(endpointId);
+  const ep = endpointOf(ctx, networkId, endpointId);
   if (!ep) throw new NotFoundError(`endpoint ${shortId(endpointId)} of network ${shortId(networkId)} is not known to ovsvlan`);
   return {
     srcName: ep.containerIf,
@@ -33,8 +35,10 @@ export function join(ctx: DriverContext, networkId: string, endpointId: string):
 /**
  * Leave is invoked when the sandbox detaches (container stop, network
  * disconnect), before Docker moves the interface back to the host. The veth
- * is removed in DeleteEndpoint, which follows.
+ * is removed in DeleteEndpoint, which follows. An unknown endpoint is success;
+ * another network's is refused.
  */
 export function leave(ctx: DriverContext, networkId: string, endpointId: string): void {
+  endpointOf(ctx, networkId, endpointId);
   ctx.log.debug({ network: shortId(networkId), endpoint: shortId(endpointId) }, 'leave');
 }

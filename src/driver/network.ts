@@ -9,8 +9,9 @@ import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js'
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
+import { removeEndpoint } from './endpoint.js';
 import { applyInfra, removeInfra, syncUplink } from './infra.js';
-import { overlayBridgeName, shortId } from '../names.js';
+import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
 
 export interface IpamPool {
@@ -34,7 +35,8 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
 /**
  * CreateNetwork is invoked by `docker network create`, after the IPAM has
  * given the pools. Options are checked before anything is touched; whatever
- * is made (bridge, tunnel ports, uplink, host port) is removed again if a later step fails.
+ * is made (bridge, tunnel ports, uplink, host port, record) is removed again
+ * if a later step fails, as DeleteNetwork would.
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<void> {
   const spec = parseNetworkOptions(req.options, ctx.defaultBridge);
@@ -45,11 +47,10 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
       throw new ConflictError(`network ${shortId(req.id)} already exists with other options`);
     }
     const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(req.id);
-    // VLAN networks are checked against the others on their bridge, overlays against all overlays
-    await ctx.locks.run(spec.mode === 'vlan' ? bridgeLockKey(bridge) : 'overlays', async () => {
-      const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec);
-      const { bridge: b, created } = await ctx.vswitch.ensureBridge(bridge, ctx.datapath);
-      const record: NetworkRecord = {
+    // VLAN networks are checked against the others on their bridge, overlays against all overlays (and own their bridge)
+    await withLocks(ctx, spec.mode === 'vlan' ? [bridgeLockKey(bridge)] : ['overlays', bridgeLockKey(bridge)], async () => {
+      const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec, bridge);
+      let record: NetworkRecord = {
         id: req.id,
         mode: spec.mode,
         bridge,
@@ -60,24 +61,28 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         uplink: extra.uplink,
         nativeVlan: extra.nativeVlan,
         hostIp: spec.hostIp,
-        datapath: b.datapath,
+        datapath: ctx.datapath,
         gatewayV4: stripMask(req.ipv4[0]?.gateway),
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
         subnets: [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
+        ports: networkPortNames(req.id, spec.mode === 'vlan' ? 0 : spec.remotes.length, spec.hostIp !== undefined),
       };
-      let adopted: NetworkRecord[] = [];
+      const adopted: NetworkRecord[] = [];
       try {
+        const { bridge: b, created } = await ctx.vswitch.ensureBridge(bridge, ctx.datapath);
+        record = { ...record, datapath: b.datapath };
         await ctx.state.putNetwork(record);
-        adopted = await shareUplink(ctx, record);
+        await shareUplink(ctx, record, adopted);
         await applyInfra(ctx, record);
+        ctx.log.info({ network: shortId(req.id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
+          uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
       } catch (err) {
         for (const before of adopted) await ctx.state.putNetwork(before).catch(() => undefined);
-        await undoCreate(ctx, record, created);
+        await removeNetwork(ctx, record).catch((undoErr: unknown) =>
+          ctx.log.error({ err: undoErr, network: shortId(record.id) }, 'rollback of network failed; reconciliation will finish it'));
         throw err;
       }
-      ctx.log.info({ network: shortId(req.id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
-        uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
     });
   });
 }
@@ -85,24 +90,14 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
 /**
  * The uplink belongs to the bridge: when a network brings the first uplink to
  * a bridge, the networks already on it share it (it stays while any of them
- * remains). Returns their records as they were, for a rollback.
+ * remains). Adds their records as they were to `before`, for a rollback.
  */
-async function shareUplink(ctx: DriverContext, record: NetworkRecord): Promise<NetworkRecord[]> {
-  if (!record.uplink) return [];
+async function shareUplink(ctx: DriverContext, record: NetworkRecord, before: NetworkRecord[]): Promise<void> {
+  if (!record.uplink) return;
   const others = ctx.state.networks().filter((n) => n.mode === 'vlan' && n.bridge === record.bridge && n.id !== record.id && !n.uplink);
-  for (const n of others) await ctx.state.putNetwork({ ...n, uplink: record.uplink, nativeVlan: record.nativeVlan });
-  return others;
-}
-
-async function undoCreate(ctx: DriverContext, record: NetworkRecord, bridgeCreated: boolean): Promise<void> {
-  const steps = [
-    () => removeInfra(ctx, record),
-    async () => { if (ctx.state.network(record.id)) await ctx.state.removeNetwork(record.id); },
-    () => syncUplink(ctx, record.bridge, record.uplink),
-    async () => { if (bridgeCreated) await ctx.vswitch.deleteBridge(record.bridge); },
-  ];
-  for (const step of steps) {
-    await step().catch((err: unknown) => ctx.log.error({ err, network: shortId(record.id) }, 'rollback step failed; reconciliation will finish it'));
+  for (const n of others) {
+    before.push(n);
+    await ctx.state.putNetwork({ ...n, uplink: record.uplink, nativeVlan: record.nativeVlan });
   }
 }
 
@@ -138,11 +133,17 @@ async function checkUplink(ctx: DriverContext, uplink: string, bridge: string, n
   }
 }
 
-/** Checks an overlay against the others, and works out its MTU from the underlay. */
-async function checkOverlay(ctx: DriverContext, spec: OverlaySpec): Promise<{ mtu: number; uplink: undefined; nativeVlan: undefined }> {
+/** Checks an overlay against the others (its key, its own bridge), and works out its MTU from the underlay. */
+async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: string): Promise<{ mtu: number; uplink: undefined; nativeVlan: undefined }> {
   const clash = ctx.state.networks().find((n) => n.mode === spec.mode && n.key === spec.key && n.remotes.some((r) => spec.remotes.includes(r)));
   if (clash) {
     throw new ConflictError(`${spec.mode === 'vxlan' ? 'vni' : 'key'} ${spec.key} to ${spec.remotes.join(',')} is already used by network ${shortId(clash.id)}`);
+  }
+  const holder = ctx.state.networks().find((n) => n.bridge === bridge);
+  const existing = holder ? undefined : await ctx.vswitch.getBridge(bridge);
+  if (holder || (existing && !existing.ours)) {
+    throw new ConflictError(`the overlay's own bridge ${bridge} is already ${holder ? `network ${shortId(holder.id)}'s` : 'an OVS bridge that is not ovsvlan\'s'}; ` +
+      'an overlay never shares its bridge: use another network ID');
   }
   if (spec.mtu !== undefined) return { mtu: spec.mtu, uplink: undefined, nativeVlan: undefined };
   let mtu = Infinity;
@@ -160,19 +161,37 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec): Promise<{ mt
  * the network's addresses and once no endpoint is left. Unknown IDs are
  * success. The network's tunnel and host ports go; the uplink follows the
  * VLANs left on the bridge; a bridge ovsvlan created goes with its last network.
+ *
+ * Endpoints ovsvlan still holds for it are stale (Docker refuses `network rm`
+ * while it has endpoints; a crash can leave ours behind) and are removed with
+ * it: refusing would not help, since Docker only logs the error and forgets
+ * the network anyway. Returns their IDs, so that their leases can be freed.
  */
-export async function deleteNetwork(ctx: DriverContext, id: string): Promise<void> {
-  await ctx.locks.run(id, async () => {
+export async function deleteNetwork(ctx: DriverContext, id: string): Promise<string[]> {
+  return ctx.locks.run(id, async () => {
     const n = ctx.state.network(id);
-    if (!n) return;
-    await ctx.state.removeNetwork(id);
-    await ctx.locks.run(bridgeLockKey(n.bridge), async () => {
-      await removeInfra(ctx, n);
-      await syncUplink(ctx, n.bridge, n.uplink);
-      await deleteBridgeIfUnused(ctx, n.bridge);
-    });
-    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode }, 'network deleted');
+    if (!n) return [];
+    const left = await ctx.locks.run(bridgeLockKey(n.bridge), () => removeNetwork(ctx, n));
+    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode, endpointsLeft: left.length }, 'network deleted');
+    return left;
   });
+}
+
+/**
+ * Takes a network away, in this order: the endpoints it still has (port, veth,
+ * record), its record, its tunnel and host ports, its VLAN on the uplink, and
+ * its bridge if ovsvlan created it and nothing else is on it. Stops at the
+ * first failure (reconciliation finishes the job). The caller holds the
+ * network's and the bridge's locks, or runs alone. Returns the endpoints' IDs.
+ */
+export async function removeNetwork(ctx: DriverContext, n: NetworkRecord): Promise<string[]> {
+  const left = ctx.state.endpoints(n.id);
+  for (const ep of left) await removeEndpoint(ctx, ep);
+  if (ctx.state.network(n.id)) await ctx.state.removeNetwork(n.id);
+  await removeInfra(ctx, n);
+  await syncUplink(ctx, n.bridge, n.uplink);
+  await deleteBridgeIfUnused(ctx, n.bridge);
+  return left.map((e) => e.id);
 }
 
 /** Deletes a bridge ovsvlan created once no network uses it and only its own internal port is left. */
@@ -187,6 +206,12 @@ export async function deleteBridgeIfUnused(ctx: DriverContext, bridge: string): 
 
 /** Bridge creation and removal are serialised per bridge, across networks. */
 const bridgeLockKey = (bridge: string): string => `bridge:${bridge}`;
+
+/** Runs `fn` holding every key, taken in the order given. */
+function withLocks<T>(ctx: DriverContext, keys: readonly string[], fn: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = keys;
+  return first === undefined ? fn() : ctx.locks.run(first, () => withLocks(ctx, rest, fn));
+}
 
 /** A bridge name that is already a non-OVS interface (eth0, docker0…) would hijack it: refuse. */
 async function refuseNonOvsLink(ctx: DriverContext, name: string): Promise<void> {

@@ -58,6 +58,21 @@ export async function claimAddresses(ctx: IpamContext, networkId: string, endpoi
   }
 }
 
+/**
+ * Called when DeleteNetwork removed endpoints ovsvlan still held for the
+ * network (stale, after a crash): their leases in the network's pools are freed.
+ */
+export async function releaseEndpoints(ctx: IpamContext, networkId: string, endpointIds: readonly string[]): Promise<void> {
+  const gone = new Set(endpointIds);
+  for (const p of gone.size > 0 ? ctx.state.pools().filter((c) => c.networkId === networkId) : []) {
+    await ctx.locks.run(p.id, async () => {
+      const cur = ctx.state.pool(p.id);
+      const freed = Object.entries(cur?.leases ?? {}).filter(([, l]) => l.kind === 'endpoint' && gone.has(l.endpointId ?? ''));
+      if (cur && freed.length > 0) await ctx.state.putPool(changedPool(cur, Object.fromEntries(freed.map(([a]) => [a, undefined]))));
+    });
+  }
+}
+
 /** Canonical address text of a CIDR or plain address. */
 function addressKey(cidrOrAddress: string | undefined): string | undefined {
   if (!cidrOrAddress) return undefined;

@@ -1,5 +1,5 @@
 // The IPAM driver as one object for the protocol table.
-import { bindNetwork, claimAddresses, type NetworkPool } from './bind.js';
+import { bindNetwork, claimAddresses, releaseEndpoints, type NetworkPool } from './bind.js';
 import {
   GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, releaseAddress, releasePool, requestAddress, requestPool,
   type IpamContext, type PoolRequest,
@@ -33,5 +33,8 @@ export class IpamDriver {
   }
   claimAddresses(networkId: string, endpointId: string, addresses: readonly (string | undefined)[]): Promise<void> {
     return claimAddresses(this.#ctx, networkId, endpointId, addresses);
+  }
+  releaseEndpoints(networkId: string, endpointIds: readonly string[]): Promise<void> {
+    return releaseEndpoints(this.#ctx, networkId, endpointIds);
   }
 }

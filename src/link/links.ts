@@ -9,21 +9,27 @@ export interface LinkInfo {
   mtu: number;
   /** Interface kind from `ip -d` (veth, tun, openvswitch…), undefined for plain devices. */
   kind: string | undefined;
+  /** The link's alias (ifalias): ovsvlan marks its veths with it (names.ts linkMark). */
+  alias: string | undefined;
 }
 
 interface IpLinkJson {
   ifname: string;
   mtu: number;
   linkinfo?: { info_kind?: string };
+  ifalias?: string;
 }
 
 const NOT_FOUND = /does not exist|Cannot find device/i;
 
 /**
- * Creates a veth pair with both ends at `mtu` and brings the host end up.
- * Returns false when a link named `host` exists already (a retried call).
+ * Creates a veth pair with both ends at `mtu`, marks both ends with `alias`
+ * and brings the host end up. Returns false, changing nothing, when a link
+ * named `host` or `peer` exists already: whose it is, is the caller's to judge.
+ * The kernel cannot set an alias in the same call that makes the link: a
+ * crash in between leaves a pair without it, which is nobody's to reuse.
  */
-export async function createVethPair(host: string, peer: string, mtu: number): Promise<boolean> {
+export async function createVethPair(host: string, peer: string, mtu: number, alias: string): Promise<boolean> {
   // the host end is NOARP from birth (link/harden.ts); the container end keeps ARP
   const argv = ['link', 'add', host, 'mtu', String(mtu), 'arp', 'off', 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)];
   const r = await exec('ip', argv);
@@ -32,12 +38,18 @@ export async function createVethPair(host: string, peer: string, mtu: number): P
     throw new LinkError(['ip', ...argv], r.stderr);
   }
   try {
-    await execOk('ip', ['link', 'set', host, 'up']);
+    await execOk('ip', ['link', 'set', 'dev', peer, 'alias', alias]);
+    await execOk('ip', ['link', 'set', 'dev', host, 'alias', alias, 'up']);
   } catch (err) {
     await deleteLink(host);
     throw err;
   }
   return true;
+}
+
+/** Sets a link's alias (marks a veth made before links carried one). */
+export async function setAlias(name: string, alias: string): Promise<void> {
+  await execOk('ip', ['link', 'set', 'dev', name, 'alias', alias]);
 }
 
 /**
@@ -66,11 +78,13 @@ export async function getLink(name: string): Promise<LinkInfo | undefined> {
     throw new LinkError(['ip', ...argv], r.stderr);
   }
   const [l] = JSON.parse(r.stdout) as IpLinkJson[];
-  return l ? { name: l.ifname, mtu: l.mtu, kind: l.linkinfo?.info_kind } : undefined;
+  return l ? linkInfo(l) : undefined;
 }
 
 /** All links of the current namespace. */
 export async function listLinks(): Promise<LinkInfo[]> {
   const out = await execOk('ip', ['-j', '-d', 'link', 'show']);
-  return (JSON.parse(out) as IpLinkJson[]).map((l) => ({ name: l.ifname, mtu: l.mtu, kind: l.linkinfo?.info_kind }));
+  return (JSON.parse(out) as IpLinkJson[]).map(linkInfo);
 }
+
+const linkInfo = (l: IpLinkJson): LinkInfo => ({ name: l.ifname, mtu: l.mtu, kind: l.linkinfo?.info_kind, alias: l.ifalias || undefined });

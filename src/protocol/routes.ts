@@ -39,7 +39,8 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     },
 
     '/NetworkDriver.DeleteNetwork': async (b) => {
-      await driver.deleteNetwork(networkReq(b).networkId);
+      const { networkId } = networkReq(b);
+      await ipam.releaseEndpoints(networkId, await driver.deleteNetwork(networkId));
       return {};
     },
 
@@ -58,7 +59,8 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     },
 
     '/NetworkDriver.EndpointOperInfo': (b) => {
-      endpointReq(b);
+      const req = endpointReq(b);
+      driver.checkEndpoint(req.networkId, req.endpointId);
       return { Value: {} };
     },
 
@@ -80,11 +82,13 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     // Nothing to do for a VLAN on a bridge (no NAT, no port maps); answered so that no Docker version sees a 404.
     // 28/29 may send them again for the same endpoint, for IPv6-only gateways and internal networks too.
     '/NetworkDriver.ProgramExternalConnectivity': (b) => {
-      connectivityReq(b);
+      const req = connectivityReq(b);
+      driver.checkEndpoint(req.networkId, req.endpointId);
       return {};
     },
     '/NetworkDriver.RevokeExternalConnectivity': (b) => {
-      connectivityReq(b);
+      const req = connectivityReq(b);
+      driver.checkEndpoint(req.networkId, req.endpointId);
       return {};
     },
     // Swarm only (a ConnectivityScope or Scope of global); ovsvlan is local, but never answers 404.

@@ -18,13 +18,13 @@
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
 import type { DriverContext } from '../driver/context.js';
-import { unwireEndpoint, wireEndpoint } from '../driver/endpoint.js';
-import { applyInfra, dropUplink, removeInfra, syncUplink } from '../driver/infra.js';
-import { isOurLinkName, NETWORK_KEY, ROLE_KEY, shortId } from '../names.js';
-import { deleteBridgeIfUnused } from '../driver/network.js';
+import { removeEndpoint, wireEndpoint } from '../driver/endpoint.js';
+import { applyInfra, dropUplink } from '../driver/infra.js';
+import { hasMarks, isOurLinkName, NETWORK_KEY, portExternalIds, ROLE_KEY, shortId } from '../names.js';
+import { deleteBridgeIfUnused, removeNetwork } from '../driver/network.js';
 import { deleteLink, listLinks } from '../link/links.js';
 import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
-import { changedPool, type NetworkRecord, type PoolRecord } from '../store/records.js';
+import { changedPool, type PoolRecord } from '../store/records.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
 
@@ -111,6 +111,7 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
       if (view?.networks.get(net.id) === null) {
         act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
         await removeNetwork(ctx, net);
+        for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
         return;
       }
       const { created } = await ctx.vswitch.ensureBridge(net.bridge, net.datapath);
@@ -119,18 +120,6 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
       if (made.length > 0) act('infra-missing', { network: shortId(net.id), bridge: net.bridge, ports: made });
     });
   }
-}
-
-async function removeNetwork(ctx: ReconcileContext, net: NetworkRecord): Promise<void> {
-  for (const ep of ctx.state.endpoints(net.id)) {
-    await unwireEndpoint(ctx, ep);
-    await ctx.state.removeEndpoint(ep.id);
-  }
-  await ctx.state.removeNetwork(net.id);
-  for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
-  await removeInfra(ctx, net);
-  await syncUplink(ctx, net.bridge, net.uplink);
-  await deleteBridgeIfUnused(ctx, net.bridge);
 }
 
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
@@ -151,16 +140,19 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
       const leftContainer = old && links.has(ep.containerIf);
       if (!net || (view && listed === false && old) || leftContainer) {
         act('endpoint-orphan', fields);
-        await unwireEndpoint(ctx, ep);
-        await ctx.state.removeEndpoint(ep.id);
+        await removeEndpoint(ctx, ep);
       } else if (!links.has(ep.hostIf)) {
         act('endpoint-gone', fields);
-        await ctx.vswitch.detachPort(ep.hostIf);
+        await ctx.vswitch.detachPort(ep.hostIf, portExternalIds(ep.networkId, ep.id));
         await ctx.state.removeEndpoint(ep.id);
       } else {
+        const marks = portExternalIds(net.id, ep.id);
         const port = ports.get(ep.hostIf);
-        if (!port || port.bridge !== net.bridge || port.tag !== net.vlan) {
+        const mine = port !== undefined && hasMarks(port.externalIds, marks);
+        if (!mine || port?.bridge !== net.bridge || port.tag !== net.vlan) {
           act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
+          // its own port on another bridge is moved back; a port of that name that is another's is refused
+          if (mine && port?.bridge !== net.bridge) await ctx.vswitch.detachPort(ep.hostIf, marks);
           await wireEndpoint(ctx, net, ep);
         } else if (exposed.has(ep.hostIf)) {
           act('host-end-exposed', { ...fields, datapath: net.datapath });
@@ -175,13 +167,14 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
   const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
   for (const port of await ctx.vswitch.listOwnedPorts()) {
-    if (known.has(port.name) || isWantedPort(wanted, port)) continue;
+    if (isWantedPort(wanted, port)) continue;
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);
       if (port.externalIds[ROLE_KEY] === 'uplink') return dropUplink(ctx, port.name);
-      await ctx.vswitch.detachPort(port.name);
-      if (isOurLinkName(port.name)) await deleteLink(port.name);
+      await ctx.vswitch.detachPort(port.name, port.externalIds);
+      // the port's own link, unless an endpoint's record names it (a port of another's marks took its name)
+      if (isOurLinkName(port.name) && !known.has(port.name)) await deleteLink(port.name);
     });
   }
   for (const bridge of await ctx.vswitch.listOwnedBridges()) {

@@ -3,7 +3,7 @@
 // bridge's trunk uplink with the VLANs its networks need. `ovsvlan status`
 // compares OVS with it to report drift; reconciliation removes the ports of
 // ovsvlan's that it does not list.
-import { hostPortName, isOurLinkName, NETWORK_KEY, ROLE_KEY, tunnelPortName, type PortRole } from '../names.js';
+import { ENDPOINT_KEY, isOurLinkName, NETWORK_KEY, portNamesOf, ROLE_KEY, type PortRole } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export interface WantedPort {
@@ -30,10 +30,9 @@ export function wantedPorts(networks: readonly NetworkRecord[], endpoints: reado
     if (net) put({ name: ep.hostIf, role: 'endpoint', bridge: net.bridge, tag: net.vlan, networkId: net.id, endpointId: ep.id });
   }
   for (const net of networks) {
-    if (net.mode !== 'vlan') {
-      net.remotes.forEach((_, i) => put({ name: tunnelPortName(net.id, i), role: 'tunnel', bridge: net.bridge, tag: undefined, networkId: net.id }));
-    }
-    if (net.hostIp) put({ name: hostPortName(net.id), role: 'host', bridge: net.bridge, tag: net.vlan, networkId: net.id });
+    const names = portNamesOf(net);
+    if (net.mode !== 'vlan') names.tunnels.forEach((name) => put({ name, role: 'tunnel', bridge: net.bridge, tag: undefined, networkId: net.id }));
+    if (names.host) put({ name: names.host, role: 'host', bridge: net.bridge, tag: net.vlan, networkId: net.id });
     if (net.mode === 'vlan' && net.uplink && !out.has(net.uplink)) {
       const vlans = networks.filter((n) => n.mode === 'vlan' && n.bridge === net.bridge && n.vlan !== undefined)
         .map((n) => n.vlan as number);
@@ -46,12 +45,14 @@ export function wantedPorts(networks: readonly NetworkRecord[], endpoints: reado
 /**
  * Whether an OVS port marked as ovsvlan's is one the records want. An
  * endpoint's port on the wrong bridge or tag is still wanted (it is repaired,
- * not removed); a network's own port must also carry that network's marks.
+ * not removed), if it carries that endpoint's mark; a network's own port must
+ * carry that network's marks. A port of the right name with another's marks
+ * (a name collision) is not wanted.
  */
 export function isWantedPort(wanted: ReadonlyMap<string, WantedPort>, port: { name: string; bridge: string | undefined; externalIds: Record<string, string> }): boolean {
   const w = wanted.get(port.name);
   if (!w) return false;
-  if (w.role === 'endpoint') return true;
+  if (w.role === 'endpoint') return port.externalIds[ENDPOINT_KEY] === w.endpointId;
   if (port.externalIds[ROLE_KEY] !== w.role) return false;
   return w.role === 'uplink' ? w.bridge === port.bridge : w.networkId === port.externalIds[NETWORK_KEY];
 }

@@ -1,6 +1,7 @@
 // What ovsvlan persists: one versioned record type per kind, checked at load.
 import type { Mode } from '../driver/options.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
+import type { NetworkPortNames } from '../names.js';
 
 export const STATE_VERSION = 3;
 
@@ -28,6 +29,8 @@ export interface NetworkRecord {
   internal: boolean;
   /** The subnets Docker's IPAM data gave at CreateNetwork (shown by `ovsvlan status`); absent in records older than 0.2. */
   subnets?: string[];
+  /** The names of its tunnel and host ports; absent in records older than issue 9 (names.ts portNamesOf). */
+  ports?: NetworkPortNames;
 }
 
 export interface EndpointRecord {

@@ -1,77 +1,26 @@
 // ovsvlan's intent over OVSDB: bridges and tagged access ports. Each change is
-// one transaction that waits until ovs-vswitchd has applied it. Only rows
-// marked with ovsvlan's external_ids are ever deleted.
+// one transaction that waits until ovs-vswitchd has applied it. A port is
+// replaced or deleted only when its external_ids carry the marks of whom the
+// caller acts for, checked again inside the transaction that changes it.
 import type { OvsdbClient } from '../ovsdb/client.js';
-import { insert, mutate, select, update, type Operation } from '../ovsdb/ops.js';
+import { insert, mutate, select, update, wait, type Operation } from '../ovsdb/ops.js';
 import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type Row, type Uuid } from '../ovsdb/notation.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
-import { bridgeExternalIds, OWNER_KEY, OWNER_VALUE } from '../names.js';
+import { bridgeExternalIds, describeOwner, hasMarks, OWNER_KEY, OWNER_VALUE } from '../names.js';
 
-export type DatapathType = 'system' | 'netdev';
+import type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, PortState, TunnelPort, UplinkPort } from './types.js';
 
-export interface BridgeInfo {
-  name: string;
-  datapath: DatapathType;
-  /** Created by ovsvlan (external_ids ovsvlan-owner=ovsvlan). */
-  ours: boolean;
-  portNames: string[];
-}
-
-export interface PortInfo {
-  name: string;
-  bridge: string | undefined;
-  tag: number | undefined;
-  externalIds: Record<string, string>;
-}
-
-/** What reconciliation compares with what a network wants. */
-export interface PortState {
-  bridge: string | undefined;
-  tag: number | undefined;
-  trunks: number[];
-  vlanMode: string | undefined;
-  protected: boolean;
-  externalIds: Record<string, string>;
-  /** the interface's type ('' for a system interface) and options */
-  type: string;
-  options: Record<string, string>;
-}
-
-export interface AccessPort {
-  bridge: string;
-  name: string;
-  /** undefined: an untagged port (overlay bridges) */
-  tag: number | undefined;
-  externalIds: Record<string, string>;
-}
-
-export interface TunnelPort {
-  bridge: string;
-  name: string;
-  type: 'vxlan' | 'gre';
-  remote: string;
-  key: number;
-  externalIds: Record<string, string>;
-}
-
-export interface UplinkPort {
-  bridge: string;
-  name: string;
-  trunks: number[];
-  nativeVlan: number | undefined;
-  externalIds: Record<string, string>;
-}
-
-export interface HostPort {
-  bridge: string;
-  name: string;
-  tag: number | undefined;
-  mtu: number;
-  externalIds: Record<string, string>;
-}
+export type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, PortState, TunnelPort, UplinkPort } from './types.js';
 
 /** The subset of the OVSDB client this module needs. */
 export type Transactor = Pick<OvsdbClient, 'transact' | 'transactAndWait'>;
+
+/** A Port row found by name: its identity and marks, and the bridge that holds it. */
+interface FoundPort {
+  uuid: Uuid;
+  externalIds: Record<string, string>;
+  bridge: string | undefined;
+}
 
 export class Vswitch {
   readonly #db: Transactor;
@@ -184,19 +133,30 @@ export class Vswitch {
     };
   }
 
-  /** Inserts Interface + Port and links the Port to the bridge, replacing a port of that name: one transaction. */
+  /**
+   * Inserts Interface + Port and links the Port to the bridge: one transaction.
+   * A port of that name is replaced (a retried call, a repair) only when it is
+   * on this bridge and carries the new port's marks; any other is refused with
+   * a ConflictError, and never taken off another bridge or from its owner.
+   */
   async #putPort(bridgeName: string, name: string, iface: Row, port: Row): Promise<void> {
-    const [bridges, ports] = await this.#db.transact([
-      select('Bridge', [['name', '==', bridgeName]], ['_uuid']),
-      select('Port', [['name', '==', name]], ['_uuid']),
-    ]);
+    const marks = fromOvsMap(port['external_ids']);
+    const [bridges, ports] = await this.#db.transact([select('Bridge', [['name', '==', bridgeName]], ['_uuid']), portByName(name)]);
     if (!bridges?.rows?.[0]) throw new NotFoundError(`OVS bridge ${bridgeName} does not exist`);
-    const portUuid = ports?.rows?.[0]?.['_uuid'] as Uuid | undefined;
+    const found = await this.#withHolder(ports?.rows?.[0]);
     const ops: Operation[] = [];
-    if (portUuid) {
-      // A retried call, a repair, or a port left on another bridge: detach it first, then add it fresh.
-      ops.push(mutate('Bridge', [['ports', 'includes', portUuid]], [['ports', 'delete', ovsSet([portUuid])]]));
+    if (found) {
+      if (found.bridge !== bridgeName) {
+        throw new ConflictError(`OVS port ${name} is on bridge ${found.bridge ?? '(none)'} (${describeOwner(found.externalIds)}); ` +
+          `ovsvlan never takes a port off another bridge: remove it there, or free the name`);
+      }
+      if (!hasMarks(found.externalIds, marks)) {
+        throw new ConflictError(`OVS port ${name} on bridge ${bridgeName} belongs to ${describeOwner(found.externalIds)}, ` +
+          `not to ${describeOwner(marks)}; ovsvlan does not share or take over a port`);
+      }
+      ops.push(unchanged(found), mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'delete', ovsSet([found.uuid])]]));
     }
+    // unique port names: a port of that name made meanwhile fails the whole transaction
     ops.push(
       insert('Interface', { name, ...iface }, 'iface'),
       insert('Port', { name, interfaces: namedUuid('iface'), ...port }, 'port'),
@@ -205,14 +165,32 @@ export class Vswitch {
     await this.#db.transactAndWait(ops);
   }
 
-  /** Removes a port from whatever bridge holds it; false when there was none. */
-  async detachPort(name: string): Promise<boolean> {
-    const [ports] = await this.#db.transact([select('Port', [['name', '==', name]], ['_uuid'])]);
-    const u = ports?.rows?.[0]?.['_uuid'] as Uuid | undefined;
-    if (!u) return false;
+  /**
+   * Removes the port from its bridge if its external_ids carry `marks`; false
+   * when there is none, or it is another's (left alone). `wait: false` does not
+   * wait for ovs-vswitchd (a rollback, when it may be the very thing that hangs).
+   */
+  async detachPort(name: string, marks: Readonly<Record<string, string>>, opts: { wait: boolean } = { wait: true }): Promise<boolean> {
+    const found = await this.#findPort(name);
+    if (!found || !hasMarks(found.externalIds, marks)) return false;
     // Port and Interface are not root tables: dropping the reference deletes them.
-    await this.#db.transactAndWait([mutate('Bridge', [['ports', 'includes', u]], [['ports', 'delete', ovsSet([u])]])]);
+    const ops = [unchanged(found), mutate('Bridge', [['ports', 'includes', found.uuid]], [['ports', 'delete', ovsSet([found.uuid])]])];
+    await (opts.wait ? this.#db.transactAndWait(ops) : this.#db.transact(ops));
     return true;
+  }
+
+  async #findPort(name: string): Promise<FoundPort | undefined> {
+    const [ports] = await this.#db.transact([portByName(name)]);
+    return this.#withHolder(ports?.rows?.[0]);
+  }
+
+  /** A Port row (of portByName) with the bridge that holds it. */
+  async #withHolder(row: Row | undefined): Promise<FoundPort | undefined> {
+    if (!row) return undefined;
+    const uuid = row['_uuid'] as Uuid;
+    const [holders] = await this.#db.transact([select('Bridge', [['ports', 'includes', uuid]], ['name'])]);
+    const holder = holders?.rows?.[0];
+    return { uuid, externalIds: fromOvsMap(row['external_ids']), bridge: holder ? String(holder['name']) : undefined };
   }
 
   /** Names of the bridges whose external_ids mark them as ovsvlan's. */
@@ -264,6 +242,13 @@ export class Vswitch {
   async setTrunks(name: string, trunks: number[]): Promise<void> {
     await this.#db.transactAndWait([update('Port', [['name', '==', name]], { trunks: ovsSet(trunks) })]);
   }
+}
+
+const portByName = (name: string): Operation => select('Port', [['name', '==', name]], ['_uuid', 'external_ids']);
+
+/** Precondition of a transaction: the port found is still there with the same marks. */
+function unchanged(found: FoundPort): Operation {
+  return wait('Port', [['_uuid', '==', found.uuid]], ['external_ids'], '==', [{ external_ids: ovsMap(found.externalIds) }], 0);
 }
 
 function portNamesByUuid(rows: Row[]): Map<string, string> {

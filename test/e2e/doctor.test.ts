@@ -8,6 +8,7 @@
 import t from 'tap';
 import { ovsvlanCli } from '../helpers/cli.js';
 import { createHost } from '../helpers/host.js';
+import { networkPortNames } from '../../src/names.js';
 import { RUN_PREFIX, waitFor } from '../helpers/run.js';
 
 const lines = (out: string, verdict: string, name: string): string[] =>
@@ -34,7 +35,7 @@ t.test('ovsvlan doctor', async (t) => {
   await host.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', 'vni=4242', '--opt', 'remote=10.99.7.2',
     '--subnet', '203.0.113.0/24', 'dnvx']);
   for (const c of ['d1', 'd2']) await host.dockerOk(['run', '-d', '--name', c, '--net', 'dn880', 'busybox:local', 'sleep', '3600']);
-  const hostPort = `ovi${(await host.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'dn880'])).slice(0, 12)}`;
+  const hostPort = networkPortNames(await host.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'dn880']), 0, true).host ?? '';
   await host.ns.execOk('sysctl', ['-qw', `net.ipv4.conf.${hostPort}.rp_filter=0`]);
   /** Runs the fix a line prints, in the host's netns, once it is the one expected. */
   const applyFix = async (st: typeof t, line: string | undefined, expected: RegExp): Promise<void> => {

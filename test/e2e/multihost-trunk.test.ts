@@ -8,6 +8,7 @@
 //     uplink (the NIC itself stays) and removes tunnel and host ports: nothing of ours is left.
 import t from 'tap';
 import { createHost, type Host } from '../helpers/host.js';
+import { networkPortNames } from '../../src/names.js';
 import { linkNames } from '../helpers/netns.js';
 import { createSwitch, createUnderlay, nsPing, tcpAcross, vlanTags } from '../helpers/multihost.js';
 import { RUN_PREFIX, run, sleep } from '../helpers/run.js';
@@ -118,7 +119,7 @@ t.test('VLANs across hosts through trunk uplinks, uplink safety, host access', a
     await runC(a, 'hc', 'h870', '10.87.0.10');
     await runC(a, 'hd', 'h871', '10.87.0.11');
     const id = await netId(a, 'h870');
-    const ovi = `ovi${id.slice(0, 12)}`;
+    const ovi = networkPortNames(id, 0, true).host ?? '';
     const port = (await ownedPorts(a)).find((p) => p.name === ovi);
     t.ok(port, `internal port ${ovi} is ours`);
     t.equal(port?.tag, 870, 'on VLAN 870');

@@ -8,6 +8,7 @@
 //  and an overlay leaves nothing behind once removed.
 import t from 'tap';
 import { createHost, type Host } from '../helpers/host.js';
+import { overlayBridgeName } from '../../src/names.js';
 import { linkNames } from '../helpers/netns.js';
 import { createSwitch, createUnderlay, linkInfo, startCapture, tcpAcross, vlanTags, type Underlay } from '../helpers/multihost.js';
 import { RUN_PREFIX, sleep } from '../helpers/run.js';
@@ -48,7 +49,7 @@ t.test('overlays between two simulated hosts', async (t) => {
       }
       for (const [i, h] of hosts.entries()) {
         const id = await netId(h, net);
-        const bridge = `ovb${id.slice(0, 12)}`;
+        const bridge = overlayBridgeName(id);
         t.ok((await h.ovs.vsctl(['list-br'])).split('\n').includes(bridge), `${h.name}: overlay bridge ${bridge}`);
         t.equal(unquote(await h.ovs.vsctl(['get', 'bridge', bridge, 'datapath_type'])), 'netdev', `${h.name}: netdev datapath`);
         const ports = await tunnels(h, id);
@@ -94,7 +95,7 @@ t.test('overlays between two simulated hosts', async (t) => {
         await h.dockerOk(['network', 'rm', net, ...(h === a ? [`${net}m`] : [])]);
         t.same(await ownedPorts(h), [], `${h.name}: no port of ours left`);
         const brs = (await h.ovs.vsctl(['list-br'])).split('\n');
-        t.same(brs.filter((br) => ids.some((id) => br === `ovb${id.slice(0, 12)}`)), [], `${h.name}: overlay bridges gone`);
+        t.same(brs.filter((br) => ids.some((id) => br === overlayBridgeName(id))), [], `${h.name}: overlay bridges gone`);
         t.same((await linkNames(h.ns.name)).filter((n) => /^ov[bchti][0-9a-f]{12}$/.test(n)), [], `${h.name}: no ov[bchti]… link left`);
       }
     });

@@ -134,9 +134,9 @@ export async function inconsistencies(host: Host, state: PluginState): Promise<s
 }
 
 /** POSTs `body` to the plugin's socket as dockerd does; returns the status and the parsed answer. */
-export function pluginCall(socket: string, path: string, body: string): Promise<{ status: number; answer: Record<string, unknown> }> {
+export function pluginCall(socket: string, path: string, body: string, timeoutMs = 15_000): Promise<{ status: number; answer: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: socket, path, method: 'POST', timeout: 15_000 }, (res) => {
+    const req = request({ socketPath: socket, path, method: 'POST', timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -151,7 +151,7 @@ export function pluginCall(socket: string, path: string, body: string): Promise<
       });
     });
     req.on('error', reject);
-    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within 15 s`)));
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs / 1000} s`)));
     req.end(body);
   });
 }
