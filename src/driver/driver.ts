@@ -13,14 +13,16 @@ export class NetworkDriver {
     this.#ctx = ctx;
   }
 
-  createNetwork(req: CreateNetworkRequest): Promise<void> {
+  /** `created`: false for a retry of a network that exists already. */
+  createNetwork(req: CreateNetworkRequest): Promise<{ created: boolean }> {
     return createNetwork(this.#ctx, req);
   }
   /** Resolves to the IDs of the stale endpoints removed with the network. */
   deleteNetwork(networkId: string): Promise<string[]> {
     return deleteNetwork(this.#ctx, networkId);
   }
-  createEndpoint(req: CreateEndpointRequest): Promise<void> {
+  /** `created`: false for a retry of an endpoint that exists already. */
+  createEndpoint(req: CreateEndpointRequest): Promise<{ created: boolean }> {
     return createEndpoint(this.#ctx, req);
   }
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {

@@ -28,11 +28,11 @@ export interface CreateEndpointRequest {
  * refused. When a step fails, or the record cannot be saved, what was made
  * for a new endpoint is removed again.
  */
-export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequest): Promise<void> {
-  await ctx.locks.run(req.networkId, async () => {
+export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequest): Promise<{ created: boolean }> {
+  return ctx.locks.run(req.networkId, async () => {
     const net = ctx.state.requireNetwork(req.networkId);
     const names = vethNames(req.endpointId);
-    await ctx.locks.run(linkLockKey(names.host), async () => {
+    return ctx.locks.run(linkLockKey(names.host), async () => {
       const known = endpointOf(ctx, req.networkId, req.endpointId);
       const record: EndpointRecord = {
         id: req.endpointId,
@@ -52,6 +52,7 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointRequ
         throw err;
       }
       ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan }, 'endpoint created');
+      return { created: !known };
     });
   });
 }

@@ -38,12 +38,12 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  * is made (bridge, tunnel ports, uplink, host port, record) is removed again
  * if a later step fails, as DeleteNetwork would.
  */
-export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<void> {
+export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<{ created: boolean }> {
   const spec = parseNetworkOptions(req.options, ctx.defaultBridge);
-  await ctx.locks.run(req.id, async () => {
+  return ctx.locks.run(req.id, async () => {
     const existing = ctx.state.network(req.id);
     if (existing) {
-      if (sameSpec(existing, spec)) return; // a retry
+      if (sameSpec(existing, spec)) return { created: false }; // a retry
       throw new ConflictError(`network ${shortId(req.id)} already exists with other options`);
     }
     const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(req.id);
@@ -84,6 +84,7 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         throw err;
       }
     });
+    return { created: true };
   });
 }
 
@@ -165,7 +166,10 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
  * Endpoints ovsvlan still holds for it are stale (Docker refuses `network rm`
  * while it has endpoints; a crash can leave ours behind) and are removed with
  * it: refusing would not help, since Docker only logs the error and forgets
- * the network anyway. Returns their IDs, so that their leases can be freed.
+ * the network anyway. Returns their IDs, so that their leases can be freed
+ * (Docker releases the network's pool before DeleteNetwork, which frees them
+ * with it; a pool that outlived a crash still bound to the network is freed
+ * of them here, and by reconciliation's pool-orphan rule).
  */
 export async function deleteNetwork(ctx: DriverContext, id: string): Promise<string[]> {
   return ctx.locks.run(id, async () => {

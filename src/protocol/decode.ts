@@ -44,6 +44,9 @@ export function badShape(path: string, form: string, value: string): never {
 }
 
 /** One JSON object of a request and its path in the body, read field by field. */
+/** Field names of Docker's own (NetworkID, IPv4Data, com.docker.network.generic…). */
+const PLAIN_KEY = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+
 export class Fields {
   readonly body: Body;
   readonly at: string;
@@ -53,7 +56,9 @@ export class Fields {
   }
 
   /** The path of a field of this object, as errors name it. */
+  /** The field's path for errors; a key that is not a plain name (a map key the caller chose) is quoted and cut short. */
   path(field: string): string {
+    if (!PLAIN_KEY.test(field)) return `${this.at}[${quoted(field)}]`;
     return this.at === '' ? field : `${this.at}.${field}`;
   }
 

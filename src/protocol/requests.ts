@@ -66,7 +66,8 @@ function ipamData(f: Fields, field: string, family: Family): IpamData[] {
     const aux = d.strings('AuxAddresses', MAX_AUX);
     const auxFields = d.object('AuxAddresses');
     for (const name of Object.keys(aux)) {
-      if (name.length === 0 || name.length > MAX_AUX_NAME) badShape(auxFields.at, `a map of --aux-address names of 1-${MAX_AUX_NAME} characters`, name);
+      // the CLI takes `--aux-address =10.1.0.5` too: the name may be empty
+      if (name.length > MAX_AUX_NAME) badShape(auxFields.at, `a map of --aux-address names of at most ${MAX_AUX_NAME} characters`, name);
       interfaceAddress(auxFields, name, family, pool);
     }
     return { pool: pool.cidr, gateway: interfaceAddress(d, 'Gateway', family, pool), aux };

@@ -33,8 +33,8 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
 
     '/NetworkDriver.CreateNetwork': async (b) => {
       const req = createNetworkReq(b);
-      await driver.createNetwork({ id: req.networkId, options: req.generic, internal: req.internal, ipv4: req.ipv4, ipv6: req.ipv6 });
-      await undoOnFailure(() => ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]), () => driver.deleteNetwork(req.networkId));
+      const { created } = await driver.createNetwork({ id: req.networkId, options: req.generic, internal: req.internal, ipv4: req.ipv4, ipv6: req.ipv6 });
+      await undoOnFailure(() => ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]), created && (() => driver.deleteNetwork(req.networkId)));
       return {};
     },
 
@@ -46,9 +46,9 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
 
     '/NetworkDriver.CreateEndpoint': async (b): Promise<CreateEndpointRes> => {
       const req = createEndpointReq(b);
-      await driver.createEndpoint(req);
+      const { created } = await driver.createEndpoint(req);
       await undoOnFailure(() => ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6]),
-        () => driver.deleteEndpoint(req.networkId, req.endpointId));
+        created && (() => driver.deleteEndpoint(req.networkId, req.endpointId)));
       // never an address or a MAC Docker gave: Docker refuses a value it already has, even the same one
       return { Interface: {} };
     },
@@ -140,14 +140,15 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
  * A call that is two steps (the driver's, then the IPAM's record of it) must
  * not answer 500 with the first step still in place: Docker forgets a network
  * or endpoint whose create failed, so whatever stayed would be an orphan.
- * When `step` fails, `undo` takes the first step back (its own failure is left
- * to reconciliation) and the call fails with `step`'s error.
+ * When `step` fails, `undo` takes the first step back if this call made it
+ * (`false`: a retry found it made already, and it stays) and the call fails
+ * with `step`'s error. What a failed undo leaves, reconciliation removes.
  */
-async function undoOnFailure(step: () => Promise<void>, undo: () => Promise<unknown>): Promise<void> {
+async function undoOnFailure(step: () => Promise<void>, undo: false | (() => Promise<unknown>)): Promise<void> {
   try {
     await step();
   } catch (err) {
-    await undo().catch(() => undefined);
+    if (undo) await undo().catch(() => undefined);
     throw err;
   }
 }

@@ -61,7 +61,7 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     { name: 'truncated JSON', call: 'NetworkDriver.CreateEndpoint', body: JSON.stringify(endpoint({ Address: '10.13.150.9/24' })).slice(0, 90), err: /^request body is not JSON$/ },
     { name: 'a JSON list', call: 'NetworkDriver.Join', body: '[1,2,3]', err: /^request body is not a JSON object$/ },
     { name: 'an empty body (a retried call)', call: 'NetworkDriver.DeleteEndpoint', body: '', err: /^request has no NetworkID$/ },
-    { name: 'a body over 4 MB', call: 'NetworkDriver.CreateEndpoint', body: JSON.stringify({ Options: { x: 'y'.repeat(5 * 1024 * 1024) } }), err: /^request body is larger than 4 MiB$/ },
+    { name: 'a body over 16 MiB', call: 'NetworkDriver.CreateEndpoint', body: JSON.stringify({ Options: { x: 'y'.repeat(17 * 1024 * 1024) } }), err: /^request body is larger than 16 MiB$/ },
     { name: 'a path of 10 kB', call: `NetworkDriver.${'X'.repeat(10_000)}`, body: '{}', err: /^"\/NetworkDriver\.X{49}"… is not implemented by ovsvlan$/, status: 404 },
     { name: 'a path that is no URL', call: `NetworkDriver.Join%zz${'X'.repeat(1000)}`, body: '{}', err: /^"\/NetworkDriver\.Join%zzX{42}"… is not a valid request path$/ },
     // IDs

@@ -67,6 +67,9 @@ const cases: Array<[string, Reader, Body, RegExp]> = [
     /^IPv4Data\[0\]\.AuxAddresses\.a must be an address inside Pool/],
   ['aux address a number', createNetworkReq, { NetworkID: NET, IPv4Data: [{ Pool: '10.1.0.0/24', AuxAddresses: { a: 5 } }] },
     /^IPv4Data\[0\]\.AuxAddresses\["a"\] must be a string, not the number 5$/],
+  ['aux address name of newlines and 255 characters, outside the pool', createNetworkReq,
+    { NetworkID: NET, IPv4Data: [{ Pool: '10.1.0.0/24', AuxAddresses: { [`a\n${'b'.repeat(253)}`]: '10.9.0.1/24' } }] },
+    /^IPv4Data\[0\]\.AuxAddresses\["a\\nb{62}"…\] must be an address inside Pool/],
   ['65 pools', createNetworkReq, { NetworkID: NET, IPv4Data: Array.from({ length: 65 }, () => ({ Pool: '10.1.0.0/24' })) }, /^IPv4Data must hold at most 64 items, not 65$/],
   ['endpoint Address without a mask', createEndpointReq, { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.1.0.5' } },
     /^Interface\.Address must be an IPv4 address with prefix length/],
@@ -86,6 +89,10 @@ const cases: Array<[string, Reader, Body, RegExp]> = [
   ['ReleaseAddress in CIDR form', releaseAddressReq, { PoolID: '10.1.0.0/24#0123abcd', Address: '10.1.0.5/24' }, /^Address must be an IP address without prefix length/],
   ['ReleaseAddress without Address', releaseAddressReq, { PoolID: '10.1.0.0/24#0123abcd' }, /^request has no Address$/],
 ];
+
+t.test('--aux-address =10.1.0.5 (an empty name, which the CLI takes) is accepted', async (t) => {
+  t.same(createNetworkReq({ NetworkID: NET, IPv4Data: [{ Pool: '10.1.0.0/24', AuxAddresses: { '': '10.1.0.5/24' } }] }).ipv4[0]?.aux, { '': '10.1.0.5/24' });
+});
 
 for (const [name, read, body, message] of cases) {
   t.test(name, async (t) => {

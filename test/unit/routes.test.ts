@@ -11,12 +11,12 @@ import type { IpamDriver } from '../../src/ipam/driver.js';
 const NET = 'a'.repeat(64);
 const EP = 'b'.repeat(64);
 
-function world(failing: 'bindNetwork' | 'claimAddresses' | undefined) {
+function world(failing: 'bindNetwork' | 'claimAddresses' | undefined, created = true) {
   const calls: string[] = [];
   const driver = {
-    createNetwork: async () => void calls.push('createNetwork'),
+    createNetwork: async () => (calls.push('createNetwork'), { created }),
     deleteNetwork: async (id: string) => (calls.push(`deleteNetwork ${id.slice(0, 4)}`), []),
-    createEndpoint: async () => void calls.push('createEndpoint'),
+    createEndpoint: async () => (calls.push('createEndpoint'), { created }),
     deleteEndpoint: async (net: string, ep: string) => void calls.push(`deleteEndpoint ${net.slice(0, 4)} ${ep.slice(0, 4)}`),
   };
   const step = (name: 'bindNetwork' | 'claimAddresses') => async (): Promise<void> => {
@@ -46,5 +46,12 @@ t.test('CreateEndpoint: a failed address claim takes the endpoint back', async (
 t.test('both steps succeed: nothing undone', async (t) => {
   const { calls, table } = world(undefined);
   await table['/NetworkDriver.CreateEndpoint']?.({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.1.0.5/24' } });
+  t.same(calls, ['createEndpoint', 'claimAddresses']);
+});
+
+t.test('a retry that finds the endpoint made already: a failed claim leaves it in place', async (t) => {
+  const { calls, table } = world('claimAddresses', false);
+  await t.rejects(Promise.resolve(table['/NetworkDriver.CreateEndpoint']?.({ NetworkID: NET, EndpointID: EP, Interface: { Address: '10.1.0.5/24' } })),
+    /claimAddresses: cannot save/);
   t.same(calls, ['createEndpoint', 'claimAddresses']);
 });
