@@ -182,7 +182,7 @@ t.test(`fuzz: ${REQUESTS} requests against the real daemon, seed ${SEED}`, async
   t.comment(`latency: p50 ${pct(0.5).toFixed(1)} ms, p99 ${pct(0.99).toFixed(1)} ms, max ${slowest.ms.toFixed(1)} ms (${slowest.label})`);
   t.comment(`${refusals} hostile requests had to be refused whatever the state (a field of the wrong type or form, another network's ID, a body that is no JSON object)`);
   t.comment(`by kind: ${[...kinds].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`);
-  t.comment(`by call and status:\n${[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `  ${k.padEnd(48)} ${n}`).join('\n')}`);
+  t.comment(`by call and status:\n${[...counts].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `  ${k.padEnd(54)} ${n}`).join('\n')}`);
 
   t.ok(up(), `the daemon stayed up (${d.exitStatus() ? JSON.stringify(d.exitStatus()) : `PID ${d.pid}`})`);
   t.ok(sent >= REQUESTS, `${sent} requests sent`);
