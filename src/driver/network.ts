@@ -40,6 +40,7 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<{ created: boolean }> {
   const spec = parseNetworkOptions(req.options, ctx.defaultBridge);
+  checkHostIpFamily(spec.hostIp, req);
   return ctx.locks.run(req.id, async () => {
     const existing = ctx.state.network(req.id);
     if (existing) {
@@ -231,6 +232,15 @@ function sameSpec(n: NetworkRecord, spec: NetworkSpec): boolean {
   return spec.mode === 'vlan'
     ? n.vlan === spec.vlan && n.bridge === spec.bridge
     : n.key === spec.key && n.remotes.join(',') === spec.remotes.join(',');
+}
+
+/** host_ip must be of a family the network has a subnet of (an IPv6 host_ip on an IPv4-only network is a typo). */
+function checkHostIpFamily(hostIp: string | undefined, req: CreateNetworkRequest): void {
+  if (!hostIp || req.ipv4.length + req.ipv6.length === 0) return;
+  const v6 = hostIp.includes(':');
+  if ((v6 ? req.ipv6 : req.ipv4).length > 0) return;
+  throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is an IPv${v6 ? 6 : 4} address but the network has no IPv${v6 ? 6 : 4} subnet `
+    + `(its subnets: ${[...req.ipv4, ...req.ipv6].map((p) => p.pool).join(', ')})`);
 }
 
 function stripMask(cidr: string | undefined): string | undefined {

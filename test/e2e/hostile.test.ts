@@ -80,6 +80,8 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     { name: 'vlan a JSON number (1e3)', call: 'NetworkDriver.CreateNetwork', body: `{"NetworkID":"${id()}","Options":{"${GENERIC}":{"vlan":1e3}},"IPv4Data":[],"IPv6Data":[]}`,
       err: /^Options\.com\.docker\.network\.generic\["vlan"\] must be a string, not the number 1000$/ },
     { name: 'vlan " 010 "', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: ' 010 ' }), err: /^invalid vlan " 010 ": must be a VLAN ID from 1 to 4094, in plain decimal/ },
+    { name: 'host_ip IPv6 on an IPv4-only network', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '853', host_ip: 'fd00::9/64' }),
+      err: /^option "host_ip": fd00::9\/64 is an IPv6 address but the network has no IPv6 subnet \(its subnets: 10\.13\.151\.0\/24\)$/ },
     { name: 'vlan "010"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '010' }), err: /^invalid vlan "010"/ },
     { name: 'vlan "8.5e2"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '8.5e2' }), err: /^invalid vlan "8\.5e2"/ },
     { name: 'mtu "0x5dc"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '852', mtu: '0x5dc' }), err: /^invalid mtu "0x5dc"/ },
