@@ -1,7 +1,6 @@
 // The IPAM driver: pools and addresses for `--ipam-driver ovsvlan`. Each pool
 // is its own address space, so one subnet can serve many VLANs. Calls for one
 // pool are serialised; every change is persisted before the call answers.
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConflictError, InvalidOptionError, NotFoundError, quoted } from '../errors.js';
 import type { KeyedMutex } from '../lock.js';
@@ -9,6 +8,7 @@ import { changedPool, type LeaseKind, type PoolRecord } from '../store/records.j
 import type { StateCache } from '../store/state.js';
 import { format, parseAddress, parsePrefix, reserved, type Prefix } from './address.js';
 import { nextFree } from './allocator.js';
+import { newPoolId } from './pool-id.js';
 import { choosePool, type DefaultRange } from './pools.js';
 
 export interface IpamContext {
@@ -35,7 +35,7 @@ export async function requestPool(ctx: IpamContext, req: PoolRequest): Promise<{
     const held = ctx.state.pools().filter((p) => p.v6 === req.v6).map((p) => p.pool);
     const choice = await choosePool(req, held, req.v6 ? ctx.defaults.v6 : ctx.defaults.v4);
     const record: PoolRecord = {
-      id: `${choice.pool.cidr}#${randomBytes(4).toString('hex')}`,
+      id: newPoolId(choice.pool.cidr),
       addressSpace: req.addressSpace || LOCAL_ADDRESS_SPACE,
       v6: req.v6,
       pool: choice.pool.cidr,

@@ -5,12 +5,11 @@
 // networks and endpoints), swarmkit identity.NewID (25 base-36 characters for
 // networks made through Swarm), Go's net.IP/netip text for addresses.
 import { parseAddress, parseInterfaceAddress, parsePrefix, type Family, type Prefix } from '../ipam/address.js';
+import { isPoolId } from '../ipam/pool-id.js';
 import { badShape, type Fields } from './decode.js';
 
 const HEX_ID = /^[0-9a-f]{64}$/;
 const SWARM_ID = /^[0-9a-z]{25}$/;
-/** What RequestPool answers: the subnet, `#`, 8 hex digits (ipam.ts). */
-const POOL_ID = /^[0-9a-f.:]{2,39}\/[0-9]{1,3}#[0-9a-f]{8}$/;
 /** Go's net.HardwareAddr text: 6, 8 or 20 bytes, colon-separated. */
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$|^[0-9a-f]{2}(:[0-9a-f]{2}){7}$|^[0-9a-f]{2}(:[0-9a-f]{2}){19}$/i;
 /** Linux PATH_MAX. */
@@ -40,7 +39,7 @@ export function endpointId(f: Fields, field = 'EndpointID'): string {
 
 export function poolId(f: Fields, field = 'PoolID'): string {
   const v = f.string(field);
-  return POOL_ID.test(v) ? v : badShape(f.path(field), FORMS.poolId, v);
+  return isPoolId(v) ? v : badShape(f.path(field), FORMS.poolId, v);
 }
 
 /** A plain address (RequestAddress, ReleaseAddress); "" when `optional` and not given. */
