@@ -3,8 +3,9 @@
 //   GET /metrics   Prometheus text (the registry, collected at each scrape)
 //   GET /healthz   200 "ok" when OVSDB is connected and the state loaded, else 503 and why
 // Nothing here is on a container's path: a slow scraper waits only for itself.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { listen } from '../listen.js';
 import { parseListenAddress, type ListenAddress } from './listen.js';
 import type { Metrics } from './metrics.js';
 
@@ -44,7 +45,7 @@ export async function serveMetrics(at: ListenAddress, metrics: Metrics, log: Log
   });
   // a scraper holding a connection open must not hold close() back
   server.keepAliveTimeout = 5_000;
-  await listen(server, at);
+  await listen(server, { host: at.host, port: at.port });
   const bound = server.address();
   const port = typeof bound === 'object' && bound ? bound.port : at.port;
   return {
@@ -73,14 +74,4 @@ async function answer(req: IncomingMessage, res: ServerResponse, metrics: Metric
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
   res.end(res.req.method === 'HEAD' ? undefined : body);
-}
-
-function listen(server: Server, at: ListenAddress): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: at.host, port: at.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -8,9 +8,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ConfigError, OvsvlanError, quoted } from '../errors.js';
+import { listen, MAX_SOCKET_PATH } from '../listen.js';
 
-/** sun_path holds 108 bytes with its NUL; Node cuts a longer path silently. */
-export const MAX_SOCKET_PATH = 107;
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -45,10 +44,7 @@ export async function openSocket(path: string): Promise<PluginSocket> {
   }
   await mkdir(dirname(path), { recursive: true });
   if (await socketAnswers(path)) throw new OvsvlanError('OVSVLAN_ERR_CONFIG', `another process is serving ${path}; stop it first`);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(hidden, () => resolve());
-  });
+  await listen(server, hidden);
   const close = (): Promise<void> => new Promise<void>((resolve) => {
     server.close(() => resolve());
     server.closeAllConnections();

@@ -25,7 +25,7 @@ import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError, quoted, StoreError } from '../errors.js';
-import { MAX_SOCKET_PATH } from '../protocol/socket.js';
+import { listen, MAX_SOCKET_PATH } from '../listen.js';
 
 const LOCK_DIR = 'lock.d';
 const HIDDEN_MAX_AGE_MS = 60_000;
@@ -60,9 +60,8 @@ export async function lockStateDir(dir: string): Promise<StateDirLock> {
   await mkdir(claims, { recursive: true, mode: 0o700 });
   const me: Holder = { pid: process.pid, pidNamespace: await pidNamespace(), since: new Date().toISOString() };
   const server = createServer((c) => c.end(`${JSON.stringify(me)}\n`));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err) => reject(new StoreError(`cannot take state directory ${dir} (a Unix socket in ${claims}): ${err.message}`, err)));
-    server.listen(hidden, () => resolve());
+  await listen(server, hidden).catch((err: Error) => {
+    throw new StoreError(`cannot take state directory ${dir} (a Unix socket in ${claims}): ${err.message}`, err);
   });
   server.unref();
   const release = async (): Promise<void> => {
