@@ -21,17 +21,20 @@
 // keeps IPv6, which the filter or OVS still keeps from the host's stack.
 // ovs-vswitchd deletes an `ingress` qdisc on its ports when it (re)applies
 // ingress policing; it names that kind, so the kernel leaves `clsact` alone.
-// Cost per container: one file write, and on netdev one `tc -batch` spawn.
+// Cost per container: one file write, and on netdev three rtnetlink requests
+// (the link's index, the qdisc, the filter); no process.
 import { constants } from 'node:fs';
 import { access, readFile, writeFile } from 'node:fs/promises';
 import { OvsvlanError } from '../errors.js';
+import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
-import { exec, execOk } from './exec.js';
+import { getLink, listLinks, setNoArp } from './links.js';
 
-/** classic BPF `ret #2` (TC_ACT_SHOT) in direct-action mode: drops every frame */
-const DROP_ALL = 'bpf da bytecode "1,6 0 0 2"';
+/** classic BPF `ret #2` (BPF_RET|BPF_K, TC_ACT_SHOT), run in direct-action mode: drops every frame */
+const DROP_ALL: readonly SockFilter[] = [{ code: 6, jt: 0, jf: 0, k: 2 }];
 const PREF = 1;
-/** Names go into a tc batch script: nothing a script would split or quote. */
+const HANDLE = 1;
+/** Names go into a /proc path: nothing but what an interface name ovsvlan makes holds. */
 const SAFE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 const ipv6File = (name: string): string => `/proc/sys/net/ipv6/conf/${name}/disable_ipv6`;
@@ -55,14 +58,17 @@ async function ipv6Settable(): Promise<boolean> {
  */
 export async function hardenHostEnd(name: string, datapath: DatapathType, made = false): Promise<void> {
   if (!SAFE_NAME.test(name)) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link "${name.slice(0, 64)}": not an interface name ovsvlan makes`);
-  if (!made) await execOk('ip', ['link', 'set', 'dev', name, 'arp', 'off']);
+  if (!made) await setNoArp(name);
   if (await ipv6Settable()) await disableIpv6(name);
-  if (datapath === 'netdev') await execOk('tc', ['-batch', '-'], dropScript(name));
+  if (datapath === 'netdev') await dropIngress(name);
 }
 
-/** `tc -batch` lines that give `name` the drop-all ingress filter; replace: idempotent, no gap. */
-function dropScript(name: string): string {
-  return `qdisc replace dev ${name} clsact\nfilter replace dev ${name} ingress pref ${PREF} handle 1 ${DROP_ALL}\n`;
+/** Gives `name` the drop-all ingress filter; replace: idempotent, no gap. */
+async function dropIngress(name: string): Promise<void> {
+  const link = await getLink(name);
+  if (!link) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link ${name}: it does not exist`);
+  await replaceClsact(link.index, name);
+  await replaceIngressBpf(link.index, name, { pref: PREF, handle: HANDLE, ops: DROP_ALL });
 }
 
 async function disableIpv6(name: string): Promise<void> {
@@ -78,66 +84,30 @@ export interface HostEnd {
   datapath: DatapathType;
 }
 
-interface IpLinkFlags {
-  ifname: string;
-  flags?: string[];
-}
-
-interface TcFilter {
-  kind?: string;
-  pref?: number;
-  options?: { 'direct-action'?: boolean; bytecode?: { insns?: Array<{ code: number; k: number }> } };
-}
-
 /**
  * The host ends among `ends` that lack part of their hardening (reconciliation:
- * links made by an older ovsvlan, or changed by hand). Two spawns whatever the
- * count (200 ends: about 70 ms): `ip` for the NOARP flags, one `tc -batch` for
- * the netdev ends' filters; IPv6 is read from /proc. Only when the batch fails
- * (a link went away meanwhile) is each netdev end asked on its own.
+ * links made by an older ovsvlan, or changed by hand). One link dump for the
+ * NOARP flags, IPv6 read from /proc, and one filter dump per netdev end, all
+ * in flight together on the daemon's netlink socket.
  */
 export async function unhardenedHostEnds(ends: readonly HostEnd[]): Promise<Set<string>> {
   const out = new Set<string>();
   if (!ends.some((e) => SAFE_NAME.test(e.name))) return out;
-  const flags = new Map((JSON.parse(await execOk('ip', ['-j', 'link', 'show', 'type', 'veth'])) as IpLinkFlags[]).map((l) => [l.ifname, l.flags ?? []]));
+  const links = new Map((await listLinks()).map((l) => [l.name, l]));
   // a link that is gone is not this check's business (reconciliation's endpoint-gone is)
-  const present = ends.filter((e) => SAFE_NAME.test(e.name) && flags.has(e.name));
+  const present = ends.filter((e) => SAFE_NAME.test(e.name) && links.has(e.name));
   const checkIpv6 = await ipv6Settable();
   for (const e of present) {
     const ipv6 = checkIpv6 ? (await readFile(ipv6File(e.name), 'utf8').catch(() => '1')).trim() : '1';
-    if (!flags.get(e.name)?.includes('NOARP') || ipv6 !== '1') out.add(e.name);
+    if (!links.get(e.name)?.noarp || ipv6 !== '1') out.add(e.name);
   }
   const netdev = present.filter((e) => e.datapath === 'netdev');
-  if (netdev.length === 0) return out;
-  const batch = await exec('tc', ['-json', '-batch', '-'], netdev.map((e) => `filter show dev ${e.name} ingress\n`).join(''));
-  const lists = batch.exitCode === 0 ? filterLists(batch.stdout, netdev.length) : undefined;
-  for (const [i, e] of netdev.entries()) {
-    const filters = lists ? lists[i] : await ingressFilters(e.name);
-    if (filters && !filters.some(isDropAll)) out.add(e.name);
-  }
+  const filters = await Promise.all(netdev.map((e) => ingressFilters(links.get(e.name)?.index ?? 0, e.name)));
+  for (const [i, e] of netdev.entries()) if (!filters[i]?.some(isDropAll)) out.add(e.name);
   return out;
 }
 
-/** One JSON list per `filter show`, in order; undefined for any other output. */
-function filterLists(stdout: string, count: number): TcFilter[][] | undefined {
-  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
-  if (lines.length !== count) return undefined;
-  try {
-    return lines.map((l) => JSON.parse(l) as TcFilter[]);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The ingress filters of one link; undefined when the link is gone (not this rule's business). */
-async function ingressFilters(name: string): Promise<TcFilter[] | undefined> {
-  const r = await exec('tc', ['-json', 'filter', 'show', 'dev', name, 'ingress']);
-  if (r.exitCode !== 0 && /Cannot find device/i.test(r.stderr)) return undefined;
-  return filterLists(r.stdout, 1)?.[0] ?? [];
-}
-
-function isDropAll(f: TcFilter): boolean {
-  const insns = f.options?.bytecode?.insns ?? [];
-  return f.kind === 'bpf' && f.pref === PREF && f.options?.['direct-action'] === true
-    && insns.length === 1 && insns[0]?.code === 6 && insns[0].k === 2;
+function isDropAll(f: IngressFilter): boolean {
+  return f.kind === 'bpf' && f.pref === PREF && f.directAction && f.ops.length === DROP_ALL.length
+    && f.ops.every((op, i) => op.code === DROP_ALL[i]?.code && op.k === DROP_ALL[i]?.k);
 }

@@ -1,45 +1,69 @@
-// Linux links the driver needs: veth pairs for endpoints, and lookups.
+// Linux links the driver needs: veth pairs for endpoints, and lookups. Each is
+// an rtnetlink request from the daemon's own process (netlink/socket.ts), no
+// `ip` process: these run on every CreateEndpoint and DeleteEndpoint.
 // Deleting a link that is already gone is success (Docker retries deletes,
 // and a container's netns may have taken its end away with it).
-import { LinkError } from '../errors.js';
-import { exec, execOk } from './exec.js';
+import { featuresOff, TX_CHECKSUM_FEATURES } from '../netlink/ethtool.js';
+import { isErrno, NLM_F, request } from '../netlink/socket.js';
+import { attr, attrMap, attrString, IFINFOMSG_LEN, ifinfomsg, nest, parseIfinfomsg, strAttr, u32Attr } from '../netlink/wire.js';
+import { execOk } from './exec.js';
 
 export interface LinkInfo {
   name: string;
+  /** ifindex: what traffic control requests name a link by */
+  index: number;
   mtu: number;
-  /** Interface kind from `ip -d` (veth, tun, openvswitch…), undefined for plain devices. */
+  /** Interface kind (veth, tun, openvswitch…), undefined for plain devices. */
   kind: string | undefined;
   /** The link's alias (ifalias): ovsvlan marks its veths with it (names.ts linkMark). */
   alias: string | undefined;
+  /** IFF_NOARP is set */
+  noarp: boolean;
 }
 
-interface IpLinkJson {
-  ifname: string;
-  mtu: number;
-  linkinfo?: { info_kind?: string };
-  ifalias?: string;
-}
+// message types (linux/rtnetlink.h)
+const RTM_NEWLINK = 16;
+const RTM_DELLINK = 17;
+const RTM_GETLINK = 18;
+const RTM_SETLINK = 19;
+// link attributes (linux/if_link.h)
+const IFLA_IFNAME = 3;
+const IFLA_MTU = 4;
+const IFLA_LINKINFO = 18;
+const IFLA_IFALIAS = 20;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+/** linux/veth.h: the peer, as a struct ifinfomsg followed by its own IFLA_* attributes */
+const VETH_INFO_PEER = 1;
+// net_device flags (linux/if.h)
+const IFF_UP = 0x1;
+const IFF_NOARP = 0x80;
 
-const NOT_FOUND = /does not exist|Cannot find device/i;
+/** A request that names the link by IFLA_IFNAME (ifi_index 0). */
+const byName = (name: string, ...attrs: Buffer[]): Buffer[] => [ifinfomsg(), strAttr(IFLA_IFNAME, name), ...attrs];
 
 /**
  * Creates a veth pair with both ends at `mtu`, marks both ends with `alias`
  * and brings the host end up. Returns false, changing nothing, when a link
  * named `host` or `peer` exists already: whose it is, is the caller's to judge.
- * The kernel cannot set an alias in the same call that makes the link: a
+ * The kernel cannot set an alias in the same request that makes the link: a
  * crash in between leaves a pair without it, which is nobody's to reuse.
+ * Called by CreateEndpoint (driver/endpoint.ts).
  */
 export async function createVethPair(host: string, peer: string, mtu: number, alias: string): Promise<boolean> {
-  // the host end is NOARP from birth (link/harden.ts); the container end keeps ARP
-  const argv = ['link', 'add', host, 'mtu', String(mtu), 'arp', 'off', 'type', 'veth', 'peer', 'name', peer, 'mtu', String(mtu)];
-  const r = await exec('ip', argv);
-  if (r.exitCode !== 0) {
-    if (/File exists/i.test(r.stderr)) return false;
-    throw new LinkError(['ip', ...argv], r.stderr);
+  // the host end is up and NOARP from birth (link/harden.ts); the container end keeps ARP and stays down
+  const hostEnd = ifinfomsg({ flags: IFF_UP | IFF_NOARP, change: IFF_UP | IFF_NOARP });
+  const peerEnd = Buffer.concat([ifinfomsg(), strAttr(IFLA_IFNAME, peer), u32Attr(IFLA_MTU, mtu)]);
+  const linkinfo = nest(IFLA_LINKINFO, strAttr(IFLA_INFO_KIND, 'veth'), nest(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peerEnd)));
+  try {
+    await request('route', `create veth ${host} (peer ${peer})`, RTM_NEWLINK, NLM_F.CREATE | NLM_F.EXCL,
+      [hostEnd, strAttr(IFLA_IFNAME, host), u32Attr(IFLA_MTU, mtu), linkinfo]);
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return false;
+    throw err;
   }
   try {
-    await execOk('ip', ['link', 'set', 'dev', peer, 'alias', alias]);
-    await execOk('ip', ['link', 'set', 'dev', host, 'alias', alias, 'up']);
+    await Promise.all([setAlias(peer, alias), setAlias(host, alias)]);
   } catch (err) {
     await deleteLink(host);
     throw err;
@@ -47,44 +71,71 @@ export async function createVethPair(host: string, peer: string, mtu: number, al
   return true;
 }
 
-/** Sets a link's alias (marks a veth made before links carried one). */
+/** Sets a link's alias (createVethPair; marks a veth made before links carried one). */
 export async function setAlias(name: string, alias: string): Promise<void> {
-  await execOk('ip', ['link', 'set', 'dev', name, 'alias', alias]);
+  await request('route', `set alias of ${name}`, RTM_SETLINK, 0, byName(name, strAttr(IFLA_IFALIAS, alias)));
+}
+
+/** Brings a link up. */
+export async function setLinkUp(name: string): Promise<void> {
+  await request('route', `set ${name} up`, RTM_SETLINK, 0, [ifinfomsg({ flags: IFF_UP, change: IFF_UP }), strAttr(IFLA_IFNAME, name)]);
+}
+
+/** Sets IFF_NOARP: the link neither asks nor answers ARP (harden.ts, on a link found existing). */
+export async function setNoArp(name: string): Promise<void> {
+  await request('route', `set ${name} arp off`, RTM_SETLINK, 0, [ifinfomsg({ flags: IFF_NOARP, change: IFF_NOARP }), strAttr(IFLA_IFNAME, name)]);
 }
 
 /**
  * Turns off transmit checksum offload. Needed on the container end of a veth
  * attached to a userspace (netdev) bridge: OVS reads frames with AF_PACKET and
  * never completes CHECKSUM_PARTIAL, so TCP would arrive with bad checksums.
- * The setting survives Docker moving the link into the container.
+ * The setting survives Docker moving the link into the container. Through
+ * ethtool's netlink family; `ethtool -K` only on a kernel without it (< 5.6).
  */
 export async function disableTxOffload(name: string): Promise<void> {
-  await execOk('ethtool', ['-K', name, 'tx', 'off']);
+  if (!(await featuresOff(name, TX_CHECKSUM_FEATURES))) await execOk('ethtool', ['-K', name, 'tx', 'off']);
 }
 
 /** Deletes a link; returns false when it was already gone. */
 export async function deleteLink(name: string): Promise<boolean> {
-  const r = await exec('ip', ['link', 'del', name]);
-  if (r.exitCode === 0) return true;
-  if (NOT_FOUND.test(r.stderr)) return false;
-  throw new LinkError(['ip', 'link', 'del', name], r.stderr);
+  try {
+    await request('route', `delete link ${name}`, RTM_DELLINK, 0, byName(name));
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENODEV', 'ENOENT')) return false;
+    throw err;
+  }
 }
 
+/** One link by name; undefined when there is none. */
 export async function getLink(name: string): Promise<LinkInfo | undefined> {
-  const argv = ['-j', '-d', 'link', 'show', 'dev', name];
-  const r = await exec('ip', argv);
-  if (r.exitCode !== 0) {
-    if (NOT_FOUND.test(r.stderr)) return undefined;
-    throw new LinkError(['ip', ...argv], r.stderr);
+  try {
+    const [answer] = await request('route', `get link ${name}`, RTM_GETLINK, 0, byName(name));
+    return answer ? linkInfo(answer) : undefined;
+  } catch (err) {
+    if (isErrno(err, 'ENODEV', 'ENOENT')) return undefined;
+    throw err;
   }
-  const [l] = JSON.parse(r.stdout) as IpLinkJson[];
-  return l ? linkInfo(l) : undefined;
 }
 
 /** All links of the current namespace. */
 export async function listLinks(): Promise<LinkInfo[]> {
-  const out = await execOk('ip', ['-j', '-d', 'link', 'show']);
-  return (JSON.parse(out) as IpLinkJson[]).map(linkInfo);
+  const answers = await request('route', 'list links', RTM_GETLINK, NLM_F.DUMP, [ifinfomsg()]);
+  return answers.map(linkInfo);
 }
 
-const linkInfo = (l: IpLinkJson): LinkInfo => ({ name: l.ifname, mtu: l.mtu, kind: l.linkinfo?.info_kind, alias: l.ifalias || undefined });
+/** An RTM_NEWLINK answer: struct ifinfomsg, then IFLA_* attributes. */
+function linkInfo(msg: Buffer): LinkInfo {
+  const head = parseIfinfomsg(msg);
+  const attrs = attrMap(msg.subarray(IFINFOMSG_LEN));
+  const info = attrs.get(IFLA_LINKINFO);
+  return {
+    name: attrString(attrs.get(IFLA_IFNAME)) ?? '',
+    index: head.index,
+    mtu: attrs.get(IFLA_MTU)?.readUInt32LE(0) ?? 0,
+    kind: info ? attrString(attrMap(info).get(IFLA_INFO_KIND)) : undefined,
+    alias: attrString(attrs.get(IFLA_IFALIAS)) || undefined,
+    noarp: (head.flags & IFF_NOARP) !== 0,
+  };
+}
