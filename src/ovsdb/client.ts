@@ -118,15 +118,22 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return results.slice(0, n);
   }
 
-  /** Stops reconnecting and closes the session; pending and later requests fail with OvsdbConnectionError. Idempotent. */
+  /**
+   * Stops reconnecting and closes the session; pending and later requests fail with OvsdbConnectionError.
+   * Idempotent. Those waiting for a connection (connect() too) are rejected only once the reconnect loop
+   * has ended, just before this resolves: a caller that awaits close() and then the promise of an
+   * earlier connect() has its handler in place when that promise rejects (an attempt still opening its
+   * socket used to make the rejection land during close(), unhandled).
+   */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
       const err = new OvsdbConnectionError('OVSDB client closed');
       this.#wake?.();
       this.#rpc?.close(err);
-      for (const w of this.#connWaiters) this.#settleWaiter(w, err);
       this.#cfg.rejectAll(err);
+      await this.#loop;
+      for (const w of this.#connWaiters) this.#settleWaiter(w, err);
     }
     await this.#loop;
   }
