@@ -1,0 +1,139 @@
+// Links through netlink (src/link/links.ts, harden.ts): what the daemon's own
+// process asks the kernel, checked with the kernel's own tools (`ip`, `ethtool
+// -k`, `tc -j filter show`). Each step runs the built module (dist/) in a
+// child `node` inside a namespace the test made, as the daemon runs there.
+import t from 'tap';
+import { createNetns, type Netns } from '../helpers/netns.js';
+import { REPO_ROOT } from '../helpers/plugin.js';
+import { RUN_PREFIX, run } from '../helpers/run.js';
+
+/** The child: runs one operation of links.js / harden.js and prints its result or error as JSON. */
+const CHILD = `
+const [dist, op, ...args] = process.argv.slice(1);
+const links = await import(dist + 'link/links.js');
+const harden = await import(dist + 'link/harden.js');
+const ops = {
+  create: (h, p, mtu, alias) => links.createVethPair(h, p, Number(mtu), alias),
+  del: (n) => links.deleteLink(n),
+  get: (n) => links.getLink(n),
+  list: () => links.listLinks(),
+  offload: (n) => links.disableTxOffload(n),
+  harden: (n, dp, made) => harden.hardenHostEnd(n, dp, made === 'true'),
+  unhardened: (json) => harden.unhardenedHostEnds(JSON.parse(json)).then((s) => [...s]),
+};
+try {
+  console.log(JSON.stringify({ ok: (await ops[op](...args)) ?? null }));
+} catch (err) {
+  console.log(JSON.stringify({ error: { name: err.constructor.name, message: err.message } }));
+}
+`;
+
+type Answer = { ok?: unknown; error?: { name: string; message: string } };
+
+interface IpLink {
+  ifname: string;
+  mtu: number;
+  flags: string[];
+  ifalias?: string;
+}
+
+let ns: Netns;
+const name = (s: string): string => `${RUN_PREFIX}${s}`;
+
+async function call(op: string, ...args: string[]): Promise<Answer> {
+  const r = await run('ip', ['netns', 'exec', ns.name, process.execPath, '--input-type=module', '-e', CHILD, `${REPO_ROOT}dist/`, op, ...args]);
+  if (r.exitCode !== 0) throw new Error(`child ${op} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Answer;
+}
+
+async function ipLink(dev: string): Promise<IpLink | undefined> {
+  const r = await ns.exec('ip', ['-j', 'link', 'show', 'dev', dev]);
+  return r.exitCode === 0 ? (JSON.parse(r.stdout) as IpLink[])[0] : undefined;
+}
+
+async function txChecksum(dev: string): Promise<string> {
+  const out = await ns.execOk('ethtool', ['-k', dev]);
+  return /^tx-checksumming: (\w+)/m.exec(out)?.[1] ?? 'unknown';
+}
+
+t.before(async () => {
+  ns = await createNetns(name('nl'));
+});
+t.teardown(() => ns.remove());
+
+t.test('a veth pair: both MTUs and aliases, host end up and NOARP, made once, deleted once', async (t) => {
+  const [host, peer] = [name('h1'), name('c1')];
+  t.same(await call('create', host, peer, '1400', 'ovsvlan:ep1'), { ok: true }, 'created');
+  const h = await ipLink(host);
+  const c = await ipLink(peer);
+  t.equal(h?.mtu, 1400, 'host end MTU');
+  t.equal(c?.mtu, 1400, 'container end MTU');
+  t.equal(h?.ifalias, 'ovsvlan:ep1', 'host end alias');
+  t.equal(c?.ifalias, 'ovsvlan:ep1', 'container end alias');
+  t.ok(h?.flags.includes('UP') && h.flags.includes('NOARP'), `host end up and NOARP (${h?.flags.join(',')})`);
+  t.notOk(c?.flags.includes('NOARP'), 'container end keeps ARP');
+  t.same(await call('create', host, peer, '1400', 'ovsvlan:ep1'), { ok: false }, 'a second create finds the names taken');
+  t.same(await call('create', name('h9'), peer, '1400', 'x'), { ok: false }, 'a taken peer name is found too');
+  t.equal(await ipLink(name('h9')), undefined, 'and nothing was made for it');
+
+  const got = (await call('get', host)).ok as { name: string; mtu: number; kind: string; alias: string; noarp: boolean };
+  t.match(got, { name: host, mtu: 1400, kind: 'veth', alias: 'ovsvlan:ep1', noarp: true }, 'getLink reads it back');
+  t.same(await call('get', name('nx')), { ok: null }, 'getLink of no link is undefined');
+  const listed = ((await call('list')).ok as Array<{ name: string }>).map((l) => l.name).sort();
+  t.same(listed, ['lo', peer, host].sort(), 'listLinks: the namespace\'s links');
+
+  t.same(await call('del', host), { ok: true }, 'deleted');
+  t.equal(await ipLink(peer), undefined, 'both ends are gone');
+  t.same(await call('del', host), { ok: false }, 'deleting it again: already gone');
+});
+
+t.test('transmit checksum offload off, as ethtool sees it', async (t) => {
+  const [host, peer] = [name('h2'), name('c2')];
+  t.same(await call('create', host, peer, '1500', 'ovsvlan:ep2'), { ok: true });
+  t.equal(await txChecksum(peer), 'on', 'a new veth checksums in "hardware"');
+  t.same(await call('offload', peer), { ok: null });
+  t.equal(await txChecksum(peer), 'off', 'tx-checksumming off');
+  t.match(await ns.execOk('ethtool', ['-k', peer]), /^\ttx-checksum-ip-generic: off$/m, 'tx-checksum-ip-generic off');
+  t.equal(await txChecksum(host), 'on', 'the other end keeps it');
+  await call('del', host);
+});
+
+t.test('host end hardening on a netdev bridge: NOARP and the drop-all ingress filter', async (t) => {
+  const [host, peer] = [name('h3'), name('c3')];
+  // made as an older ovsvlan (or a hand) made it: ARP on, no filter
+  await ns.execOk('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', peer]);
+  const ends = JSON.stringify([{ name: host, datapath: 'netdev' }, { name: name('gone'), datapath: 'netdev' }]);
+  t.same(await call('unhardened', ends), { ok: [host] }, 'found unhardened (a missing link is not reported)');
+
+  t.same(await call('harden', host, 'netdev', 'false'), { ok: null });
+  t.ok((await ipLink(host))?.flags.includes('NOARP'), 'NOARP set on a link found existing');
+  const filters = JSON.parse(await ns.execOk('tc', ['-j', 'filter', 'show', 'dev', host, 'ingress'])) as Array<{
+    kind: string; pref: number; options?: { 'direct-action'?: boolean; bytecode?: { insns: Array<{ code: number; jt: number; jf: number; k: number }> } };
+  }>;
+  const bpf = filters.find((f) => f.options);
+  t.match(bpf, { kind: 'bpf', pref: 1, options: { 'direct-action': true } }, 'a direct-action bpf filter at ingress, pref 1');
+  t.same(bpf?.options?.bytecode?.insns, [{ code: 6, jt: 0, jf: 0, k: 2 }], 'its program: ret TC_ACT_SHOT');
+  t.same(await call('unhardened', ends), { ok: [] }, 'now hardened');
+  t.same(await call('harden', host, 'netdev', 'false'), { ok: null }, 'hardening again is harmless');
+  t.equal((JSON.parse(await ns.execOk('tc', ['-j', 'filter', 'show', 'dev', host, 'ingress'])) as unknown[]).length, filters.length, 'and adds no second filter');
+
+  await ns.execOk('tc', ['filter', 'del', 'dev', host, 'ingress']);
+  t.same(await call('unhardened', ends), { ok: [host] }, 'a filter removed by hand is seen');
+  await ns.execOk('ip', ['link', 'set', host, 'arp', 'on']);
+  t.same(await call('unhardened', JSON.stringify([{ name: host, datapath: 'system' }])), { ok: [host] }, 'ARP turned back on is seen (system datapath)');
+  await call('del', host);
+});
+
+t.test('failures name the operation and the kernel\'s errno', async (t) => {
+  const bad = await call('create', name('h4'), name('c4'), '10', 'x');
+  t.match(bad.error, { name: 'NetlinkError', message: /create veth .*h4.*: .*\(EINVAL\)/ }, 'an MTU below the minimum');
+  t.equal(await ipLink(name('h4')), undefined, 'nothing made');
+
+  const long = await call('create', name('h5'), name('c5'), '1500', 'a'.repeat(300));
+  t.match(long.error?.message, /set alias of .*: .*\(E[A-Z]+\)/, 'an alias the kernel refuses');
+  t.equal(await ipLink(name('h5')), undefined, 'the pair made before it is deleted again');
+  t.equal(await ipLink(name('c5')), undefined, 'both ends');
+
+  t.match((await call('harden', name('nx'), 'netdev', 'false')).error?.message, /arp off: .*\(ENODEV\)/, 'hardening a missing link');
+  t.match((await call('offload', name('nx'))).error?.message, /ethtool features off on .*nx: .*\(ENODEV\)/, 'offload of a missing link');
+});
