@@ -27,6 +27,8 @@ export interface Config {
   readonly leaseGrace: string;
   /** `ADDR:PORT` of the Prometheus /metrics and /healthz endpoint; empty: off. */
   readonly metrics: string;
+  /** Spare ports each network keeps attached for its next endpoints (0-64; 0: none). */
+  readonly spares: string;
 }
 
 export interface Setting {
@@ -68,6 +70,9 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
     doc: 'seconds before reconciliation may free an unclaimed lease or remove a vanished endpoint',
     check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)') },
+  { key: 'spares', env: 'OVSVLAN_SPARES', flag: '--spares', default: '4',
+    doc: 'veth pairs each network keeps attached and tagged, handed out at CreateEndpoint so that no container waits for OVS to reconfigure its bridge; a burst may grow the pool to 4 times this; 0: none',
+    check: (v) => (/^(0|[1-9][0-9]?)$/.test(v) && Number(v) <= 64 ? undefined : 'must be a number from 0 to 64') },
   { key: 'metrics', env: 'OVSVLAN_METRICS', flag: '--metrics', default: '',
     doc: 'IP:PORT to serve Prometheus metrics on (GET /metrics) and a health check (GET /healthz); empty: off',
     check: (v) => (v === '' || parseListenAddress(v) ? undefined : LISTEN_FORM) },

@@ -14,6 +14,7 @@
 import type { Logger } from 'pino';
 import { parseDefaultPools, type Config } from './config.js';
 import { ConfigError } from './errors.js';
+import { Dataplane } from './dataplane/dataplane.js';
 import { NetworkDriver } from './driver/driver.js';
 import { KeyedMutex } from './lock.js';
 import { openMetrics } from './metrics/http.js';
@@ -57,19 +58,17 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
 
   const ovsdb = new OvsdbClient({ endpoint: config.ovsdb, logger: log.child({ module: 'ovsdb' }) });
   metrics?.watch({ state, ovsdb });
+  const plane = { state, vswitch: new Vswitch(ovsdb), locks, log: log.child({ module: 'driver' }) };
   const ctx: ReconcileContext = {
-    state,
-    vswitch: new Vswitch(ovsdb),
-    locks,
-    log: log.child({ module: 'driver' }),
-    defaultBridge: config.bridge,
-    datapath,
+    ...plane,
+    plane: new Dataplane(plane, { spares: Number(config.spares) }),
     docker: new DockerReader(config.docker),
     graceMs: Number(config.leaseGrace) * 1000,
     observer: metrics?.reconcile,
   };
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
-  const app = await startServer(routes(new NetworkDriver(ctx), ipam), log.child({ module: 'http' }), socket, metrics?.request);
+  const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath });
+  const app = await startServer(routes(driver, ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
   const reviver = new Reviver({ api: dockerContainers(DockerClient.of(config.docker)), plugin: pluginName(config.socket), alive,
@@ -99,6 +98,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
       await metricsServer?.close();
       await app.close();
       await socket.close();
+      await ctx.plane.close();
       await ovsdb.close();
     },
   };

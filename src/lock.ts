@@ -25,6 +25,15 @@ export class KeyedMutex {
     }
   }
 
+  /**
+   * Runs `fn` as if called from outside every locked section: work a locked
+   * section starts in the background (a refill of spares) then waits at the
+   * gate of an exclusive section like any request, instead of passing it.
+   */
+  outside<T>(fn: () => T): T {
+    return this.#inside.exit(fn);
+  }
+
   /** Runs `fn` alone: after every call in progress, before any new one. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const previousGate = this.#gate;

@@ -10,7 +10,7 @@
 // keep those names (they are stored, and have the same shape). A deliberate
 // collision of 48 bits is possible, so names are never trusted alone: every
 // reuse or delete checks the object's marks first.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /** external_ids key that marks an OVS row as ovsvlan's. */
 export const OWNER_KEY = 'ovsvlan-owner';
@@ -19,7 +19,7 @@ export const NETWORK_KEY = 'ovsvlan-network';
 export const ENDPOINT_KEY = 'ovsvlan-endpoint';
 /** What an OVS port of ovsvlan is for. Endpoint ports written before roles existed carry none. */
 export const ROLE_KEY = 'ovsvlan-role';
-export type PortRole = 'endpoint' | 'tunnel' | 'uplink' | 'host';
+export type PortRole = 'endpoint' | 'tunnel' | 'uplink' | 'host' | 'spare';
 /** On an uplink the operator attached by hand: the VLANs it carried before ovsvlan adopted it. */
 export const BASE_TRUNKS_KEY = 'ovsvlan-base-trunks';
 
@@ -48,6 +48,16 @@ export interface VethNames {
 /** The veth pair of a new endpoint (a recorded endpoint keeps the names its record holds). */
 export function vethNames(endpointId: string): VethNames {
   const h = digest(endpointId);
+  return { host: `${HOST_IF_PREFIX}${h}`, container: `${CONTAINER_IF_PREFIX}${h}` };
+}
+
+/**
+ * A spare veth pair (dataplane/spares.ts): random names of the endpoints'
+ * form, so that isOurLinkName knows them; whose it becomes is decided when it
+ * is handed out, and recorded in the endpoint's record.
+ */
+export function spareVethNames(): VethNames {
+  const h = randomBytes(HEX_CHARS / 2).toString('hex');
   return { host: `${HOST_IF_PREFIX}${h}`, container: `${CONTAINER_IF_PREFIX}${h}` };
 }
 
@@ -99,12 +109,27 @@ export function isOurLinkName(name: string): boolean {
  */
 export const linkMark = (endpointId: string): string => `${ENDPOINT_KEY}=${endpointId}`;
 
+const SPARE_ALIAS_KEY = 'ovsvlan-spare';
+/** The alias of both ends of a spare veth of network `networkId`, until it is handed out. */
+export const spareMark = (networkId: string): string => `${SPARE_ALIAS_KEY}=${networkId}`;
+
+/** The network a link's alias says it is a spare of, or undefined. */
+export function spareNetworkOf(alias: string | undefined): string | undefined {
+  const prefix = `${SPARE_ALIAS_KEY}=`;
+  return alias?.startsWith(prefix) ? alias.slice(prefix.length) : undefined;
+}
+
+/** Marks of a spare port: ovsvlan's, role spare, its network (no endpoint yet). */
+export function spareExternalIds(networkId: string): Record<string, string> {
+  return { [OWNER_KEY]: OWNER_VALUE, [ROLE_KEY]: 'spare', [NETWORK_KEY]: networkId };
+}
+
 export function portExternalIds(networkId: string, endpointId: string): Record<string, string> {
   return { [OWNER_KEY]: OWNER_VALUE, [ROLE_KEY]: 'endpoint', [NETWORK_KEY]: networkId, [ENDPOINT_KEY]: endpointId };
 }
 
 /** Marks of a tunnel or host port (they belong to a network) or an uplink (it belongs to the bridge). */
-export function infraExternalIds(role: Exclude<PortRole, 'endpoint'>, networkId?: string): Record<string, string> {
+export function infraExternalIds(role: Exclude<PortRole, 'endpoint' | 'spare'>, networkId?: string): Record<string, string> {
   return { [OWNER_KEY]: OWNER_VALUE, [ROLE_KEY]: role, ...(networkId ? { [NETWORK_KEY]: networkId } : {}) };
 }
 

@@ -1,7 +1,7 @@
 // `ovsvlan status` as data (pure): the networks and endpoints of the records,
 // what OVS and the kernel have of them, and the drift between the three.
-import { OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
-import { isOrphanLink, isWantedPort, wantedPorts } from '../reconcile/wanted.js';
+import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
+import { isOrphanLink, isWantedPort, isWantedSpare, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
 
 export interface NetworkStatus {
@@ -19,6 +19,8 @@ export interface NetworkStatus {
   remotes: string[];
   mtu: number;
   endpoints: number;
+  /** spare ports ready for its next endpoints (never counted as endpoints or orphans) */
+  spares: number;
 }
 
 export interface EndpointStatus {
@@ -71,6 +73,7 @@ export function statusReport(f: Facts): StatusReport {
       subnets: n.subnets ?? Object.values(state?.pools ?? {}).filter((p) => p.networkId === n.id).map((p) => p.pool),
       gateway: n.gatewayV4 ?? n.gatewayV6, uplink: n.uplink, nativeVlan: n.nativeVlan, hostIp: n.hostIp, remotes: n.remotes,
       mtu: n.mtu, endpoints: endpoints.filter((e) => e.networkId === n.id).length,
+      spares: [...(ovs?.ports.values() ?? [])].filter((p) => p.externalIds[ROLE_KEY] === 'spare' && p.externalIds[NETWORK_KEY] === n.id).length,
     })),
     endpoints: endpoints.map((e) => {
       const port = ovs?.ports.get(e.hostIf);
@@ -84,6 +87,7 @@ export function statusReport(f: Facts): StatusReport {
   if (!state) return report;
   const drift = report.drift;
   const wanted = wantedPorts(networks, endpoints);
+  const live = new Set(networks.map((n) => n.id));
   if (ovs) {
     const bridges = new Set(ovs.bridges.map((b) => b.name));
     for (const b of new Set(networks.map((n) => n.bridge))) {
@@ -102,7 +106,7 @@ export function statusReport(f: Facts): StatusReport {
       }
     }
     for (const p of ovs.ports.values()) {
-      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || isWantedPort(wanted, p)) continue;
+      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || isWantedPort(wanted, p) || isWantedSpare(p, live)) continue;
       drift.push({ kind: 'port-orphan', object: p.name, detail: `OVS port ${p.name} (${p.externalIds[ROLE_KEY] ?? 'endpoint'}) on ${p.bridge ?? 'no bridge'} is ovsvlan's but no record wants it` });
     }
   }
@@ -111,7 +115,7 @@ export function statusReport(f: Facts): StatusReport {
       if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `endpoint ${shortId(e.id)}: veth ${e.hostIf} is not in the kernel` });
     }
     for (const l of links.values()) {
-      if (isOrphanLink(l, endpoints)) {
+      if (isOrphanLink(l, endpoints, live)) {
         drift.push({ kind: 'link-orphan', object: l.name, detail: `veth ${l.name} looks like ovsvlan's but no endpoint has it` });
       }
     }

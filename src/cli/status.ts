@@ -37,10 +37,10 @@ export function formatStatus(r: StatusReport): string {
   for (const u of r.unreadable) out.push(`cannot read ${u.source}: ${u.error}`);
   if (r.unreadable.length > 0) out.push('');
   out.push(`NETWORKS (${r.networks.length})`);
-  out.push(...table(['NETWORK', 'MODE', 'VLAN/KEY', 'BRIDGE', 'SUBNET', 'GATEWAY', 'MTU', 'UPLINK', 'HOST_IP', 'ENDPOINTS'],
+  out.push(...table(['NETWORK', 'MODE', 'VLAN/KEY', 'BRIDGE', 'SUBNET', 'GATEWAY', 'MTU', 'UPLINK', 'HOST_IP', 'ENDPOINTS', 'SPARES'],
     r.networks.map((n) => [shortId(n.id), n.mode, String((n.mode === 'vlan' ? n.vlan : n.key) ?? '-'), n.bridge,
       n.subnets.join(',') || '-', n.gateway ?? '-', String(n.mtu),
-      n.uplink ? `${n.uplink}${n.nativeVlan ? ` (native ${n.nativeVlan})` : ''}` : n.remotes.join(',') || '-', n.hostIp ?? '-', String(n.endpoints)])));
+      n.uplink ? `${n.uplink}${n.nativeVlan ? ` (native ${n.nativeVlan})` : ''}` : n.remotes.join(',') || '-', n.hostIp ?? '-', String(n.endpoints), String(n.spares)])));
   out.push('', `ENDPOINTS (${r.endpoints.length})`);
   out.push(...table(['ENDPOINT', 'CONTAINER', 'NETWORK', 'PORT', 'BRIDGE', 'TAG', 'ADDRESS', 'MTU'],
     r.endpoints.map((e) => [shortId(e.id), e.container ?? '?', shortId(e.network), e.port, e.bridge ?? 'MISSING', String(e.tag ?? '-'),

@@ -1,15 +1,15 @@
 // What every driver phase works with. Built once by the daemon.
-import type { Logger } from 'pino';
 import type { Datapath } from '../config.js';
-import type { Vswitch } from '../vswitch/vswitch.js';
-import type { StateCache } from '../store/state.js';
-import type { KeyedMutex } from '../lock.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DataplaneContext } from '../dataplane/context.js';
+import type { IpamDriver } from '../ipam/driver.js';
 
-export interface DriverContext {
-  readonly state: StateCache;
-  readonly vswitch: Vswitch;
-  readonly locks: KeyedMutex;
-  readonly log: Logger;
+/** What the driver asks of the IPAM: the records that tie leases and pools to its endpoints and networks. */
+export type AddressBook = Pick<IpamDriver, 'bindNetwork' | 'claimAddresses' | 'releaseEndpoints'>;
+
+export interface DriverContext extends DataplaneContext {
+  readonly plane: Dataplane;
+  readonly ipam: AddressBook;
   /** OVSVLAN_BRIDGE: the bridge of networks that name none. */
   readonly defaultBridge: string;
   /** OVSVLAN_DATAPATH, resolved: the datapath of bridges ovsvlan creates. */

@@ -1,11 +1,15 @@
 // The network driver as one object: each Docker call, implemented in the file
-// named after its lifecycle phase (network.ts, endpoint.ts, join.ts).
+// named after its lifecycle phase (network.ts, endpoint.ts, join.ts). The
+// order Docker calls them in, per container: CreateEndpoint → Join →
+// (ProgramExternalConnectivity) → … → (RevokeExternalConnectivity) → Leave →
+// DeleteEndpoint; per network: CreateNetwork … DeleteNetwork.
+import type { CreateEndpointReq, CreateNetworkReq } from '../protocol/types.js';
 import type { DriverContext } from './context.js';
-import { createEndpoint, deleteEndpoint, endpointOf, type CreateEndpointRequest } from './endpoint.js';
+import { createEndpoint, deleteEndpoint, endpointOf } from './endpoint.js';
 import { join, leave, type JoinResult } from './join.js';
-import { createNetwork, deleteNetwork, type CreateNetworkRequest } from './network.js';
+import { createNetwork, deleteNetwork } from './network.js';
 
-export type { CreateEndpointRequest, CreateNetworkRequest, JoinResult };
+export type { JoinResult };
 
 export class NetworkDriver {
   readonly #ctx: DriverContext;
@@ -13,24 +17,27 @@ export class NetworkDriver {
     this.#ctx = ctx;
   }
 
-  /** `created`: false for a retry of a network that exists already. */
-  createNetwork(req: CreateNetworkRequest): Promise<{ created: boolean }> {
+  /** `docker network create`: the network, then the IPAM's pools bound to it. `created`: false for a retry of a network that exists already. */
+  createNetwork(req: CreateNetworkReq): Promise<{ created: boolean }> {
     return createNetwork(this.#ctx, req);
   }
-  /** Resolves to the IDs of the stale endpoints removed with the network. */
-  deleteNetwork(networkId: string): Promise<string[]> {
+  /** `docker network rm`: the network, and the leases of the stale endpoints removed with it. */
+  deleteNetwork(networkId: string): Promise<void> {
     return deleteNetwork(this.#ctx, networkId);
   }
-  /** `created`: false for a retry of an endpoint that exists already. */
-  createEndpoint(req: CreateEndpointRequest): Promise<{ created: boolean }> {
+  /** A container connected: its port and record, and the claim of its addresses. `created`: false for a retry of an endpoint that exists already. */
+  createEndpoint(req: CreateEndpointReq): Promise<{ created: boolean }> {
     return createEndpoint(this.#ctx, req);
   }
+  /** A container disconnected, after Leave: answered once the record is gone; port and veth follow in the background. */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return deleteEndpoint(this.#ctx, networkId, endpointId);
   }
+  /** The sandbox attached, right after CreateEndpoint: answered from the record. */
   join(networkId: string, endpointId: string): JoinResult {
     return join(this.#ctx, networkId, endpointId);
   }
+  /** The sandbox detached, before DeleteEndpoint. */
   leave(networkId: string, endpointId: string): void {
     leave(this.#ctx, networkId, endpointId);
   }

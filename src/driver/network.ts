@@ -9,26 +9,10 @@ import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js'
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
-import { removeEndpoint } from './endpoint.js';
-import { applyInfra, removeInfra, syncUplink } from './infra.js';
+import { applyInfra } from '../dataplane/infra.js';
 import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
+import type { CreateNetworkReq } from '../protocol/types.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
-
-export interface IpamPool {
-  pool: string;
-  /** CIDR, as Docker sends it. */
-  gateway: string | undefined;
-}
-
-export interface CreateNetworkRequest {
-  id: string;
-  /** The `-o` options (com.docker.network.generic). */
-  options: Record<string, unknown>;
-  internal: boolean;
-  ipv4: IpamPool[];
-  ipv6: IpamPool[];
-}
-
 
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
@@ -36,23 +20,38 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  * CreateNetwork is invoked by `docker network create`, after the IPAM has
  * given the pools. Options are checked before anything is touched; whatever
  * is made (bridge, tunnel ports, uplink, host port, record) is removed again
- * if a later step fails, as DeleteNetwork would.
+ * if a later step fails, as DeleteNetwork would. Then the IPAM's pools are
+ * bound to the network (a failure there takes a network this call made back
+ * again), and the network's spares are made in the background.
  */
-export async function createNetwork(ctx: DriverContext, req: CreateNetworkRequest): Promise<{ created: boolean }> {
-  const spec = parseNetworkOptions(req.options, ctx.defaultBridge);
+export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
+  const { created } = await makeNetwork(ctx, req);
+  try {
+    await ctx.ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]);
+  } catch (err) {
+    if (created) await deleteNetwork(ctx, req.networkId).catch(() => undefined);
+    throw err;
+  }
+  if (created) ctx.plane.refill(req.networkId);
+  return { created };
+}
+
+async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
+  const spec = parseNetworkOptions(req.generic, ctx.defaultBridge);
   checkHostIpFamily(spec.hostIp, req);
-  return ctx.locks.run(req.id, async () => {
-    const existing = ctx.state.network(req.id);
+  const id = req.networkId;
+  return ctx.locks.run(id, async () => {
+    const existing = ctx.state.network(id);
     if (existing) {
       if (sameSpec(existing, spec)) return { created: false }; // a retry
-      throw new ConflictError(`network ${shortId(req.id)} already exists with other options`);
+      throw new ConflictError(`network ${shortId(id)} already exists with other options`);
     }
-    const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(req.id);
+    const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(id);
     // VLAN networks are checked against the others on their bridge, overlays against all overlays (and own their bridge)
     await withLocks(ctx, spec.mode === 'vlan' ? [bridgeLockKey(bridge)] : ['overlays', bridgeLockKey(bridge)], async () => {
       const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec, bridge);
       let record: NetworkRecord = {
-        id: req.id,
+        id: id,
         mode: spec.mode,
         bridge,
         vlan: spec.mode === 'vlan' ? spec.vlan : undefined,
@@ -67,7 +66,7 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
         subnets: [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
-        ports: networkPortNames(req.id, spec.mode === 'vlan' ? 0 : spec.remotes.length, spec.hostIp !== undefined),
+        ports: networkPortNames(id, spec.mode === 'vlan' ? 0 : spec.remotes.length, spec.hostIp !== undefined),
       };
       const adopted: NetworkRecord[] = [];
       try {
@@ -76,11 +75,11 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReques
         await ctx.state.putNetwork(record);
         await shareUplink(ctx, record, adopted);
         await applyInfra(ctx, record);
-        ctx.log.info({ network: shortId(req.id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
+        ctx.log.info({ network: shortId(id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
           uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
       } catch (err) {
         for (const before of adopted) await ctx.state.putNetwork(before).catch(() => undefined);
-        await removeNetwork(ctx, record).catch((undoErr: unknown) =>
+        await ctx.plane.removeNetwork(record).catch((undoErr: unknown) =>
           ctx.log.error({ err: undoErr, network: shortId(record.id) }, 'rollback of network failed; reconciliation will finish it'));
         throw err;
       }
@@ -161,8 +160,9 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
 /**
  * DeleteNetwork is invoked by `docker network rm`, after Docker has released
  * the network's addresses and once no endpoint is left. Unknown IDs are
- * success. The network's tunnel and host ports go; the uplink follows the
- * VLANs left on the bridge; a bridge ovsvlan created goes with its last network.
+ * success. The network's spares, tunnel and host ports go; the uplink follows
+ * the VLANs left on the bridge; a bridge ovsvlan created goes with its last
+ * network (dataplane.ts removeNetwork).
  *
  * Endpoints ovsvlan still holds for it are stale (Docker refuses `network rm`
  * while it has endpoints; a crash can leave ours behind) and are removed with
@@ -172,41 +172,15 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
  * with it; a pool that outlived a crash still bound to the network is freed
  * of them here, and by reconciliation's pool-orphan rule).
  */
-export async function deleteNetwork(ctx: DriverContext, id: string): Promise<string[]> {
-  return ctx.locks.run(id, async () => {
+export async function deleteNetwork(ctx: DriverContext, id: string): Promise<void> {
+  const left = await ctx.locks.run(id, async () => {
     const n = ctx.state.network(id);
     if (!n) return [];
-    const left = await ctx.locks.run(bridgeLockKey(n.bridge), () => removeNetwork(ctx, n));
-    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode, endpointsLeft: left.length }, 'network deleted');
-    return left;
+    const gone = await ctx.locks.run(bridgeLockKey(n.bridge), () => ctx.plane.removeNetwork(n));
+    ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode, endpointsLeft: gone.length }, 'network deleted');
+    return gone;
   });
-}
-
-/**
- * Takes a network away, in this order: the endpoints it still has (port, veth,
- * record), its record, its tunnel and host ports, its VLAN on the uplink, and
- * its bridge if ovsvlan created it and nothing else is on it. Stops at the
- * first failure (reconciliation finishes the job). The caller holds the
- * network's and the bridge's locks, or runs alone. Returns the endpoints' IDs.
- */
-export async function removeNetwork(ctx: DriverContext, n: NetworkRecord): Promise<string[]> {
-  const left = ctx.state.endpoints(n.id);
-  for (const ep of left) await removeEndpoint(ctx, ep);
-  if (ctx.state.network(n.id)) await ctx.state.removeNetwork(n.id);
-  await removeInfra(ctx, n);
-  await syncUplink(ctx, n.bridge, n.uplink);
-  await deleteBridgeIfUnused(ctx, n.bridge);
-  return left.map((e) => e.id);
-}
-
-/** Deletes a bridge ovsvlan created once no network uses it and only its own internal port is left. */
-export async function deleteBridgeIfUnused(ctx: DriverContext, bridge: string): Promise<boolean> {
-  if (ctx.state.networks().some((o) => o.bridge === bridge)) return false;
-  const b = await ctx.vswitch.getBridge(bridge);
-  if (!b?.ours || !b.portNames.every((p) => p === bridge)) return false;
-  await ctx.vswitch.deleteBridge(bridge);
-  ctx.log.info({ bridge }, 'bridge removed with its last network');
-  return true;
+  await ctx.ipam.releaseEndpoints(id, left);
 }
 
 /** Bridge creation and removal are serialised per bridge, across networks. */
@@ -235,7 +209,7 @@ function sameSpec(n: NetworkRecord, spec: NetworkSpec): boolean {
 }
 
 /** host_ip must be of a family the network has a subnet of (an IPv6 host_ip on an IPv4-only network is a typo). */
-function checkHostIpFamily(hostIp: string | undefined, req: CreateNetworkRequest): void {
+function checkHostIpFamily(hostIp: string | undefined, req: CreateNetworkReq): void {
   if (!hostIp || req.ipv4.length + req.ipv6.length === 0) return;
   const v6 = hostIp.includes(':');
   if ((v6 ? req.ipv6 : req.ipv4).length > 0) return;

@@ -7,6 +7,10 @@
 // surrounding spaces.
 import { InvalidOptionError, quoted } from '../errors.js';
 import { format, parseAddress, parseInterfaceAddress } from '../ipam/address.js';
+import type { Mode } from '../model.js';
+
+/** Owned by model.ts; re-exported for the records until they import it from there. */
+export type { Mode };
 import { hasReservedPrefix, isValidBridgeName } from '../names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
@@ -21,7 +25,6 @@ export const MAX_VNI = 16_777_215;
 export const MAX_GRE_KEY = 4_294_967_295;
 export const MAX_REMOTES = 256;
 
-export type Mode = 'vlan' | 'vxlan' | 'gre';
 
 interface CommonSpec {
   /** `mtu` or Docker's MTU option; undefined: the default for the mode */

@@ -2,24 +2,18 @@
 // can tell a lease in use from a leaked one. Docker never tells the IPAM which
 // network or endpoint an address is for: CreateNetwork and CreateEndpoint do.
 import { parseAddress, format, parsePrefix } from './address.js';
-import { changedPool, type LeaseRecord } from '../store/records.js';
+import type { LeaseRecord, PoolRecord } from '../store/records.js';
+import type { StateCache } from '../store/state.js';
+import { shortId } from '../names.js';
 import type { IpamContext } from './ipam.js';
-
-export interface NetworkPool {
-  /** CIDR as in CreateNetwork's IPv4Data/IPv6Data */
-  pool: string;
-  /** CIDR of the gateway, when there is one */
-  gateway: string | undefined;
-  /** --aux-address name → CIDR */
-  aux: Record<string, string>;
-}
+import type { IpamPool } from '../model.js';
 
 /**
  * Called on CreateNetwork: the unbound pool with that subnet whose leases
  * hold the network's gateway becomes the network's, and its --aux-address
  * leases are marked as such.
  */
-export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly NetworkPool[]): Promise<void> {
+export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly IpamPool[]): Promise<void> {
   for (const np of pools) {
     const cidr = parsePrefix(np.pool)?.cidr;
     const gw = addressKey(np.gateway);
@@ -37,7 +31,7 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
         const lease = key ? cur.leases[key] : undefined;
         if (key && lease) aux[key] = { ...lease, kind: 'aux' };
       }
-      await ctx.state.putPool(changedPool(cur, aux, { networkId }));
+      await ctx.state.changeLeases(cur.id, aux, { networkId });
     });
   }
 }
@@ -53,7 +47,7 @@ export async function claimAddresses(ctx: IpamContext, networkId: string, endpoi
       const cur = ctx.state.pool(p.id);
       // only an address handed out and not yet claimed: never take over another endpoint's lease
       if (!cur || cur.leases[key]?.kind !== 'pending') return;
-      await ctx.state.putPool(changedPool(cur, { [key]: { kind: 'endpoint', endpointId, at: Date.now() } }));
+      await ctx.state.changeLeases(cur.id, { [key]: { kind: 'endpoint', endpointId, at: Date.now() } });
     });
   }
 }
@@ -68,9 +62,44 @@ export async function releaseEndpoints(ctx: IpamContext, networkId: string, endp
     await ctx.locks.run(p.id, async () => {
       const cur = ctx.state.pool(p.id);
       const freed = Object.entries(cur?.leases ?? {}).filter(([, l]) => l.kind === 'endpoint' && gone.has(l.endpointId ?? ''));
-      if (cur && freed.length > 0) await ctx.state.putPool(changedPool(cur, Object.fromEntries(freed.map(([a]) => [a, undefined]))));
+      if (cur && freed.length > 0) await ctx.state.changeLeases(cur.id, Object.fromEntries(freed.map(([a]) => [a, undefined])));
     });
   }
+}
+
+/** What reconciliation knows of Docker's containers (reconcile/docker.ts DockerView): their addresses on ovsvlan's networks. */
+export interface DockerAddresses {
+  /** networkId → its endpoints (addresses without mask), or null when Docker has no such network */
+  readonly networks: ReadonlyMap<string, ReadonlyArray<{ readonly addresses: readonly string[] }> | null>;
+}
+
+/** How reconciliation reports a lease it frees: the rule (lease-orphan, lease-leaked) and what to log. */
+export type LeaseReport = (rule: 'lease-orphan' | 'lease-leaked', fields: Record<string, unknown>) => void;
+
+/**
+ * Called by reconciliation (no request in flight) for each pool: frees the
+ * leases of endpoints that are gone (lease-orphan), and the addresses handed
+ * out that no endpoint claimed and Docker does not use, older than `graceMs`
+ * (lease-leaked). `docker` undefined: Docker was not read, only the first
+ * rule applies. An address any container of any ovsvlan network still has is
+ * never freed: networks sharing a subnet created at the same instant may have
+ * been bound to each other's pools (Docker does not say which pool a network uses).
+ */
+export async function freeStaleLeases(state: StateCache, pool: PoolRecord, docker: DockerAddresses | undefined, graceMs: number,
+  report: LeaseReport): Promise<void> {
+  const inDocker = docker ? new Set([...docker.networks.values()].flatMap((eps) => eps ?? []).flatMap((d) => d.addresses)) : undefined;
+  const freed: Record<string, undefined> = {};
+  let count = 0;
+  for (const [address, lease] of Object.entries(pool.leases)) {
+    const orphan = lease.kind === 'endpoint' && !state.endpoint(lease.endpointId ?? '') && !inDocker?.has(address);
+    const leaked = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address)
+      && Date.now() - lease.at > graceMs;
+    if (!orphan && !leaked) continue;
+    report(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
+    freed[address] = undefined;
+    count++;
+  }
+  if (count > 0) await state.changeLeases(pool.id, freed);
 }
 
 /** Canonical address text of a CIDR or plain address. */

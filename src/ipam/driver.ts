@@ -1,11 +1,12 @@
 // The IPAM driver as one object for the protocol table.
-import { bindNetwork, claimAddresses, releaseEndpoints, type NetworkPool } from './bind.js';
+import { bindNetwork, claimAddresses, releaseEndpoints } from './bind.js';
+import type { IpamPool } from '../model.js';
 import {
   GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, releaseAddress, releasePool, requestAddress, requestPool,
   type IpamContext, type PoolRequest,
 } from './ipam.js';
 
-export type { NetworkPool, PoolRequest };
+export type { PoolRequest };
 
 export class IpamDriver {
   readonly #ctx: IpamContext;
@@ -28,7 +29,7 @@ export class IpamDriver {
   releaseAddress(poolId: string, address: string): Promise<void> {
     return releaseAddress(this.#ctx, poolId, address);
   }
-  bindNetwork(networkId: string, pools: readonly NetworkPool[]): Promise<void> {
+  bindNetwork(networkId: string, pools: readonly IpamPool[]): Promise<void> {
     return bindNetwork(this.#ctx, networkId, pools);
   }
   claimAddresses(networkId: string, endpointId: string, addresses: readonly (string | undefined)[]): Promise<void> {

@@ -6,7 +6,7 @@
 // scrape time, so nothing has to keep them in step. prom-client's default
 // process and Node.js metrics (process_*, nodejs_*) keep their usual names.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Mode } from '../driver/options.js';
+import type { Mode } from '../model.js';
 import { poolFree } from '../ipam/ipam.js';
 import { shortId } from '../names.js';
 import type { RequestObserver } from '../protocol/server.js';
@@ -29,7 +29,7 @@ export interface MetricSources {
 
 /** Docker calls are fast (a few ms) but may wait behind a reconciliation for seconds. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** A save is a write, an fsync and a rename: sub-millisecond on tmpfs, tens of ms on a busy disk. */
+/** A save is a journal append and an fdatasync: sub-millisecond on tmpfs, tens of ms on a busy disk. */
 const SAVE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 
 export class Metrics {
@@ -59,7 +59,7 @@ export class Metrics {
     this.#reconnects = new Counter({ name: 'ovsvlan_ovsdb_reconnects_total', registers,
       help: 'OVSDB sessions established after the first one (OVS restarted, socket lost)' });
     this.#saveSeconds = new Histogram({ name: 'ovsvlan_state_save_duration_seconds', registers, buckets: SAVE_BUCKETS,
-      help: 'Time to save the state file durably (write, fsync, rename, fsync of the directory)' });
+      help: 'Time to save a batch of changes durably (one journal line appended and fdatasynced)' });
     this.#gauges(registers);
   }
 
@@ -85,18 +85,19 @@ export class Metrics {
     failure: () => this.#reconcileFailures.inc(),
   };
 
-  /** `store`, with each save timed (failed saves too). */
+  /** `store`, with each save (a journal append) timed, failed ones too. */
   timeSaves(store: Store): Store {
     return {
       load: () => store.load(),
-      save: async (state) => {
+      append: async (changes) => {
         const end = this.#saveSeconds.startTimer();
         try {
-          await store.save(state);
+          return await store.append(changes);
         } finally {
           end();
         }
       },
+      maybeCompact: (state) => store.maybeCompact(state),
     };
   }
 

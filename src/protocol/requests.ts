@@ -5,10 +5,11 @@
 import { InvalidRequestError } from '../errors.js';
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from '../ipam/ipam.js';
 import type { Family } from '../ipam/address.js';
+import type { IpamPool } from '../model.js';
 import { badShape, Fields, type Body } from './decode.js';
 import { address, endpointId, interfaceAddress, mac, networkId, poolId, sandboxKey, subnet } from './shapes.js';
 import type {
-  CreateEndpointReq, CreateNetworkReq, EndpointReq, IpamData, JoinReq, NetworkReq, ReleaseAddressReq, RequestAddressReq, RequestPoolReq,
+  CreateEndpointReq, CreateNetworkReq, EndpointReq, JoinReq, NetworkReq, ReleaseAddressReq, RequestAddressReq, RequestPoolReq,
 } from './types.js';
 
 const GENERIC = 'com.docker.network.generic';
@@ -58,7 +59,7 @@ export function createNetworkReq(b: Body): CreateNetworkReq {
 }
 
 /** Each pool of one family; its gateway and aux addresses inside it. */
-function ipamData(f: Fields, field: string, family: Family): IpamData[] {
+function ipamData(f: Fields, field: string, family: Family): IpamPool[] {
   return f.objects(field, MAX_POOLS).map((d) => {
     d.optString('AddressSpace');
     const pool = subnet(d, 'Pool', family);

@@ -1,6 +1,8 @@
 // The protocol as a table: path → handler. Each handler reads its typed
 // request (requests.ts: every field checked before a driver sees it), makes
-// the driver call and maps the result back to the wire; no logic lives here.
+// one driver call and maps the result back to the wire; no logic lives here
+// (a call that is two steps, such as CreateEndpoint's port and address
+// claim, is sequenced and undone by the driver).
 import type { NetworkDriver } from '../driver/driver.js';
 import type { IpamDriver } from '../ipam/driver.js';
 import type { Body } from './decode.js';
@@ -32,23 +34,17 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     },
 
     '/NetworkDriver.CreateNetwork': async (b) => {
-      const req = createNetworkReq(b);
-      const { created } = await driver.createNetwork({ id: req.networkId, options: req.generic, internal: req.internal, ipv4: req.ipv4, ipv6: req.ipv6 });
-      await undoOnFailure(() => ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]), created && (() => driver.deleteNetwork(req.networkId)));
+      await driver.createNetwork(createNetworkReq(b));
       return {};
     },
 
     '/NetworkDriver.DeleteNetwork': async (b) => {
-      const { networkId } = networkReq(b);
-      await ipam.releaseEndpoints(networkId, await driver.deleteNetwork(networkId));
+      await driver.deleteNetwork(networkReq(b).networkId);
       return {};
     },
 
     '/NetworkDriver.CreateEndpoint': async (b): Promise<CreateEndpointRes> => {
-      const req = createEndpointReq(b);
-      const { created } = await driver.createEndpoint(req);
-      await undoOnFailure(() => ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6]),
-        created && (() => driver.deleteEndpoint(req.networkId, req.endpointId)));
+      await driver.createEndpoint(createEndpointReq(b));
       // never an address or a MAC Docker gave: Docker refuses a value it already has, even the same one
       return { Interface: {} };
     },
@@ -134,21 +130,4 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
       return {};
     },
   };
-}
-
-/**
- * A call that is two steps (the driver's, then the IPAM's record of it) must
- * not answer 500 with the first step still in place: Docker forgets a network
- * or endpoint whose create failed, so whatever stayed would be an orphan.
- * When `step` fails, `undo` takes the first step back if this call made it
- * (`false`: a retry found it made already, and it stays) and the call fails
- * with `step`'s error. What a failed undo leaves, reconciliation removes.
- */
-async function undoOnFailure(step: () => Promise<void>, undo: false | (() => Promise<unknown>)): Promise<void> {
-  try {
-    await step();
-  } catch (err) {
-    if (undo) await undo().catch(() => undefined);
-    throw err;
-  }
 }

@@ -2,6 +2,7 @@
 // requests.ts reads from the wire (every field checked for type, form and
 // length; fields Docker adds later are ignored, null reads as empty), and the
 // replies, field names exactly as on the wire.
+import type { IpamPool } from '../model.js';
 
 // ---- Requests, as the drivers get them
 
@@ -16,14 +17,6 @@ export interface EndpointReq {
   endpointId: string;
 }
 
-/** One entry of CreateNetwork's IPv4Data/IPv6Data. Addresses are CIDR text, as Docker sends them. */
-export interface IpamData {
-  pool: string;
-  /** absent when Docker reserved none (GwAllocCheck said skip, 28.0+) */
-  gateway: string | undefined;
-  /** --aux-address name → CIDR */
-  aux: Record<string, string>;
-}
 
 export interface CreateNetworkReq {
   networkId: string;
@@ -31,8 +24,8 @@ export interface CreateNetworkReq {
   generic: Record<string, string>;
   internal: boolean;
   /** `IPv4Data` is empty with --ipv4=false (28.0+) */
-  ipv4: IpamData[];
-  ipv6: IpamData[];
+  ipv4: IpamPool[];
+  ipv6: IpamPool[];
 }
 
 export interface CreateEndpointReq extends EndpointReq {

@@ -5,30 +5,36 @@
 //   bridge-missing      a network's bridge is gone from OVS → re-create it
 //   infra-missing       a tunnel port, the uplink or the host port is gone or wrong → re-make it
 //   port-missing        a live endpoint's port is gone or wrong → re-attach with its tag
+//   port-remark         a live endpoint's port or veth still carries the marks of the spare it was → mark it as the endpoint's
 //   host-end-exposed    a live endpoint's host end lacks NOARP, IPv6 off or (netdev) its drop filter → harden it (link/harden.ts)
 //   endpoint-gone       an endpoint's veth is gone (its container died) → drop the record
 //   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
 //                       namespace (both only when older than the grace) → remove port, veth, record
 //   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
-//   port-orphan         an OVS port of ours belongs to no endpoint or network → remove it (and its veth)
+//   spare-adopted       a whole spare of a live network that the pool does not hold (a restart) → into the pool
+//   spare-orphan        a spare of a gone network, on the wrong bridge or tag, or beyond the pool's size → reap it
+//   spare-gone          a spare whose veth or port is gone → remove what is left of it (refilled afterwards)
+//   port-orphan         an OVS port of ours belongs to no endpoint, spare or network → remove it (and its veth)
 //   link-orphan         a veth named like ours belongs to no endpoint → delete it
 //   bridge-orphan       a bridge ovsvlan made that no network uses and that holds nothing else → delete it
 //   lease-orphan        a lease of an endpoint that no longer exists → free it
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
-import type { DriverContext } from '../driver/context.js';
-import { removeEndpoint, wireEndpoint } from '../driver/endpoint.js';
-import { applyInfra, dropUplink } from '../driver/infra.js';
-import { hasMarks, isOurLinkName, NETWORK_KEY, portExternalIds, ROLE_KEY, shortId } from '../names.js';
-import { deleteBridgeIfUnused, removeNetwork } from '../driver/network.js';
-import { deleteLink, listLinks } from '../link/links.js';
+import type { DataplaneContext } from '../dataplane/context.js';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import { applyInfra, dropUplink } from '../dataplane/infra.js';
+import { isSparePort } from '../dataplane/owned.js';
+import { hasMarks, isOurLinkName, linkMark, NETWORK_KEY, portExternalIds, ROLE_KEY, shortId, spareExternalIds, spareMark } from '../names.js';
+import { deleteLink, listLinks, setAlias } from '../link/links.js';
 import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
-import { changedPool, type PoolRecord } from '../store/records.js';
+import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
+import { reconcileSpares } from './spares.js';
 import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
 
-export interface ReconcileContext extends DriverContext {
+export interface ReconcileContext extends DataplaneContext {
+  readonly plane: Dataplane;
   readonly docker: DockerReader;
   readonly graceMs: number;
   /** Told of each run's outcome, each action and each failed step (the metrics). */
@@ -89,8 +95,10 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
       log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
     }
   };
+  await ctx.plane.detached(); // DeleteEndpoints answered a moment ago finish first
   await reconcileNetworks(ctx, view, act);
   await reconcileEndpoints(ctx, view, act);
+  await reconcileSpares(ctx, act);
   await removeOrphans(ctx, act);
   await reconcileLeases(ctx, view, act);
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
@@ -99,7 +107,7 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   return { actions, dockerView: Boolean(view) };
 }
 
-interface Act {
+export interface Act {
   (rule: string, fields: Record<string, unknown>): void;
   /** Runs one item's work; a failure is logged and counted, and the run goes on. */
   guard: (fields: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
@@ -110,7 +118,7 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
     await act.guard({ network: shortId(net.id) }, async () => {
       if (view?.networks.get(net.id) === null) {
         act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
-        await removeNetwork(ctx, net);
+        await ctx.plane.removeNetwork(net);
         for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
         return;
       }
@@ -125,7 +133,7 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
   // one `ip link` for all endpoints; each iteration only changes its own endpoint's links
-  const links = new Set((await listLinks()).map((l) => l.name));
+  const links = new Map((await listLinks()).map((l) => [l.name, l]));
   // likewise one `ip` and one `tc` for the host ends that lack their hardening
   const exposed = await unhardenedHostEnds(ctx.state.endpoints().flatMap((ep) => {
     const net = ctx.state.network(ep.networkId);
@@ -140,7 +148,7 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
       const leftContainer = old && links.has(ep.containerIf);
       if (!net || (view && listed === false && old) || leftContainer) {
         act('endpoint-orphan', fields);
-        await removeEndpoint(ctx, ep);
+        await ctx.plane.removeEndpoint(ep);
       } else if (!links.has(ep.hostIf)) {
         act('endpoint-gone', fields);
         await ctx.vswitch.detachPort(ep.hostIf, portExternalIds(ep.networkId, ep.id));
@@ -148,12 +156,22 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
       } else {
         const marks = portExternalIds(net.id, ep.id);
         const port = ports.get(ep.hostIf);
-        const mine = port !== undefined && hasMarks(port.externalIds, marks);
-        if (!mine || port?.bridge !== net.bridge || port.tag !== net.vlan) {
+        const spareMarked = port !== undefined && hasMarks(port.externalIds, spareExternalIds(net.id));
+        if (spareMarked || links.get(ep.hostIf)?.alias === spareMark(net.id)) {
+          // handed out as a spare, the record saved, the re-mark cut short (a crash): the port is the endpoint's already
+          act('port-remark', fields);
+          if (spareMarked) await ctx.vswitch.remarkPort(ep.hostIf, spareExternalIds(net.id), marks);
+          await setAlias(ep.hostIf, linkMark(ep.id));
+          if (links.has(ep.containerIf)) await setAlias(ep.containerIf, linkMark(ep.id));
+          if (port && spareMarked) ports.set(ep.hostIf, { ...port, externalIds: marks });
+        }
+        const now = ports.get(ep.hostIf);
+        const mine = now !== undefined && hasMarks(now.externalIds, marks);
+        if (!mine || now?.bridge !== net.bridge || now.tag !== net.vlan) {
           act('port-missing', { ...fields, bridge: net.bridge, vlan: net.vlan });
           // its own port on another bridge is moved back; a port of that name that is another's is refused
-          if (mine && port?.bridge !== net.bridge) await ctx.vswitch.detachPort(ep.hostIf, marks);
-          await wireEndpoint(ctx, net, ep);
+          if (mine && now?.bridge !== net.bridge) await ctx.vswitch.detachPort(ep.hostIf, marks);
+          await ctx.plane.wireEndpoint(net, ep);
         } else if (exposed.has(ep.hostIf)) {
           act('host-end-exposed', { ...fields, datapath: net.datapath });
           await hardenHostEnd(ep.hostIf, net.datapath);
@@ -167,7 +185,7 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
   const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
   for (const port of await ctx.vswitch.listOwnedPorts()) {
-    if (isWantedPort(wanted, port)) continue;
+    if (isWantedPort(wanted, port) || isSparePort(port)) continue; // spares are reconcileSpares' own
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);
@@ -179,11 +197,12 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   }
   for (const bridge of await ctx.vswitch.listOwnedBridges()) {
     await act.guard({ bridge }, async () => {
-      if (await deleteBridgeIfUnused(ctx, bridge)) act('bridge-orphan', { bridge });
+      if (await ctx.plane.deleteBridgeIfUnused(bridge)) act('bridge-orphan', { bridge });
     });
   }
+  const live = new Set(ctx.state.networks().map((n) => n.id));
   for (const link of await listLinks()) {
-    if (!isOrphanLink(link, ctx.state.endpoints())) continue;
+    if (!isOrphanLink(link, ctx.state.endpoints(), live)) continue;
     act('link-orphan', { link: link.name });
     await deleteLink(link.name);
   }
@@ -201,28 +220,7 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
       await ctx.state.removePool(pool.id);
       continue;
     }
-    const freed = freeLeases(ctx, pool, view, act);
-    if (freed.length > 0) await ctx.state.putPool(changedPool(pool, Object.fromEntries(freed.map((a) => [a, undefined]))));
+    await freeStaleLeases(ctx.state, pool, view, ctx.graceMs, act);
   }
-}
-
-/**
- * The leases of endpoints that are gone, to be freed (stored pools are never edited in place).
- * An address any container of any ovsvlan network still has is never freed:
- * networks sharing a subnet created at the same instant may have been bound
- * to each other's pools (Docker does not say which pool a network uses).
- */
-function freeLeases(ctx: ReconcileContext, pool: PoolRecord, view: DockerView | undefined, act: Act): string[] {
-  const inDocker = view ? new Set([...view.networks.values()].flatMap((eps) => eps ?? []).flatMap((d) => d.addresses)) : undefined;
-  const freed: string[] = [];
-  for (const [address, lease] of Object.entries(pool.leases)) {
-    const orphan = lease.kind === 'endpoint' && !ctx.state.endpoint(lease.endpointId ?? '') && !inDocker?.has(address);
-    const leaked = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address)
-      && Date.now() - lease.at > ctx.graceMs;
-    if (!orphan && !leaked) continue;
-    act(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
-    freed.push(address);
-  }
-  return freed;
 }
 

@@ -2,8 +2,10 @@
 // port, each overlay's tunnel ports, each host_ip's internal port, and each
 // bridge's trunk uplink with the VLANs its networks need. `ovsvlan status`
 // compares OVS with it to report drift; reconciliation removes the ports of
-// ovsvlan's that it does not list.
-import { ENDPOINT_KEY, isOurLinkName, NETWORK_KEY, portNamesOf, ROLE_KEY, type PortRole } from '../names.js';
+// ovsvlan's that it does not list. Spares (random names, any number) are not
+// listed: a spare port or veth of a live network is wanted by its pool
+// (isWantedSpare, isOrphanLink), one of a gone network is not.
+import { ENDPOINT_KEY, isOurLinkName, NETWORK_KEY, portNamesOf, ROLE_KEY, spareNetworkOf, type PortRole } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export interface WantedPort {
@@ -57,7 +59,14 @@ export function isWantedPort(wanted: ReadonlyMap<string, WantedPort>, port: { na
   return w.role === 'uplink' ? w.bridge === port.bridge : w.networkId === port.externalIds[NETWORK_KEY];
 }
 
-/** A veth named like ovsvlan's (ovh/ovc + 12 hex) that no endpoint record has. */
-export function isOrphanLink(link: { name: string; kind: string | undefined }, endpoints: ReadonlyArray<{ hostIf: string; containerIf: string }>): boolean {
-  return link.kind === 'veth' && isOurLinkName(link.name) && !endpoints.some((e) => e.hostIf === link.name || e.containerIf === link.name);
+/** A spare port (ovsvlan-role=spare) of a live network: its pool's, not an orphan. */
+export function isWantedSpare(port: { externalIds: Record<string, string> }, liveNetworks: ReadonlySet<string>): boolean {
+  return port.externalIds[ROLE_KEY] === 'spare' && liveNetworks.has(port.externalIds[NETWORK_KEY] ?? '');
+}
+
+/** A veth named like ovsvlan's (ovh/ovc + 12 hex) that no endpoint record has, and that is no spare of a network in `liveNetworks`. */
+export function isOrphanLink(link: { name: string; kind: string | undefined; alias?: string | undefined },
+  endpoints: ReadonlyArray<{ hostIf: string; containerIf: string }>, liveNetworks: ReadonlySet<string> = new Set()): boolean {
+  if (link.kind !== 'veth' || !isOurLinkName(link.name) || endpoints.some((e) => e.hostIf === link.name || e.containerIf === link.name)) return false;
+  return !liveNetworks.has(spareNetworkOf(link.alias) ?? '');
 }

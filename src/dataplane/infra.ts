@@ -5,11 +5,11 @@
 import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortState } from '../vswitch/vswitch.js';
-import type { DriverContext } from './context.js';
+import type { DataplaneContext } from './context.js';
 import { BASE_TRUNKS_KEY, hasMarks, infraExternalIds, OWNER_KEY, OWNER_VALUE, portNamesOf, ROLE_KEY } from '../names.js';
 
 /** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
-export async function applyInfra(ctx: DriverContext, net: NetworkRecord, repair = false): Promise<string[]> {
+export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repair = false): Promise<string[]> {
   const made: string[] = [];
   const names = portNamesOf(net);
   if (net.mode !== 'vlan') {
@@ -41,7 +41,7 @@ function isTunnel(p: PortState | undefined, marks: Record<string, string>, bridg
 }
 
 /** Removes the network's tunnel and host ports: those marked as its own (what is gone already is fine). */
-export async function removeInfra(ctx: DriverContext, net: NetworkRecord): Promise<void> {
+export async function removeInfra(ctx: DataplaneContext, net: NetworkRecord): Promise<void> {
   const names = portNamesOf(net);
   for (const name of names.tunnels) await ctx.vswitch.detachPort(name, infraExternalIds('tunnel', net.id));
   if (names.host) await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
@@ -55,7 +55,7 @@ export async function removeInfra(ctx: DriverContext, net: NetworkRecord): Promi
  * own VLANs stay on the trunk, and it is given back as it was. Returns the
  * uplink when it was (re)attached or adopted.
  */
-export async function syncUplink(ctx: DriverContext, bridge: string, formerUplink?: string): Promise<string[]> {
+export async function syncUplink(ctx: DataplaneContext, bridge: string, formerUplink?: string): Promise<string[]> {
   const nets = ctx.state.networks().filter((n) => n.mode === 'vlan' && n.bridge === bridge);
   const withUplink = nets.find((n) => n.uplink);
   const uplink = withUplink?.uplink;
@@ -88,7 +88,7 @@ export async function syncUplink(ctx: DriverContext, bridge: string, formerUplin
 }
 
 /** An uplink no network wants any more: detached if ovsvlan attached it, given back if adopted. */
-export async function dropUplink(ctx: DriverContext, name: string): Promise<void> {
+export async function dropUplink(ctx: DataplaneContext, name: string): Promise<void> {
   const port = await ctx.vswitch.getPort(name);
   if (!port || port.externalIds[OWNER_KEY] !== OWNER_VALUE) return;
   const base = baseTrunks(port);

@@ -1,0 +1,97 @@
+// The second half of DeleteEndpoint, after Docker has its answer: the ports
+// of every endpoint deleted meanwhile leave the bridge in one OVSDB
+// transaction (one reconfiguration of ovs-vswitchd for all of them), then
+// each veth is deleted (the kernel's teardown, ~18 ms a pair). Nothing here
+// is needed for correctness of what Docker sees: the record is gone already.
+// A crash before it is done leaves a port marked for an endpoint with no
+// record and a veth no record names: reconciliation's port-orphan and
+// link-orphan rules remove them, with no grace period.
+import { deleteLink, getLink } from '../link/links.js';
+import { linkMark, portExternalIds, shortId, spareMark } from '../names.js';
+import type { EndpointRecord } from '../store/records.js';
+import type { DataplaneContext } from './context.js';
+
+export interface DetachItem {
+  ep: EndpointRecord;
+  /** its record existed when it was deleted: a link named by it and marked as a spare of its network, or unmarked (made before marks), is its own */
+  recorded: boolean;
+  /** the port's marks: the endpoint's, or a spare's when the hand-out was undone before the re-mark */
+  marks: Record<string, string>;
+}
+
+export class Detacher {
+  readonly #ctx: DataplaneContext;
+  #queue: DetachItem[] = [];
+  /** endpoint ID → the run that takes it away */
+  readonly #pending = new Map<string, Promise<void>>();
+  #running: Promise<void> | undefined;
+
+  constructor(ctx: DataplaneContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Queues an endpoint's port and veth for removal in the background; never throws. */
+  enqueue(ep: EndpointRecord, recorded: boolean, marks = portExternalIds(ep.networkId, ep.id)): void {
+    this.#queue.push({ ep, recorded, marks });
+    const run = this.#kick();
+    this.#pending.set(ep.id, run);
+    void run.finally(() => {
+      if (this.#pending.get(ep.id) === run) this.#pending.delete(ep.id);
+    });
+  }
+
+  /** Resolves once the endpoint's removal (if one is queued or running) is done: a create of the same ID waits for it. */
+  settled(endpointId: string): Promise<void> {
+    return this.#pending.get(endpointId) ?? Promise.resolve();
+  }
+
+  /** Resolves once nothing is queued or running (reconciliation, DeleteNetwork, close). */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  /** Starts a run unless one is going; a run takes everything queued, then looks again. Resolves when the run that takes what is queued now is done. */
+  #kick(): Promise<void> {
+    this.#running ??= this.#drain().finally(() => (this.#running = undefined));
+    return this.#running;
+  }
+
+  async #drain(): Promise<void> {
+    // let the answer go out first, and let other deletes of this moment join the batch
+    await new Promise((resolve) => setImmediate(resolve));
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      await this.#detach(batch);
+    }
+  }
+
+  async #detach(batch: DetachItem[]): Promise<void> {
+    const { vswitch, log } = this.#ctx;
+    try {
+      await vswitch.detachPorts(batch.map((i) => ({ name: i.ep.hostIf, marks: i.marks })), { wait: true });
+    } catch (err) {
+      log.error({ err, ports: batch.length }, `background port removal failed: ${(err as Error).message}; reconciliation will finish it`);
+    }
+    for (const item of batch) {
+      try {
+        await this.#deleteVeth(item);
+      } catch (err) {
+        log.error({ err, endpoint: shortId(item.ep.id), port: item.ep.hostIf }, 'background veth removal failed; reconciliation will finish it');
+      }
+    }
+    log.debug({ endpoints: batch.length }, 'endpoints detached');
+  }
+
+  /** Deletes the pair when its mark says it is this endpoint's; the host end takes the container end with it. */
+  async #deleteVeth({ ep, recorded }: DetachItem): Promise<void> {
+    for (const name of [ep.hostIf, ep.containerIf]) {
+      const link = await getLink(name);
+      if (!link) continue;
+      const legacy = recorded && (link.alias === undefined || link.alias === spareMark(ep.networkId));
+      // a record made since with the same name (a retry with its ID) keeps its link
+      const claimed = this.#ctx.state.endpoints().some((e) => e.hostIf === name || e.containerIf === name);
+      if (!claimed && (link.alias === linkMark(ep.id) || legacy)) await deleteLink(name);
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// Reconciliation of spares (dataplane/spares.ts): the pool in memory, the
+// spare ports in OVS and the spare veths in the kernel made to agree, after a
+// restart (the pool is empty: spares found whole are adopted), a crash in the
+// middle of a refill or hand-out, or OVS restarted with an empty database
+// (the pool's spares lost their ports: reaped, then refilled). A spare port
+// that an endpoint's record names is that endpoint's (port-remark, in
+// reconcile.ts), never a spare. Ends by asking every live network's pool to
+// be topped up (the refill starts once the reconciliation is over).
+import { isOurLinkName, CONTAINER_IF_PREFIX, HOST_IF_PREFIX, shortId, spareMark, spareNetworkOf } from '../names.js';
+import { deleteLink, listLinks } from '../link/links.js';
+import { listOwnedSpares } from '../dataplane/owned.js';
+import type { Spare } from '../dataplane/spares.js';
+import type { Act, ReconcileContext } from './reconcile.js';
+
+export async function reconcileSpares(ctx: ReconcileContext, act: Act): Promise<void> {
+  const found = await listOwnedSpares(ctx.vswitch);
+  const links = new Map((await listLinks()).map((l) => [l.name, l]));
+  const recorded = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
+  const inOvs = new Set(found.map((s) => s.host));
+  const fields = (s: Spare): Record<string, unknown> => ({ network: shortId(s.networkId), port: s.host });
+
+  const lost = ctx.plane.forgetSpares((s) => !inOvs.has(s.host) || !links.has(s.host) || !links.has(s.container));
+  const reap: Spare[] = [...lost];
+  for (const s of lost) act('spare-gone', fields(s));
+  for (const s of found) {
+    if (recorded.has(s.host) || ctx.plane.hasSpare(s.host)) continue;
+    const net = ctx.state.network(s.networkId);
+    const whole = links.get(s.host)?.alias === spareMark(s.networkId) && links.get(s.container)?.alias === spareMark(s.networkId);
+    if (net && whole && s.bridge === net.bridge && s.tag === net.vlan && ctx.plane.adoptSpare(s)) {
+      act('spare-adopted', fields(s));
+      continue;
+    }
+    act(net && !whole ? 'spare-gone' : 'spare-orphan', { ...fields(s), bridge: s.bridge, tag: s.tag });
+    reap.push(s);
+  }
+  await act.guard({ spares: reap.length }, () => ctx.plane.reapSpares(reap));
+
+  // veths marked as spares that no spare of the pool has: a refill cut short before its ports were attached, or a reaped spare's
+  for (const link of links.values()) {
+    const networkId = spareNetworkOf(link.alias);
+    if (networkId === undefined || !isOurLinkName(link.name) || recorded.has(link.name)) continue;
+    const host = link.name.startsWith(CONTAINER_IF_PREFIX) ? `${HOST_IF_PREFIX}${link.name.slice(CONTAINER_IF_PREFIX.length)}` : link.name;
+    if (ctx.plane.hasSpare(host)) continue;
+    await act.guard({ link: link.name }, async () => {
+      if (await deleteLink(link.name)) act('spare-gone', { network: shortId(networkId), link: link.name });
+    });
+  }
+  for (const net of ctx.state.networks()) ctx.plane.refill(net.id);
+}

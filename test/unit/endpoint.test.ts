@@ -1,0 +1,111 @@
+// CreateEndpoint owns its address claim (src/driver/endpoint.ts): the record
+// and the claim are started together (one save), and when either fails both
+// are taken back with what the call made: a spare goes back to the pool, a
+// pair made for the endpoint is removed. Fakes stand in for the records, the
+// data plane and the IPAM: this is the sequencing alone (the steps themselves
+// are tested against real OVS in test/e2e/).
+import t from 'tap';
+import { pino } from 'pino';
+import { createEndpoint, deleteEndpoint } from '../../src/driver/endpoint.js';
+import type { DriverContext } from '../../src/driver/context.js';
+import { KeyedMutex } from '../../src/lock.js';
+import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
+
+const NET = 'a'.repeat(64);
+const EP = 'b'.repeat(64);
+const net = { id: NET, mode: 'vlan', bridge: 'br', vlan: 10, mtu: 1500, remotes: [], datapath: 'netdev' } as unknown as NetworkRecord;
+const SPARE = { host: 'ovh000000000001', container: 'ovc000000000001', networkId: NET };
+
+type Fail = 'put' | 'claim' | undefined;
+
+function world(opts: { fail?: Fail; spare?: boolean; known?: boolean } = {}) {
+  const calls: string[] = [];
+  const endpoints = new Map<string, EndpointRecord>();
+  if (opts.known) endpoints.set(EP, { id: EP, networkId: NET, hostIf: 'ovhx', containerIf: 'ovcx', addressV4: undefined, addressV6: undefined, createdAt: 1 });
+  let spare = opts.spare ? SPARE : undefined;
+  const state = {
+    requireNetwork: () => net,
+    endpoint: (id: string) => endpoints.get(id),
+    endpoints: () => [...endpoints.values()],
+    putEndpoint: async (e: EndpointRecord) => {
+      calls.push('putEndpoint');
+      await Promise.resolve();
+      if (opts.fail === 'put') throw new Error('put: cannot save');
+      endpoints.set(e.id, e);
+    },
+    removeEndpoint: async (id: string) => void (calls.push('removeEndpoint'), endpoints.delete(id)),
+  };
+  const plane = {
+    settled: async () => undefined,
+    takeSpare: () => {
+      const s = spare;
+      spare = undefined;
+      calls.push(`takeSpare ${s ? 'got' : 'none'}`);
+      return s;
+    },
+    returnSpare: () => void calls.push('returnSpare'),
+    wireEndpoint: async () => void calls.push('wireEndpoint'),
+    unwireQuietly: async () => void calls.push('unwireQuietly'),
+    remarkSpare: async () => void calls.push('remarkSpare'),
+    refill: () => void calls.push('refill'),
+    detachLater: (_ep: EndpointRecord, recorded: boolean) => void calls.push(`detachLater ${recorded}`),
+  };
+  const ipam = {
+    claimAddresses: async () => {
+      calls.push('claimAddresses');
+      if (opts.fail === 'claim') throw new Error('claim: cannot save');
+    },
+  };
+  const ctx = { state, plane, ipam, locks: new KeyedMutex(), log: pino({ level: 'silent' }) } as unknown as DriverContext;
+  return { calls, ctx, endpoints };
+}
+
+const req = { networkId: NET, endpointId: EP, addressV4: '10.1.0.5/24', addressV6: undefined, macAddress: undefined };
+
+t.test('with a spare: record and claim together, then the re-mark and the refill', async (t) => {
+  const { calls, ctx, endpoints } = world({ spare: true });
+  t.same(await createEndpoint(ctx, req), { created: true });
+  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'remarkSpare', 'refill']);
+  t.equal(endpoints.get(EP)?.hostIf, SPARE.host, 'the record names the spare');
+});
+
+t.test('without a spare: the pair is made and attached before the record', async (t) => {
+  const { calls, ctx } = world();
+  await createEndpoint(ctx, req);
+  t.same(calls, ['takeSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'refill']);
+});
+
+t.test('a failed claim takes the record back, and the spare goes back to the pool', async (t) => {
+  const { calls, ctx, endpoints } = world({ spare: true, fail: 'claim' });
+  await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
+  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'returnSpare']);
+  t.notOk(endpoints.has(EP));
+});
+
+t.test('a failed claim without a spare removes the pair made for it', async (t) => {
+  const { calls, ctx } = world({ fail: 'claim' });
+  await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
+  t.same(calls, ['takeSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'unwireQuietly']);
+});
+
+t.test('a failed save of the record: the spare goes back, nothing is re-marked', async (t) => {
+  const { calls, ctx } = world({ spare: true, fail: 'put' });
+  await t.rejects(createEndpoint(ctx, req), /put: cannot save/);
+  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'returnSpare']);
+});
+
+t.test('a retry that finds the endpoint made already: a failed claim leaves it in place', async (t) => {
+  const { calls, ctx, endpoints } = world({ known: true, fail: 'claim' });
+  await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
+  t.same(calls, ['wireEndpoint', 'putEndpoint', 'claimAddresses']);
+  t.ok(endpoints.has(EP));
+});
+
+t.test('DeleteEndpoint: the record goes before the answer, port and veth after it', async (t) => {
+  const { calls, ctx, endpoints } = world({ known: true });
+  await deleteEndpoint(ctx, NET, EP);
+  t.same(calls, ['removeEndpoint', 'detachLater true']);
+  t.notOk(endpoints.has(EP));
+  await deleteEndpoint(ctx, NET, 'c'.repeat(64));
+  t.same(calls.slice(2), ['detachLater false'], 'an unknown endpoint: only what is marked as its own, in the background');
+});
