@@ -4,7 +4,8 @@
 // caller acts for, checked again inside the transaction that changes it.
 import type { OvsdbClient } from '../ovsdb/client.js';
 import { insert, mutate, select, update, wait, type Operation } from '../ovsdb/ops.js';
-import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type Row, type Uuid } from '../ovsdb/notation.js';
+import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type NamedUuid, type Row, type Uuid } from '../ovsdb/notation.js';
+import { OvsdbError } from '../ovsdb/errors.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
 import { bridgeExternalIds, describeOwner, hasMarks, OWNER_KEY, OWNER_VALUE } from '../names.js';
 
@@ -81,32 +82,44 @@ export class Vswitch {
 
   /** Adds (or replaces) an access port, tagged with the VLAN unless `tag` is undefined; one transaction. */
   attachPort(p: AccessPort): Promise<void> {
-    return this.#putPort(p.bridge, p.name, { external_ids: ovsMap(p.externalIds) }, {
-      ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds),
-    });
+    return this.attachPorts([p]);
+  }
+
+  /**
+   * Adds (or replaces) many access ports in ONE transaction that waits for ovs-vswitchd: one
+   * reconfiguration for all of them (the background refill of spare ports). Each follows attachPort's
+   * rules; one port refused (ConflictError, NotFoundError for a missing bridge) refuses them all.
+   */
+  async attachPorts(ports: readonly AccessPort[]): Promise<void> {
+    await this.#putPorts(ports.map((p) => ({
+      bridge: p.bridge,
+      name: p.name,
+      iface: { external_ids: ovsMap(p.externalIds) },
+      port: { ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds) },
+    })));
   }
 
   /** A native OVS tunnel port to one remote; `protected` so that tunnels never forward to each other (split horizon). */
   attachTunnel(p: TunnelPort): Promise<void> {
-    return this.#putPort(p.bridge, p.name, {
+    return this.#putPorts([{ bridge: p.bridge, name: p.name, iface: {
       type: p.type,
       options: ovsMap({ remote_ip: p.remote, key: String(p.key) }),
       external_ids: ovsMap(p.externalIds),
-    }, { protected: true, external_ids: ovsMap(p.externalIds) });
+    }, port: { protected: true, external_ids: ovsMap(p.externalIds) } }]);
   }
 
   /** An existing interface as an 802.1Q trunk carrying `trunks`, with an optional native (untagged) VLAN. */
   attachUplink(p: UplinkPort): Promise<void> {
     const port: Row = { trunks: ovsSet(p.trunks), external_ids: ovsMap(p.externalIds) };
     if (p.nativeVlan !== undefined) Object.assign(port, { tag: p.nativeVlan, vlan_mode: 'native-untagged' });
-    return this.#putPort(p.bridge, p.name, { external_ids: ovsMap(p.externalIds) }, port);
+    return this.#putPorts([{ bridge: p.bridge, name: p.name, iface: { external_ids: ovsMap(p.externalIds) }, port }]);
   }
 
   /** An internal port: a network interface for the host itself on the bridge (and VLAN). */
   attachHostPort(p: HostPort): Promise<void> {
-    return this.#putPort(p.bridge, p.name, { type: 'internal', mtu_request: p.mtu, external_ids: ovsMap(p.externalIds) }, {
-      ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds),
-    });
+    return this.#putPorts([{ bridge: p.bridge, name: p.name,
+      iface: { type: 'internal', mtu_request: p.mtu, external_ids: ovsMap(p.externalIds) },
+      port: { ...(p.tag === undefined ? {} : { tag: p.tag }), external_ids: ovsMap(p.externalIds) } }]);
   }
 
   /** The port (and its interface of the same name) as OVS has it, or undefined. */
@@ -134,34 +147,41 @@ export class Vswitch {
   }
 
   /**
-   * Inserts Interface + Port and links the Port to the bridge: one transaction.
+   * Inserts each Interface + Port and links the Port to its bridge: one transaction for all.
    * A port of that name is replaced (a retried call, a repair) only when it is
    * on this bridge and carries the new port's marks; any other is refused with
    * a ConflictError, and never taken off another bridge or from its owner.
    */
-  async #putPort(bridgeName: string, name: string, iface: Row, port: Row): Promise<void> {
-    const marks = fromOvsMap(port['external_ids']);
-    const [bridges, ports] = await this.#db.transact([select('Bridge', [['name', '==', bridgeName]], ['_uuid']), portByName(name)]);
-    if (!bridges?.rows?.[0]) throw new NotFoundError(`OVS bridge ${bridgeName} does not exist`);
-    const found = await this.#withHolder(ports?.rows?.[0]);
+  async #putPorts(items: readonly NewPort[]): Promise<void> {
+    if (items.length === 0) return;
+    const bridges = [...new Set(items.map((i) => i.bridge))];
+    const { found, missingBridges } = await this.#lookup(items.map((i) => i.name), bridges);
+    if (missingBridges.length > 0) throw new NotFoundError(`OVS bridge ${missingBridges.join(', ')} does not exist`);
     const ops: Operation[] = [];
-    if (found) {
-      if (found.bridge !== bridgeName) {
-        throw new ConflictError(`OVS port ${name} is on bridge ${found.bridge ?? '(none)'} (${describeOwner(found.externalIds)}); ` +
-          `ovsvlan never takes a port off another bridge: remove it there, or free the name`);
+    const added = new Map<string, NamedUuid[]>(bridges.map((b) => [b, []]));
+    items.forEach((item, i) => {
+      const { bridge: bridgeName, name } = item;
+      const marks = fromOvsMap(item.port['external_ids']);
+      const held = found.get(name);
+      if (held) {
+        if (held.bridge !== bridgeName) {
+          throw new ConflictError(`OVS port ${name} is on bridge ${held.bridge ?? '(none)'} (${describeOwner(held.externalIds)}); ` +
+            `ovsvlan never takes a port off another bridge: remove it there, or free the name`);
+        }
+        if (!hasMarks(held.externalIds, marks)) {
+          throw new ConflictError(`OVS port ${name} on bridge ${bridgeName} belongs to ${describeOwner(held.externalIds)}, ` +
+            `not to ${describeOwner(marks)}; ovsvlan does not share or take over a port`);
+        }
+        ops.push(unchanged(held), mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'delete', ovsSet([held.uuid])]]));
       }
-      if (!hasMarks(found.externalIds, marks)) {
-        throw new ConflictError(`OVS port ${name} on bridge ${bridgeName} belongs to ${describeOwner(found.externalIds)}, ` +
-          `not to ${describeOwner(marks)}; ovsvlan does not share or take over a port`);
-      }
-      ops.push(unchanged(found), mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'delete', ovsSet([found.uuid])]]));
-    }
-    // unique port names: a port of that name made meanwhile fails the whole transaction
-    ops.push(
-      insert('Interface', { name, ...iface }, 'iface'),
-      insert('Port', { name, interfaces: namedUuid('iface'), ...port }, 'port'),
-      mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'insert', ovsSet([namedUuid('port')])]]),
-    );
+      // unique port names: a port of that name made meanwhile fails the whole transaction
+      ops.push(
+        insert('Interface', { name, ...item.iface }, `iface${i}`),
+        insert('Port', { name, interfaces: namedUuid(`iface${i}`), ...item.port }, `port${i}`),
+      );
+      added.get(bridgeName)?.push(namedUuid(`port${i}`));
+    });
+    for (const [b, refs] of added) ops.push(mutate('Bridge', [['name', '==', b]], [['ports', 'insert', ovsSet(refs)]]));
     await this.#db.transactAndWait(ops);
   }
 
@@ -171,26 +191,85 @@ export class Vswitch {
    * wait for ovs-vswitchd (a rollback, when it may be the very thing that hangs).
    */
   async detachPort(name: string, marks: Readonly<Record<string, string>>, opts: { wait: boolean } = { wait: true }): Promise<boolean> {
-    const found = await this.#findPort(name);
-    if (!found || !hasMarks(found.externalIds, marks)) return false;
-    // Port and Interface are not root tables: dropping the reference deletes them.
-    const ops = [unchanged(found), mutate('Bridge', [['ports', 'includes', found.uuid]], [['ports', 'delete', ovsSet([found.uuid])]])];
-    await (opts.wait ? this.#db.transactAndWait(ops) : this.#db.transact(ops));
-    return true;
+    return (await this.detachPorts([{ name, marks }], opts)).length > 0;
   }
 
-  async #findPort(name: string): Promise<FoundPort | undefined> {
-    const [ports] = await this.#db.transact([portByName(name)]);
-    return this.#withHolder(ports?.rows?.[0]);
+  /**
+   * Removes, in ONE transaction, each named port whose external_ids carry its marks (the others are
+   * left alone); returns the names removed. A port whose marks change meanwhile makes the transaction
+   * fail its guard: the ports are then looked up again and the transaction retried.
+   */
+  async detachPorts(ports: readonly { name: string; marks: Readonly<Record<string, string>> }[], opts: { wait: boolean }): Promise<string[]> {
+    for (let attempt = 1; ; attempt++) {
+      const { found } = await this.#lookup(ports.map((p) => p.name), []);
+      const gone = ports.flatMap((p) => {
+        const f = found.get(p.name);
+        return f?.bridge !== undefined && hasMarks(f.externalIds, p.marks) ? [{ name: p.name, found: f }] : [];
+      });
+      if (gone.length === 0) return [];
+      // Port and Interface are not root tables: dropping the reference deletes them.
+      const byBridge = new Map<string, Uuid[]>();
+      for (const g of gone) byBridge.set(g.found.bridge ?? '', [...(byBridge.get(g.found.bridge ?? '') ?? []), g.found.uuid]);
+      const ops: Operation[] = [
+        ...gone.map((g) => unchanged(g.found)),
+        ...[...byBridge].map(([b, uuids]) => mutate('Bridge', [['name', '==', b]], [['ports', 'delete', ovsSet(uuids)]])),
+      ];
+      try {
+        await (opts.wait ? this.#db.transactAndWait(ops) : this.#db.transact(ops));
+        return gone.map((g) => g.name);
+      } catch (err) {
+        if (!(attempt < GUARD_RETRIES && failedGuard(err, gone.length))) throw err;
+      }
+    }
   }
 
-  /** A Port row (of portByName) with the bridge that holds it. */
-  async #withHolder(row: Row | undefined): Promise<FoundPort | undefined> {
-    if (!row) return undefined;
-    const uuid = row['_uuid'] as Uuid;
-    const [holders] = await this.#db.transact([select('Bridge', [['ports', 'includes', uuid]], ['name'])]);
-    const holder = holders?.rows?.[0];
-    return { uuid, externalIds: fromOvsMap(row['external_ids']), bridge: holder ? String(holder['name']) : undefined };
+  /**
+   * Replaces a port's marks: the keys of `from` are removed and `to` inserted, in one transaction
+   * guarded by the port still carrying `from`. It does not wait for ovs-vswitchd (external_ids do not
+   * make it reconfigure). ConflictError (naming the port and its owner) when the port does not carry
+   * `from`; NotFoundError when there is no such port. Used to hand a spare port to an endpoint.
+   */
+  async remarkPort(name: string, from: Readonly<Record<string, string>>, to: Readonly<Record<string, string>>): Promise<void> {
+    const found = (await this.#lookup([name], [])).found.get(name);
+    if (!found) throw new NotFoundError(`OVS port ${name} does not exist`);
+    const refuse = (owner: Readonly<Record<string, string>>): ConflictError => new ConflictError(
+      `OVS port ${name} belongs to ${describeOwner(owner)}, not to ${describeOwner(from)}; its marks were left as they are`);
+    if (!hasMarks(found.externalIds, from)) throw refuse(found.externalIds);
+    const ops: Operation[] = [
+      // abort unless the port still carries `from` (a row matching both conditions exists)
+      wait('Port', [['_uuid', '==', found.uuid], ['external_ids', 'includes', ovsMap({ ...from })]], [], '!=', [], 0),
+      // a map "insert" keeps a key that is there already: drop the keys of `to` too
+      mutate('Port', [['_uuid', '==', found.uuid]], [['external_ids', 'delete', ovsSet([...new Set([...Object.keys(from), ...Object.keys(to)])])]]),
+      mutate('Port', [['_uuid', '==', found.uuid]], [['external_ids', 'insert', ovsMap({ ...to })]]),
+    ];
+    try {
+      await this.#db.transact(ops);
+    } catch (err) {
+      if (!failedGuard(err, 1)) throw err;
+      const now = (await this.#lookup([name], [])).found.get(name);
+      if (!now) throw new NotFoundError(`OVS port ${name} does not exist`);
+      throw refuse(now.externalIds);
+    }
+  }
+
+  /** Port rows by name (with the bridge that holds each), and which of `bridges` do not exist. */
+  async #lookup(names: readonly string[], bridges: readonly string[]): Promise<{ found: Map<string, FoundPort>; missingBridges: string[] }> {
+    const results = await this.#db.transact([
+      select('Bridge', [], ['name', 'ports']),
+      ...names.map((n) => select('Port', [['name', '==', n]], ['_uuid', 'name', 'external_ids'])),
+    ]);
+    const bridgeRows = results[0]?.rows ?? [];
+    const holder = new Map<string, string>();
+    for (const b of bridgeRows) for (const u of fromOvsSet<Uuid>(b['ports'])) holder.set(uuidOf(u), String(b['name']));
+    const found = new Map<string, FoundPort>();
+    for (const r of results.slice(1)) {
+      const row = r.rows?.[0];
+      if (!row) continue;
+      const uuid = row['_uuid'] as Uuid;
+      found.set(String(row['name']), { uuid, externalIds: fromOvsMap(row['external_ids']), bridge: holder.get(uuidOf(uuid)) });
+    }
+    const existing = new Set(bridgeRows.map((b) => String(b['name'])));
+    return { found, missingBridges: bridges.filter((b) => !existing.has(b)) };
   }
 
   /** Names of the bridges whose external_ids mark them as ovsvlan's. */
@@ -244,7 +323,21 @@ export class Vswitch {
   }
 }
 
-const portByName = (name: string): Operation => select('Port', [['name', '==', name]], ['_uuid', 'external_ids']);
+/** How often a batch whose guard failed (a port changed meanwhile) is looked up and tried again. */
+const GUARD_RETRIES = 3;
+
+/** An access, tunnel, uplink or host port to insert: its Interface and Port columns. */
+interface NewPort {
+  bridge: string;
+  name: string;
+  iface: Row;
+  port: Row;
+}
+
+/** Whether `err` is a transaction refused by one of its first `guards` operations (the `wait`s). */
+function failedGuard(err: unknown, guards: number): boolean {
+  return err instanceof OvsdbError && err.code === 'timed out' && err.opIndex !== undefined && err.opIndex < guards;
+}
 
 /** Precondition of a transaction: the port found is still there with the same marks. */
 function unchanged(found: FoundPort): Operation {

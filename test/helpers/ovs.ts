@@ -84,3 +84,13 @@ export async function destroyOvs(ovs: OvsInstance): Promise<void> {
   await ovs.stop();
   await rm(ovs.dir, { recursive: true, force: true });
 }
+
+/** Kills what startOvs(name) may have started even if it failed half-way (it only returns the handle on success). */
+export async function killOvsByPidfiles(name: string): Promise<void> {
+  const dir = `${RUN_DIR}/ovs-${name}`;
+  for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
+    const pid = Number((await readFile(`${dir}/${d}.pid`, 'utf8').catch(() => '')).trim());
+    if (pid) await stopPid(pid);
+  }
+  await rm(dir, { recursive: true, force: true });
+}

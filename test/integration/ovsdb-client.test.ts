@@ -4,9 +4,8 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { createNetns, linkNames } from '../helpers/netns.js';
-import { startOvs, destroyOvs, type OvsInstance } from '../helpers/ovs.js';
-import { RUN_DIR, RUN_PREFIX, stopPid } from '../helpers/run.js';
-import { readFile, rm } from 'node:fs/promises';
+import { startOvs, destroyOvs, killOvsByPidfiles, type OvsInstance } from '../helpers/ovs.js';
+import { RUN_PREFIX } from '../helpers/run.js';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbConnectionError, OvsdbError, OvsdbTimeoutError } from '../../src/ovsdb/errors.js';
 import { del, insert, mutate, select, update, wait, type Operation } from '../../src/ovsdb/ops.js';
@@ -18,16 +17,6 @@ const P1 = `${RUN_PREFIX}p1`;
 const P2 = `${RUN_PREFIX}p2`;
 const P3 = `${RUN_PREFIX}p3`;
 
-
-/** Kills what startOvs may have started even if it failed half-way (it only returns the handle on success). */
-async function killByPidfiles(name: string): Promise<void> {
-  const dir = `${RUN_DIR}/ovs-${name}`;
-  for (const d of ['ovs-vswitchd', 'ovsdb-server']) {
-    const pid = Number((await readFile(`${dir}/${d}.pid`, 'utf8').catch(() => '')).trim());
-    if (pid) await stopPid(pid);
-  }
-  await rm(dir, { recursive: true, force: true });
-}
 
 /** An access port: Interface + Port rows and the Bridge.ports mutation, one transaction's worth. */
 function accessPortOps(name: string, tag: number, endpoint: string): Operation[] {
@@ -42,7 +31,7 @@ t.test('OvsdbClient on a private OVS', async (t) => {
   const ns = await createNetns(`${RUN_PREFIX}-x`);
   t.teardown(() => ns.remove());
   let ovs: OvsInstance | undefined;
-  t.teardown(() => (ovs ? destroyOvs(ovs) : killByPidfiles('x')));
+  t.teardown(() => (ovs ? destroyOvs(ovs) : killOvsByPidfiles('x')));
   ovs = await startOvs('x', ns.name);
   const o = ovs;
   const { logger, lines } = captureLogger();

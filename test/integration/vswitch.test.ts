@@ -1,0 +1,94 @@
+// Vswitch against a real private ovsdb-server + ovs-vswitchd: the batch port
+// operations (one transaction each) and the reads served from the monitor's
+// cache. ovs-vsctl bound to that instance is the independent observer and the
+// "other client" whose changes the cache must see.
+import t from 'tap';
+import { pino } from 'pino';
+import { createNetns } from '../helpers/netns.js';
+import { startOvs, destroyOvs, killOvsByPidfiles, type OvsInstance } from '../helpers/ovs.js';
+import { RUN_PREFIX } from '../helpers/run.js';
+import { OvsdbClient } from '../../src/ovsdb/client.js';
+import { Vswitch } from '../../src/vswitch/vswitch.js';
+import { ConflictError, NotFoundError } from '../../src/errors.js';
+
+const BR = `${RUN_PREFIX}vb`;
+const OWNER = { 'ovsvlan-owner': 'ovsvlan' };
+const spare = (net: string): Record<string, string> => ({ ...OWNER, 'ovsvlan-role': 'spare', 'ovsvlan-network': net });
+const endpoint = (net: string, ep: string): Record<string, string> => ({ ...OWNER, 'ovsvlan-network': net, 'ovsvlan-endpoint': ep });
+const port = (n: number): string => `${RUN_PREFIX}s${n}`;
+
+t.test('Vswitch on a private OVS', async (t) => {
+  const ns = await createNetns(`${RUN_PREFIX}-v`);
+  t.teardown(() => ns.remove());
+  let ovs: OvsInstance | undefined;
+  t.teardown(() => (ovs ? destroyOvs(ovs) : killOvsByPidfiles('v')));
+  ovs = await startOvs('v', ns.name);
+  const o = ovs;
+  const client = new OvsdbClient({ endpoint: o.endpoint, logger: pino({ level: 'silent' }), backoff: { initialMs: 100, maxMs: 800 } });
+  t.teardown(() => client.close());
+  await client.connect();
+  const vs = new Vswitch(client);
+  const nextCfg = async (): Promise<number> => Number(await o.vsctl(['get', 'Open_vSwitch', '.', 'next_cfg']));
+  const externalIds = async (name: string): Promise<string> => o.vsctl(['get', 'Port', name, 'external_ids']);
+
+  await t.test('ensureBridge, then attachPorts: every port tagged and marked, one change for ovs-vswitchd', async (t) => {
+    t.equal((await vs.ensureBridge(BR, 'netdev')).created, true);
+    const before = await nextCfg();
+    await vs.attachPorts([1, 2, 3].map((n) => ({ bridge: BR, name: port(n), tag: 100 + n, externalIds: spare('n1') })));
+    t.equal(await nextCfg(), before + 1, 'one transaction waited for ovs-vswitchd');
+    t.equal(await o.vsctl(['get', 'Open_vSwitch', '.', 'cur_cfg']), String(before + 1), 'and ovs-vswitchd applied it');
+    for (const n of [1, 2, 3]) {
+      t.equal(await o.vsctl(['get', 'Port', port(n), 'tag']), String(100 + n), `${port(n)} tag`);
+      t.equal(await o.vsctl(['port-to-br', port(n)]), BR, `${port(n)} on the bridge`);
+      t.match(await externalIds(port(n)), /ovsvlan-role="?spare"?/);
+    }
+    t.same((await vs.getBridge(BR))?.portNames.sort(), [BR, port(1), port(2), port(3)].sort(), 'getBridge lists them');
+    await vs.attachPorts([]); // nothing to do
+  });
+
+  await t.test('attachPorts: one port held by another refuses the whole batch', async (t) => {
+    await o.vsctl(['add-port', BR, port(9), '--', 'set', 'Port', port(9), 'external_ids:someone=else']);
+    const err = await vs.attachPorts([
+      { bridge: BR, name: port(4), tag: 104, externalIds: spare('n1') },
+      { bridge: BR, name: port(9), tag: 109, externalIds: spare('n1') },
+    ]).catch((e: unknown) => e);
+    t.ok(err instanceof ConflictError, 'ConflictError');
+    t.match((err as Error).message, new RegExp(`${port(9)}.*not ovsvlan's`));
+    t.equal((await o.vsctl(['list-ports', BR])).split('\n').includes(port(4)), false, 'the other port was not added');
+    t.match(await externalIds(port(9)), /someone=else/, 'the held port is untouched');
+    const missing = await vs.attachPorts([{ bridge: `${BR}x`, name: port(5), tag: 1, externalIds: spare('n1') }]).catch((e: unknown) => e);
+    t.ok(missing instanceof NotFoundError, 'a missing bridge is NotFoundError');
+  });
+
+  await t.test('remarkPort hands a spare to an endpoint without waking ovs-vswitchd', async (t) => {
+    const before = await nextCfg();
+    await vs.remarkPort(port(1), spare('n1'), endpoint('n1', 'e1'));
+    const ids = await externalIds(port(1));
+    t.match(ids, /ovsvlan-endpoint="?e1"?/);
+    t.notMatch(ids, /ovsvlan-role/, 'the spare mark is gone');
+    t.equal(await nextCfg(), before, 'no reconfiguration asked for');
+    t.equal((await vs.getPort(port(1)))?.externalIds['ovsvlan-endpoint'], 'e1', 'a read after the change sees it');
+
+    const taken = await vs.remarkPort(port(1), spare('n1'), endpoint('n1', 'e2')).catch((e: unknown) => e);
+    t.ok(taken instanceof ConflictError, 'a port no longer carrying `from` is refused');
+    t.match((taken as Error).message, new RegExp(`${port(1)}.*endpoint e1`), 'naming the port and its owner');
+    t.match(await externalIds(port(1)), /ovsvlan-endpoint="?e1"?/, 'and left as it was');
+    const none = await vs.remarkPort(`${RUN_PREFIX}none`, spare('n1'), endpoint('n1', 'e2')).catch((e: unknown) => e);
+    t.ok(none instanceof NotFoundError, 'no such port: NotFoundError');
+  });
+
+  await t.test('detachPorts removes, in one transaction, only the ports carrying their marks', async (t) => {
+    const before = await nextCfg();
+    const removed = await vs.detachPorts([
+      { name: port(2), marks: spare('n1') },
+      { name: port(3), marks: spare('n1') },
+      { name: port(1), marks: spare('n1') }, // an endpoint's now: left alone
+      { name: port(9), marks: spare('n1') }, // not ours
+      { name: `${RUN_PREFIX}none`, marks: spare('n1') },
+    ], { wait: true });
+    t.same(removed.sort(), [port(2), port(3)]);
+    t.equal(await nextCfg(), before + 1, 'one transaction');
+    t.same((await o.vsctl(['list-ports', BR])).split('\n').sort(), [port(1), port(9)].sort());
+    t.same(await vs.detachPorts([{ name: port(2), marks: spare('n1') }], { wait: false }), [], 'gone already: nothing removed');
+  });
+});
