@@ -1,6 +1,9 @@
-// The one place that spawns processes: `ip`, `ethtool` and `tc` (and `nsenter`
-// to run them in a container's netns, for `ovsvlan doctor`), argument arrays
-// only (execa, never a shell), bounded by a timeout.
+// The one place that spawns processes: `ip` and `ethtool` for the rare paths
+// (a network's uplink and host address: addr.ts; `ethtool -K` on a kernel
+// without ethtool's netlink family), and `nsenter` to run them in a
+// container's netns for `ovsvlan doctor`. The container path goes through
+// netlink instead (links.ts, harden.ts). Argument arrays only (execa, never a
+// shell), bounded by a timeout.
 import { execa } from 'execa';
 import { LinkError } from '../errors.js';
 
@@ -12,16 +15,12 @@ export interface ExecResult {
   exitCode: number;
 }
 
-export type Tool = 'ip' | 'ethtool' | 'tc' | 'nsenter';
+export type Tool = 'ip' | 'ethtool' | 'nsenter';
 
-/**
- * Runs `cmd args…`; returns the result whatever the exit code (callers decide what "not found" means).
- * `input` is written to its stdin (a `tc -batch -` script), which is otherwise closed.
- */
-export async function exec(cmd: Tool, args: readonly string[], input?: string): Promise<ExecResult> {
+/** Runs `cmd args…` (stdin closed); returns the result whatever the exit code (callers decide what "not found" means). */
+export async function exec(cmd: Tool, args: readonly string[]): Promise<ExecResult> {
   try {
-    const stdin = input === undefined ? { stdin: 'ignore' as const } : { input };
-    const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, ...stdin });
+    const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, stdin: 'ignore' });
     if (r.timedOut) throw new LinkError([cmd, ...args], `timed out after ${TIMEOUT_MS} ms`);
     return { stdout: String(r.stdout), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
   } catch (err) {
@@ -31,8 +30,8 @@ export async function exec(cmd: Tool, args: readonly string[], input?: string): 
 }
 
 /** Runs and throws LinkError (with argv and stderr) on a non-zero exit. */
-export async function execOk(cmd: Tool, args: readonly string[], input?: string): Promise<string> {
-  const r = await exec(cmd, args, input);
+export async function execOk(cmd: Tool, args: readonly string[]): Promise<string> {
+  const r = await exec(cmd, args);
   if (r.exitCode !== 0) throw new LinkError([cmd, ...args], r.stderr);
   return r.stdout;
 }
