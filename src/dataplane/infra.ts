@@ -4,7 +4,7 @@
 // retries, and reconciliation use the same code).
 import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
-import type { PortState } from '../vswitch/vswitch.js';
+import type { PortInfo } from '../vswitch/vswitch.js';
 import type { DataplaneContext } from './context.js';
 import { BASE_TRUNKS_KEY, hasMarks, infraExternalIds, OWNER_KEY, OWNER_VALUE, portNamesOf, ROLE_KEY } from '../names.js';
 
@@ -35,7 +35,7 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
   return made;
 }
 
-function isTunnel(p: PortState | undefined, marks: Record<string, string>, bridge: string, type: string, remote: string, key: number): boolean {
+function isTunnel(p: PortInfo | undefined, marks: Record<string, string>, bridge: string, type: string, remote: string, key: number): boolean {
   return p?.bridge === bridge && hasMarks(p.externalIds, marks) && p.type === type && p.protected
     && p.options['remote_ip'] === remote && p.options['key'] === String(key);
 }
@@ -97,7 +97,7 @@ export async function dropUplink(ctx: DataplaneContext, name: string): Promise<v
 }
 
 /** The VLANs an adopted uplink carried before ovsvlan; undefined when ovsvlan attached it. */
-function baseTrunks(port: PortState | undefined): number[] | undefined {
+function baseTrunks(port: PortInfo | undefined): number[] | undefined {
   const raw = port?.externalIds[BASE_TRUNKS_KEY];
   return raw === undefined ? undefined : raw.split(',').filter(Boolean).map(Number);
 }

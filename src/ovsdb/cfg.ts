@@ -3,10 +3,9 @@
 // transaction: ovs-vswitchd copies next_cfg into cur_cfg once it has
 // reconfigured itself, which is exactly what `ovs-vsctl` waits for.
 import { OvsdbConnectionError, OvsdbTimeoutError } from './errors.js';
-import type { Row } from './notation.js';
+import type { TableUpdates } from './cache.js';
 
 export const CFG_TABLE = 'Open_vSwitch';
-export const CFG_COLUMNS = ['cur_cfg', 'next_cfg'];
 
 interface CfgRow {
   cur: number;
@@ -20,17 +19,10 @@ interface Waiter {
   timer: NodeJS.Timeout;
 }
 
-/** <table-updates> (§4.1.6): table → row UUID → { old?, new? }; a missing "new" means the row was deleted. */
-type TableUpdates = Record<string, Record<string, { old?: Row; new?: Row }>>;
 
 export class CfgTracker {
   #row: CfgRow | undefined;
   readonly #waiters = new Set<Waiter>();
-
-  /** Whether the Open_vSwitch table has its (single) row. */
-  get hasRow(): boolean {
-    return this.#row !== undefined;
-  }
 
   get current(): Readonly<CfgRow> | undefined {
     return this.#row;

@@ -1,10 +1,12 @@
 // OvsdbClient: one long-lived session with ovsdb-server. It reconnects with
-// backoff, re-establishes its monitor after every reconnect, runs
-// transactions, and can wait until ovs-vswitchd has applied one.
+// backoff, re-establishes its monitor after every reconnect and mirrors the
+// monitored tables in a cache that reads are served from, runs transactions,
+// and can wait until ovs-vswitchd has applied one.
 import { EventEmitter } from 'node:events';
 import { createConnection } from 'node:net';
 import type { Logger } from 'pino';
-import { CFG_COLUMNS, CFG_TABLE, CfgTracker } from './cfg.js';
+import { RowCache, type OvsdbView } from './cache.js';
+import { CFG_TABLE, CfgTracker } from './cfg.js';
 import { OvsdbConnectionError, OvsdbError, checkTransactResult } from './errors.js';
 import { mutate, select, wait, type Operation, type OperationResult } from './ops.js';
 import { JsonRpcConnection } from './rpc.js';
@@ -32,7 +34,17 @@ const DEFAULT_DATABASE = 'Open_vSwitch';
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 10_000 };
 /** Our <json-value> monitor id (§4.1.5); `update` notifications carry it back. */
-const CFG_MONITOR_ID = 'ovsdb-client-cfg';
+const MONITOR_ID = 'ovsdb-client-cache';
+/**
+ * The tables and columns of Open_vSwitch mirrored in the cache: what Vswitch and vswitch/inventory.ts
+ * read (and cur_cfg / next_cfg, which transactAndWait watches). A read of another column is not served.
+ */
+export const MONITORED: Readonly<Record<string, readonly string[]>> = {
+  Open_vSwitch: ['cur_cfg', 'next_cfg', 'ovs_version', 'db_version', 'datapath_types', 'bridges'],
+  Bridge: ['name', 'datapath_type', 'external_ids', 'ports'],
+  Port: ['name', 'tag', 'trunks', 'vlan_mode', 'protected', 'external_ids', 'interfaces'],
+  Interface: ['name', 'type', 'options', 'mtu', 'error'],
+};
 
 interface ConnWaiter {
   resolve: (conn: JsonRpcConnection) => void;
@@ -48,6 +60,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   readonly #timeoutMs: number;
   readonly #backoff: { initialMs: number; maxMs: number };
   readonly #cfg = new CfgTracker();
+  readonly #cache = new RowCache();
   readonly #connWaiters = new Set<ConnWaiter>();
   #rpc: JsonRpcConnection | undefined; // the open session, set while connected
   #loop: Promise<void> | undefined;
@@ -81,6 +94,19 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (this.#closed) throw new OvsdbConnectionError('OVSDB client is closed');
     this.#loop ??= this.#run();
     await this.#connection(Infinity);
+  }
+
+  /**
+   * The monitored tables (MONITORED) as the server last told us, for reads that need no transaction.
+   * Waits for a session like transact() does, and fails as it does when OVSDB is down; the cache is
+   * emptied when a session ends and refilled by the monitor before the next one serves a read. After
+   * a transaction of ours commits, its effect is here: ovsdb-server sends the monitor's update before
+   * the transact reply on the same connection (test/integration/vswitch.test.ts checks this).
+   * Empty for a database other than Open_vSwitch. The view is live: read it, do not keep it across awaits.
+   */
+  async view(): Promise<OvsdbView> {
+    await this.#connection(this.#timeoutMs);
+    return this.#cache;
   }
 
   /** One `transact` (RFC 7047 §4.1.3). Throws OvsdbError if any operation or the commit failed. */
@@ -175,6 +201,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     this.#emitSafely('connected');
     const err = await closed;
     this.#rpc = undefined;
+    this.#cache.clear();
     if (!this.#closed) this.#log.warn({ err, endpoint: this.#endpoint }, 'OVSDB connection lost; reconnecting');
     this.#emitSafely('disconnected', err);
   }
@@ -194,7 +221,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     });
   }
 
-  /** Checks the database exists and, for Open_vSwitch, (re)starts the cur_cfg monitor (§4.1.5). */
+  /** Checks the database exists and, for Open_vSwitch, (re)starts the monitor (§4.1.5) that fills the cache. */
   async #establish(rpc: JsonRpcConnection): Promise<void> {
     const dbs = await rpc.request('list_dbs', [], this.#timeoutMs); // §4.1.1
     if (!Array.isArray(dbs) || !dbs.includes(this.#db)) {
@@ -204,10 +231,13 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     if (this.#db !== DEFAULT_DATABASE) return;
     rpc.on('notification', (method, params) => {
       // §4.1.6: "update" params are [<json-value> monitor id, <table-updates>].
-      if (method === 'update' && Array.isArray(params) && params[0] === CFG_MONITOR_ID) this.#cfg.apply(params[1]);
+      if (method !== 'update' || !Array.isArray(params) || params[0] !== MONITOR_ID) return;
+      this.#cache.apply(params[1]);
+      this.#cfg.apply(params[1]);
     });
-    const initial = await rpc.request('monitor', [this.#db, CFG_MONITOR_ID, { [CFG_TABLE]: { columns: CFG_COLUMNS } }],
-      this.#timeoutMs);
+    const requests = Object.fromEntries(Object.entries(MONITORED).map(([table, columns]) => [table, { columns }]));
+    const initial = await rpc.request('monitor', [this.#db, MONITOR_ID, requests], this.#timeoutMs);
+    this.#cache.reset(initial);
     this.#cfg.reset(initial);
   }
 

@@ -133,23 +133,6 @@ export function wait(
   return op;
 }
 
-export function commit(durable: boolean): CommitOperation {
-  return { op: 'commit', durable };
-}
-
-export function abort(): AbortOperation {
-  return { op: 'abort' };
-}
-
-/** Shows up in the database log next to the transaction (ovs-vsctl uses it for its command line). */
-export function comment(text: string): CommentOperation {
-  return { op: 'comment', comment: text };
-}
-
-export function assertLock(lock: string): AssertOperation {
-  return { op: 'assert', lock };
-}
-
 /** "insert into Port" / "mutate Bridge" — for error messages and logs. */
 export function describeOperation(op: Operation): string {
   switch (op.op) {

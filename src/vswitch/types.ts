@@ -1,6 +1,7 @@
 // What the Vswitch takes and gives: bridges and ports as ovsvlan sees them.
+import type { DatapathType } from './datapath.js';
 
-export type DatapathType = 'system' | 'netdev';
+export type { DatapathType };
 
 export interface BridgeInfo {
   name: string;
@@ -10,15 +11,10 @@ export interface BridgeInfo {
   portNames: string[];
 }
 
+/** A port (and its interface of the same name) as OVS has it: what reconciliation compares with what a network wants. */
 export interface PortInfo {
   name: string;
-  bridge: string | undefined;
-  tag: number | undefined;
-  externalIds: Record<string, string>;
-}
-
-/** What reconciliation compares with what a network wants. */
-export interface PortState {
+  /** the bridge that holds it */
   bridge: string | undefined;
   tag: number | undefined;
   trunks: number[];
@@ -28,6 +24,10 @@ export interface PortState {
   /** the interface's type ('' for a system interface) and options */
   type: string;
   options: Record<string, string>;
+  /** the interface's MTU as OVS reports it */
+  mtu: number | undefined;
+  /** OVS could not open the interface (e.g. "could not open network device X (No such device)") */
+  error: string | undefined;
 }
 
 export interface AccessPort {

@@ -1,27 +1,22 @@
-// ovsvlan's intent over OVSDB: bridges and tagged access ports. Each change is
-// one transaction that waits until ovs-vswitchd has applied it. A port is
-// replaced or deleted only when its external_ids carry the marks of whom the
-// caller acts for, checked again inside the transaction that changes it.
+// ovsvlan's intent over OVSDB: bridges and tagged access ports. Reads come
+// from the OVSDB client's cache (reads.ts); each change is one transaction,
+// most of which wait until ovs-vswitchd has applied them. A port is replaced
+// or deleted only when its external_ids carry the marks of whom the caller
+// acts for, checked again inside the transaction that changes it: the cache
+// serves reads, the database stays the judge of writes.
 import type { OvsdbClient } from '../ovsdb/client.js';
-import { insert, mutate, select, update, wait, type Operation } from '../ovsdb/ops.js';
-import { fromOvsMap, fromOvsSet, namedUuid, ovsMap, ovsSet, uuidOf, type NamedUuid, type Row, type Uuid } from '../ovsdb/notation.js';
+import { insert, mutate, update, wait, type Operation } from '../ovsdb/ops.js';
+import { fromOvsMap, namedUuid, ovsMap, ovsSet, type NamedUuid, type Row, type Uuid } from '../ovsdb/notation.js';
 import { OvsdbError } from '../ovsdb/errors.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
-import { bridgeExternalIds, describeOwner, hasMarks, OWNER_KEY, OWNER_VALUE } from '../names.js';
+import { bridgeExternalIds, describeOwner, hasMarks } from '../names.js';
+import { findPort, readBridge, readOwnedBridgeNames, readPort, readPorts, type FoundPort } from './reads.js';
+import type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, TunnelPort, UplinkPort } from './types.js';
 
-import type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, PortState, TunnelPort, UplinkPort } from './types.js';
+export type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, TunnelPort, UplinkPort } from './types.js';
 
-export type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, PortState, TunnelPort, UplinkPort } from './types.js';
-
-/** The subset of the OVSDB client this module needs. */
-export type Transactor = Pick<OvsdbClient, 'transact' | 'transactAndWait'>;
-
-/** A Port row found by name: its identity and marks, and the bridge that holds it. */
-interface FoundPort {
-  uuid: Uuid;
-  externalIds: Record<string, string>;
-  bridge: string | undefined;
-}
+/** The subset of the OVSDB client this module needs: its cache for reads, transactions for changes. */
+export type Transactor = Pick<OvsdbClient, 'view' | 'transact' | 'transactAndWait'>;
 
 export class Vswitch {
   readonly #db: Transactor;
@@ -29,30 +24,14 @@ export class Vswitch {
     this.#db = db;
   }
 
+  /** The bridge with the names of its ports, or undefined. */
   async getBridge(name: string): Promise<BridgeInfo | undefined> {
-    return this.#bridge(name, true);
+    return readBridge(await this.#db.view(), name);
   }
 
-  /** The bridge row; port names are looked up only when asked for (they need a scan of the Port table). */
-  async #bridge(name: string, withPorts: boolean): Promise<BridgeInfo | undefined> {
-    const [bridges, ports] = await this.#db.transact([
-      select('Bridge', [['name', '==', name]], ['name', 'datapath_type', 'external_ids', 'ports']),
-      ...(withPorts ? [select('Port', [], ['_uuid', 'name'])] : []),
-    ]);
-    const row = bridges?.rows?.[0];
-    if (!row) return undefined;
-    const names = portNamesByUuid(ports?.rows ?? []);
-    return {
-      name,
-      datapath: row['datapath_type'] === 'netdev' ? 'netdev' : 'system',
-      ours: fromOvsMap(row['external_ids'])[OWNER_KEY] === OWNER_VALUE,
-      portNames: withPorts ? fromOvsSet<Uuid>(row['ports']).map((u) => names.get(uuidOf(u)) ?? '?') : [],
-    };
-  }
-
-  /** Creates the bridge (marked as ours) with its internal port, unless it exists (then `portNames` is not filled). */
+  /** Creates the bridge (marked as ours) with its internal port, unless it exists. */
   async ensureBridge(name: string, datapath: DatapathType): Promise<{ bridge: BridgeInfo; created: boolean }> {
-    const existing = await this.#bridge(name, false);
+    const existing = await this.getBridge(name);
     if (existing) return { bridge: existing, created: false };
     const results = await this.#db.transactAndWait([
       insert('Interface', { name, type: 'internal' }, 'iface'),
@@ -73,10 +52,9 @@ export class Vswitch {
     if (!b.ours) throw new ConflictError(`bridge ${name} was not created by ovsvlan; leaving it alone`);
     const others = b.portNames.filter((p) => p !== name);
     if (others.length > 0) throw new ConflictError(`bridge ${name} still has ports: ${others.join(', ')}`);
-    const [found] = await this.#db.transact([select('Bridge', [['name', '==', name]], ['_uuid'])]);
-    const u = found?.rows?.[0]?.['_uuid'];
-    if (!u) return false;
-    await this.#db.transactAndWait([mutate('Open_vSwitch', [], [['bridges', 'delete', ovsSet([u as Uuid])]])]);
+    const u = (await this.#db.view()).uuidByName('Bridge', name);
+    if (u === undefined) return false;
+    await this.#db.transactAndWait([mutate('Open_vSwitch', [], [['bridges', 'delete', ovsSet([['uuid', u]])]])]);
     return true;
   }
 
@@ -123,27 +101,8 @@ export class Vswitch {
   }
 
   /** The port (and its interface of the same name) as OVS has it, or undefined. */
-  async getPort(name: string): Promise<PortState | undefined> {
-    const [ports, ifaces, bridges] = await this.#db.transact([
-      select('Port', [['name', '==', name]], ['_uuid', 'tag', 'trunks', 'vlan_mode', 'protected', 'external_ids']),
-      select('Interface', [['name', '==', name]], ['type', 'options']),
-      select('Bridge', [], ['name', 'ports']),
-    ]);
-    const row = ports?.rows?.[0];
-    if (!row) return undefined;
-    const u = uuidOf(row['_uuid'] as Uuid);
-    const bridge = (bridges?.rows ?? []).find((b) => fromOvsSet<Uuid>(b['ports']).some((x) => uuidOf(x) === u));
-    const iface = ifaces?.rows?.[0];
-    return {
-      bridge: bridge ? String(bridge['name']) : undefined,
-      tag: fromOvsSet<number>(row['tag'])[0],
-      trunks: fromOvsSet<number>(row['trunks']),
-      vlanMode: fromOvsSet<string>(row['vlan_mode'])[0],
-      protected: row['protected'] === true,
-      externalIds: fromOvsMap(row['external_ids']),
-      type: String(iface?.['type'] ?? ''),
-      options: fromOvsMap(iface?.['options']),
-    };
+  async getPort(name: string): Promise<PortInfo | undefined> {
+    return readPort(await this.#db.view(), name);
   }
 
   /**
@@ -254,48 +213,23 @@ export class Vswitch {
 
   /** Port rows by name (with the bridge that holds each), and which of `bridges` do not exist. */
   async #lookup(names: readonly string[], bridges: readonly string[]): Promise<{ found: Map<string, FoundPort>; missingBridges: string[] }> {
-    const results = await this.#db.transact([
-      select('Bridge', [], ['name', 'ports']),
-      ...names.map((n) => select('Port', [['name', '==', n]], ['_uuid', 'name', 'external_ids'])),
-    ]);
-    const bridgeRows = results[0]?.rows ?? [];
-    const holder = new Map<string, string>();
-    for (const b of bridgeRows) for (const u of fromOvsSet<Uuid>(b['ports'])) holder.set(uuidOf(u), String(b['name']));
+    const view = await this.#db.view();
     const found = new Map<string, FoundPort>();
-    for (const r of results.slice(1)) {
-      const row = r.rows?.[0];
-      if (!row) continue;
-      const uuid = row['_uuid'] as Uuid;
-      found.set(String(row['name']), { uuid, externalIds: fromOvsMap(row['external_ids']), bridge: holder.get(uuidOf(uuid)) });
+    for (const n of names) {
+      const f = findPort(view, n);
+      if (f) found.set(n, f);
     }
-    const existing = new Set(bridgeRows.map((b) => String(b['name'])));
-    return { found, missingBridges: bridges.filter((b) => !existing.has(b)) };
+    return { found, missingBridges: bridges.filter((b) => view.uuidByName('Bridge', b) === undefined) };
   }
 
   /** Names of the bridges whose external_ids mark them as ovsvlan's. */
   async listOwnedBridges(): Promise<string[]> {
-    const [bridges] = await this.#db.transact([
-      select('Bridge', [['external_ids', 'includes', ovsMap({ [OWNER_KEY]: OWNER_VALUE })]], ['name']),
-    ]);
-    return (bridges?.rows ?? []).map((r) => String(r['name']));
+    return readOwnedBridgeNames(await this.#db.view());
   }
 
   /** Every port whose external_ids mark it as ovsvlan's. */
   async listOwnedPorts(): Promise<PortInfo[]> {
-    const [ports, bridges] = await this.#db.transact([
-      select('Port', [['external_ids', 'includes', ovsMap({ [OWNER_KEY]: OWNER_VALUE })]], ['_uuid', 'name', 'tag', 'external_ids']),
-      select('Bridge', [], ['name', 'ports']),
-    ]);
-    const bridgeOf = new Map<string, string>();
-    for (const b of bridges?.rows ?? []) {
-      for (const u of fromOvsSet<Uuid>(b['ports'])) bridgeOf.set(uuidOf(u), String(b['name']));
-    }
-    return (ports?.rows ?? []).map((r) => ({
-      name: String(r['name']),
-      bridge: bridgeOf.get(uuidOf(r['_uuid'] as Uuid)),
-      tag: fromOvsSet<number>(r['tag'])[0],
-      externalIds: fromOvsMap(r['external_ids']),
-    }));
+    return readPorts(await this.#db.view());
   }
 
   /**
@@ -342,8 +276,4 @@ function failedGuard(err: unknown, guards: number): boolean {
 /** Precondition of a transaction: the port found is still there with the same marks. */
 function unchanged(found: FoundPort): Operation {
   return wait('Port', [['_uuid', '==', found.uuid]], ['external_ids'], '==', [{ external_ids: ovsMap(found.externalIds) }], 0);
-}
-
-function portNamesByUuid(rows: Row[]): Map<string, string> {
-  return new Map(rows.map((r) => [uuidOf(r['_uuid'] as Uuid), String(r['name'])]));
 }

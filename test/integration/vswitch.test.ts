@@ -91,4 +91,46 @@ t.test('Vswitch on a private OVS', async (t) => {
     t.same((await o.vsctl(['list-ports', BR])).split('\n').sort(), [port(1), port(9)].sort());
     t.same(await vs.detachPorts([{ name: port(2), marks: spare('n1') }], { wait: false }), [], 'gone already: nothing removed');
   });
+
+  /** Polls the cache (through Vswitch) until `check` holds: another client's change arrives as a notification. */
+  const eventually = async (check: () => Promise<boolean>): Promise<boolean> => {
+    for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (await check()) return true;
+    return check();
+  };
+
+  await t.test('the cache sees what another client (ovs-vsctl) inserts, modifies and deletes', async (t) => {
+    await o.vsctl(['add-port', BR, port(7), 'tag=77', '--', 'set', 'Port', port(7), 'external_ids:ovsvlan-owner=ovsvlan']);
+    t.ok(await eventually(async () => (await vs.getPort(port(7)))?.tag === 77), 'insert seen');
+    t.equal((await vs.getPort(port(7)))?.bridge, BR, 'with the bridge that holds it');
+    t.ok((await vs.listOwnedPorts()).some((p) => p.name === port(7)), 'listOwnedPorts has it');
+    t.ok((await vs.getBridge(BR))?.portNames.includes(port(7)), 'getBridge lists it');
+    await o.vsctl(['set', 'Port', port(7), 'tag=78']);
+    t.ok(await eventually(async () => (await vs.getPort(port(7)))?.tag === 78), 'modify seen');
+    t.equal((await vs.getPort(port(7)))?.externalIds['ovsvlan-owner'], 'ovsvlan', 'the columns not changed are kept');
+    await o.vsctl(['del-port', BR, port(7)]);
+    t.ok(await eventually(async () => (await vs.getPort(port(7))) === undefined), 'delete seen');
+    t.notOk((await vs.getBridge(BR))?.portNames.includes(port(7)));
+  });
+
+  await t.test('a read right after our own transaction sees it (no wait for a notification)', async (t) => {
+    let stale = 0;
+    for (let i = 0; i < 20; i++) {
+      const [from, to] = i % 2 === 0 ? [endpoint('n1', 'e1'), endpoint('n1', 'e3')] : [endpoint('n1', 'e3'), endpoint('n1', 'e1')];
+      await vs.remarkPort(port(1), from, to);
+      if ((await vs.getPort(port(1)))?.externalIds['ovsvlan-endpoint'] !== to['ovsvlan-endpoint']) stale++;
+    }
+    t.equal(stale, 0, 'no stale read in 20 changes');
+  });
+
+  await t.test('ovsdb-server restarted with an empty database: reads wait for the new monitor, then show it', async (t) => {
+    await o.stop();
+    const during = vs.getBridge(BR); // asked while OVSDB is down
+    await o.start({ wipe: true });
+    t.equal(await during, undefined, 'the read waited and saw the empty database, not the old rows');
+    t.same(await vs.listOwnedPorts(), [], 'no port of the old database left in the cache');
+    await o.vsctl(['add-br', BR, '--', 'set', 'Bridge', BR, 'datapath_type=netdev']);
+    t.ok(await eventually(async () => (await vs.getBridge(BR)) !== undefined), 'a bridge made after the restart is seen');
+    await vs.attachPorts([{ bridge: BR, name: port(1), tag: 101, externalIds: spare('n1') }]);
+    t.equal((await vs.getPort(port(1)))?.tag, 101, 'and ports attached to it');
+  });
 });
