@@ -9,11 +9,15 @@ export interface OvsPort {
   externalIds: Record<string, string>;
 }
 
-/** Ports carrying ovsvlan's external_ids, read through ovs-vsctl. */
-export async function ownedPorts(host: Host): Promise<OvsPort[]> {
+/**
+ * Ports carrying ovsvlan's external_ids, read through ovs-vsctl; `spares`: with the
+ * networks' spare ports (ovsvlan-role=spare, no endpoint's yet), left out by default.
+ */
+export async function ownedPorts(host: Host, opts: { spares?: boolean } = {}): Promise<OvsPort[]> {
   const out = await host.ovs.vsctl(['--format=json', '--columns=name,tag,external_ids', 'find', 'Port', 'external_ids:ovsvlan-owner=ovsvlan']);
   const table = JSON.parse(out) as { data: Array<[string, unknown, [string, Array<[string, string]>]]> };
-  return table.data.map(([name, tag, ids]) => ({
+  const all = table.data.filter(([, , ids]) => opts.spares === true || !ids[1].some(([k, v]) => k === 'ovsvlan-role' && v === 'spare'));
+  return all.map(([name, tag, ids]) => ({
     name,
     tag: typeof tag === 'number' ? tag : undefined,
     externalIds: Object.fromEntries(ids[1]),
