@@ -135,10 +135,14 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
   // one `ip link` for all endpoints; each iteration only changes its own endpoint's links
   const links = new Map((await listLinks()).map((l) => [l.name, l]));
   // likewise one `ip` and one `tc` for the host ends that lack their hardening
-  const exposed = await unhardenedHostEnds(ctx.state.endpoints().flatMap((ep) => {
-    const net = ctx.state.network(ep.networkId);
-    return net && links.has(ep.hostIf) ? [{ name: ep.hostIf, datapath: net.datapath }] : [];
-  }));
+  // a failed look is one failed step: the endpoints' other rules, spares and orphans still run
+  let exposed = new Set<string>();
+  await act.guard({ rule: 'host-end-exposed' }, async () => {
+    exposed = await unhardenedHostEnds(ctx.state.endpoints().flatMap((ep) => {
+      const net = ctx.state.network(ep.networkId);
+      return net && links.has(ep.hostIf) ? [{ name: ep.hostIf, datapath: net.datapath }] : [];
+    }));
+  });
   for (const ep of ctx.state.endpoints()) {
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
     await act.guard(fields, async () => {
@@ -223,4 +227,3 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
     await freeStaleLeases(ctx.state, pool, view, ctx.graceMs, act);
   }
 }
-
