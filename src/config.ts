@@ -1,8 +1,11 @@
 // Daemon settings: each comes from an OVSVLAN_* environment variable (the
-// managed plugin's way) or the matching --flag, is validated once, and is
-// frozen. Every bad setting is reported at once.
+// managed plugin's way) or the matching --flag, is validated and parsed once
+// (a number is a number, a range is a prefix), and is frozen. Every bad
+// setting is reported at once.
 import { parseArgs } from 'node:util';
 import { ConfigError } from './errors.js';
+import { parsePrefix } from './ipam/address.js';
+import type { DefaultRange } from './ipam/pools.js';
 import { LISTEN_FORM, parseListenAddress } from './metrics/listen.js';
 import { hasReservedPrefix, isValidBridgeName } from './names.js';
 
@@ -19,16 +22,16 @@ export interface Config {
   readonly bridge: string;
   readonly datapath: Datapath;
   readonly logLevel: LogLevel;
-  /** Where pools come from without --subnet: `base/len:size` per family, comma-separated. */
-  readonly defaultPools: string;
+  /** Where pools come from without --subnet, per address family (`base/len:size`, comma-separated, in the setting). */
+  readonly defaultPools: DefaultPools;
   /** Docker API (never called from a request handler): reconciliation and status read it, the revive starts containers with it; empty: none of these. */
   readonly docker: string;
-  /** Seconds an unclaimed lease or endpoint must be old before reconciliation may remove it. */
-  readonly leaseGrace: string;
+  /** How old an unclaimed lease or endpoint must be before reconciliation may remove it, in ms (seconds in the setting). */
+  readonly leaseGraceMs: number;
   /** `ADDR:PORT` of the Prometheus /metrics and /healthz endpoint; empty: off. */
   readonly metrics: string;
   /** Spare ports each network keeps attached for its next endpoints (0-64; 0: none). */
-  readonly spares: string;
+  readonly spares: number;
 }
 
 export interface Setting {
@@ -38,7 +41,15 @@ export interface Setting {
   default: string;
   /** One line for `--help` and the README's settings table. */
   doc: string;
+  /** The problem with a value, or undefined when it is good. */
   check?: (v: string) => string | undefined;
+  /** What a good value stands for, when it is not the text itself; throws (a ConfigError naming the problem) on a bad one. */
+  parse?: (v: string) => Config[keyof Config];
+}
+
+export interface DefaultPools {
+  readonly v4: DefaultRange;
+  readonly v6: DefaultRange;
 }
 
 const DATAPATHS: readonly Datapath[] = ['system', 'netdev', 'auto'];
@@ -63,16 +74,18 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => ((DATAPATHS as readonly string[]).includes(v) ? undefined : `must be one of ${DATAPATHS.join(', ')}`) },
   { key: 'defaultPools', env: 'OVSVLAN_DEFAULT_POOLS', flag: '--default-pools', default: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
     doc: 'where the IPAM driver takes a subnet when --subnet is not given: base/len:size, one per address family',
-    check: (v) => checkDefaultPools(v) },
+    parse: (v) => parseDefaultPools(v) },
   { key: 'docker', env: 'OVSVLAN_DOCKER', flag: '--docker', default: 'unix:///var/run/docker.sock',
     doc: 'Docker API: read by reconciliation and status, and used to start the containers Docker gave up on while ovsvlan was missing (never from a request handler); empty: neither',
     check: (v) => (v === '' || /^unix:\/\/\/./.test(v) ? undefined : 'must be unix:///path/to/docker.sock, or empty to not read Docker') },
-  { key: 'leaseGrace', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
+  { key: 'leaseGraceMs', env: 'OVSVLAN_LEASE_GRACE', flag: '--lease-grace', default: '60',
     doc: 'seconds before reconciliation may free an unclaimed lease or remove a vanished endpoint',
-    check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)') },
+    check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)'),
+    parse: (v) => Number(v) * 1000 },
   { key: 'spares', env: 'OVSVLAN_SPARES', flag: '--spares', default: '4',
     doc: 'veth pairs each network keeps attached and tagged, handed out at CreateEndpoint so that no container waits for OVS to reconfigure its bridge; a burst may grow the pool to 4 times this; 0: none',
-    check: (v) => (/^(0|[1-9][0-9]?)$/.test(v) && Number(v) <= 64 ? undefined : 'must be a number from 0 to 64') },
+    check: (v) => (/^(0|[1-9][0-9]?)$/.test(v) && Number(v) <= 64 ? undefined : 'must be a number from 0 to 64'),
+    parse: (v) => Number(v) },
   { key: 'metrics', env: 'OVSVLAN_METRICS', flag: '--metrics', default: '',
     doc: 'IP:PORT to serve Prometheus metrics on (GET /metrics) and a health check (GET /healthz); empty: off',
     check: (v) => (v === '' || parseListenAddress(v) ? undefined : LISTEN_FORM) },
@@ -81,29 +94,32 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
 ];
 
-/** `10.200.0.0/16:24,fd00::/48:64`: at most one range per family, each size not shorter than its base. */
-export function parseDefaultPools(v: string): { v4?: { base: string; bits: number }; v6?: { base: string; bits: number } } {
-  const out: { v4?: { base: string; bits: number }; v6?: { base: string; bits: number } } = {};
+/**
+ * `10.200.0.0/16:24,fd00::/48:64`: at most one range per family, each size not
+ * shorter than its base; a family not given keeps its default range. Throws a
+ * ConfigError naming the item and the form.
+ */
+export function parseDefaultPools(v: string): DefaultPools {
+  const out: { v4?: DefaultRange; v6?: DefaultRange } = {};
+  const example = 'e.g. 10.200.0.0/16:24,fd6f:7673:766c::/48:64';
   for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
-    const m = /^(.+)\/(\d{1,3}):(\d{1,3})$/.exec(item);
-    if (!m) throw new ConfigError(`"${item}" is not base/len:size`);
-    const [, base = '', len = '', size = ''] = m;
-    const v6 = base.includes(':');
-    if (Number(size) < Number(len) || Number(size) > (v6 ? 128 : 32)) throw new ConfigError(`"${item}": size must be between ${len} and ${v6 ? 128 : 32}`);
-    if (out[v6 ? 'v6' : 'v4']) throw new ConfigError(`"${item}": only one range per address family`);
-    out[v6 ? 'v6' : 'v4'] = { base: `${base}/${len}`, bits: Number(size) };
+    const m = /^(.+\/\d{1,3}):(\d{1,3})$/.exec(item);
+    const base = m && parsePrefix(m[1] ?? '');
+    if (!m || !base) throw new ConfigError(`"${item}" is not base/len:size with a base that has no host bits set; ${example}`);
+    const family = base.family === 6 ? 'v6' : 'v4';
+    const bits = Number(m[2]);
+    const width = base.family === 6 ? 128 : 32;
+    if (bits < base.bits || bits > width) throw new ConfigError(`"${item}": size must be between ${base.bits} and ${width}; ${example}`);
+    if (out[family]) throw new ConfigError(`"${item}": only one range per address family; ${example}`);
+    out[family] = Object.freeze({ base: Object.freeze(base), bits });
   }
-  return out;
+  return Object.freeze({ v4: out.v4 ?? DEFAULT_RANGES.v4, v6: out.v6 ?? DEFAULT_RANGES.v6 });
 }
 
-function checkDefaultPools(v: string): string | undefined {
-  try {
-    parseDefaultPools(v);
-    return undefined;
-  } catch (err) {
-    return `${(err as Error).message}; e.g. 10.200.0.0/16:24,fd6f:7673:766c::/48:64`;
-  }
-}
+const DEFAULT_RANGES: DefaultPools = {
+  v4: { base: parsePrefix('10.200.0.0/16')!, bits: 24 },
+  v6: { base: parsePrefix('fd6f:7673:766c::/48')!, bits: 64 },
+};
 
 /** A command's own flag: `--json` (boolean) or `--settings-file PATH` (string). */
 export interface FlagSpec {
@@ -155,12 +171,16 @@ function describeParseError(err: Error & { code?: string }): string {
 /** Flags win over environment variables, which win over defaults. Every bad setting is reported at once. */
 export function resolveConfig(flags: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>): Config {
   const problems: string[] = [];
-  const out: Record<string, string> = {};
+  const out: Record<string, unknown> = {};
   for (const s of SETTINGS) {
     const value = flags.get(s.flag) ?? env[s.env] ?? s.default;
-    const problem = s.check?.(value);
+    let problem = s.check?.(value);
+    try {
+      out[s.key] = problem || !s.parse ? value : s.parse(value);
+    } catch (err) {
+      problem = (err as Error).message;
+    }
     if (problem) problems.push(`${s.env} (${s.flag}) "${value}": ${problem}`);
-    out[s.key] = value;
   }
   if (problems.length > 0) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
   return Object.freeze(out as unknown as Config);

@@ -12,16 +12,13 @@
 // ran, as its heartbeat in the state directory tells (heartbeat.ts).
 // close = cancel that, mark the heartbeat → stop listening → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
-import { parseDefaultPools, type Config } from './config.js';
-import { ConfigError } from './errors.js';
+import type { Config } from './config.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import { NetworkDriver } from './driver/driver.js';
 import { KeyedMutex } from './lock.js';
 import { openMetrics } from './metrics/http.js';
 import { Metrics } from './metrics/metrics.js';
-import { parsePrefix } from './ipam/address.js';
 import { IpamDriver } from './ipam/driver.js';
-import type { DefaultRange } from './ipam/pools.js';
 import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
 import { startServer } from './protocol/server.js';
@@ -49,7 +46,10 @@ export interface Daemon {
 
 export async function startDaemon(config: Config, log: Logger, socket: PluginSocket): Promise<Daemon> {
   const metrics = config.metrics ? new Metrics() : undefined;
-  const store = new FileStore(config.stateDir);
+  const storeLog = log.child({ module: 'store' });
+  const store = new FileStore(config.stateDir, {
+    onCompactionError: (err) => storeLog.warn({ err }, `state journal not compacted (it grows on; tried again later): ${err.message}`),
+  });
   const state = new StateCache(metrics ? metrics.timeSaves(store) : store);
   const alive = await Heartbeat.open(config.stateDir, log.child({ module: 'revive' })); // before anything is written there
   await state.load();
@@ -61,12 +61,12 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const plane = { state, vswitch: new Vswitch(ovsdb), locks, log: log.child({ module: 'driver' }) };
   const ctx: ReconcileContext = {
     ...plane,
-    plane: new Dataplane(plane, { spares: Number(config.spares) }),
+    plane: new Dataplane(plane, { spares: config.spares }),
     docker: new DockerReader(config.docker),
-    graceMs: Number(config.leaseGrace) * 1000,
+    graceMs: config.leaseGraceMs,
     observer: metrics?.reconcile,
   };
-  const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: defaultRanges(config.defaultPools) });
+  const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools });
   const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath });
   const app = await startServer(routes(driver, ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
@@ -126,14 +126,4 @@ async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markSta
     setTimeout(() => void trigger('retry'), 1_000).unref();
   }
   return true;
-}
-
-function defaultRanges(setting: string): { v4: DefaultRange; v6: DefaultRange } {
-  const parsed = parseDefaultPools(setting);
-  const range = (r: { base: string; bits: number } | undefined, fallback: string, bits: number): DefaultRange => {
-    const base = parsePrefix(r?.base ?? fallback);
-    if (!base) throw new ConfigError(`OVSVLAN_DEFAULT_POOLS: "${r?.base}" is not a subnet with no host bits set`);
-    return { base, bits: r?.bits ?? bits };
-  };
-  return { v4: range(parsed.v4, '10.200.0.0/16', 24), v6: range(parsed.v6, 'fd6f:7673:766c::/48', 64) };
 }

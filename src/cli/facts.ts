@@ -1,5 +1,5 @@
 // What the operator commands read, each source on its own and bounded in
-// time: the records (state.json, read only), OVS (one snapshot), the kernel's
+// time: the records (state.json and state.journal, read only), OVS (one snapshot), the kernel's
 // links, and Docker's names for the endpoints. A source that cannot be read is
 // reported as such; the others are still shown.
 import { access } from 'node:fs/promises';
@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { listLinks, type LinkInfo } from '../link/links.js';
 import { OvsdbClient } from '../ovsdb/client.js';
 import { DockerReader } from '../reconcile/docker.js';
-import { FileStore } from '../store/file-store.js';
+import { readSavedState } from '../store/journal.js';
 import { emptyState, type State } from '../store/records.js';
 import { readInventory, type Inventory } from '../vswitch/inventory.js';
 
@@ -53,7 +53,7 @@ async function readState(dir: string): Promise<State> {
   } catch {
     return emptyState();
   }
-  return new FileStore(dir).load();
+  return readSavedState(dir); // the snapshot and the journal after it, read only
 }
 
 /** One snapshot of OVS through a short-lived OVSDB session. */

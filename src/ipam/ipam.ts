@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { ConflictError, InvalidOptionError, NotFoundError, quoted } from '../errors.js';
 import type { KeyedMutex } from '../lock.js';
-import { changedPool, type LeaseKind, type PoolRecord } from '../store/records.js';
+import type { LeaseKind, PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import { format, parseAddress, parsePrefix, reserved, type Prefix } from './address.js';
 import { nextFree } from './allocator.js';
@@ -89,8 +89,8 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
     }
     const address = format(prefix.family, value);
     const kind: LeaseKind = gateway ? 'gateway' : 'pending';
-    await ctx.state.putPool(changedPool(p, { [address]: { kind, at: Date.now() } },
-      wanted === undefined && !gateway ? { lastAllocated: address } : {}));
+    await ctx.state.changeLeases(poolId, { [address]: { kind, at: Date.now() } },
+      wanted === undefined && !gateway ? { lastAllocated: address } : {});
     ctx.log.debug({ pool: poolId, address, kind }, 'address leased');
     return `${address}/${prefix.bits}`;
   });
@@ -111,7 +111,7 @@ export async function releaseAddress(ctx: IpamContext, poolId: string, address: 
       ctx.log.warn({ pool: poolId, address: key, endpoint: lease.endpointId.slice(0, 12) }, 'ReleaseAddress of an address in use by a live endpoint ignored');
       return;
     }
-    await ctx.state.putPool(changedPool(p, { [key]: undefined }));
+    await ctx.state.changeLeases(poolId, { [key]: undefined });
     ctx.log.debug({ pool: poolId, address: key }, 'address released');
   });
 }

@@ -1,9 +1,13 @@
 // What ovsvlan persists: one versioned record type per kind, checked at load.
-import type { Mode } from '../driver/options.js';
+// On disk (file-store.ts): a snapshot, `state.json`, holding the records and
+// the sequence number of the last change it includes, and a journal,
+// `state.journal`, of the changes made since (changes.ts).
+import type { Mode } from '../model.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
 import type { NetworkPortNames } from '../names.js';
 
-export const STATE_VERSION = 3;
+/** 4: the snapshot has `seq`, and a journal may follow it (3: the whole state rewritten at each change). */
+export const STATE_VERSION = 4;
 
 export interface NetworkRecord {
   id: string;
@@ -78,35 +82,29 @@ export interface PoolRecord {
   lastAllocated: string | undefined;
   /** ms since epoch */
   createdAt: number;
-  /** address (canonical, no mask) → lease */
-  leases: Record<string, LeaseRecord>;
+  /**
+   * address (canonical, no mask) → lease. Changed in place by the store only
+   * (StateCache.changeLeases): a pool may hold 65,536 leases, and a change
+   * must not copy them. Readonly to everyone else.
+   */
+  leases: Readonly<Record<string, Readonly<LeaseRecord>>>;
 }
+
+/** The fields of a pool that a lease change may set along (changes.ts). */
+export type PoolFields = Partial<Omit<PoolRecord, 'id' | 'leases'>>;
 
 export interface State {
   version: typeof STATE_VERSION;
+  /** The sequence number of the last change the state holds (0: none yet; file-store.ts). */
+  seq: number;
   networks: Record<string, NetworkRecord>;
   endpoints: Record<string, EndpointRecord>;
   pools: Record<string, PoolRecord>;
 }
 
-/**
- * A copy of pool `p` with its leases changed (an address mapped to undefined
- * loses its lease) and `fields` set. Stored records are frozen: a pool is
- * changed by putting such a copy, so a failed save leaves the stored one as it was.
- */
-export function changedPool(p: PoolRecord, leases: Readonly<Record<string, LeaseRecord | undefined>>,
-  fields: Partial<Omit<PoolRecord, 'id' | 'leases'>> = {}): PoolRecord {
-  const next = { ...p.leases };
-  for (const [address, lease] of Object.entries(leases)) {
-    if (lease) next[address] = lease;
-    else delete next[address];
-  }
-  return { ...p, ...fields, leases: next };
-}
+export const emptyState = (): State => ({ version: STATE_VERSION, seq: 0, networks: {}, endpoints: {}, pools: {} });
 
-export const emptyState = (): State => ({ version: STATE_VERSION, networks: {}, endpoints: {}, pools: {} });
-
-/** Brings an older document up to the current version (v1 had no pools, v2 only VLAN networks). */
+/** Brings an older document up to the current version (v1 had no pools, v2 only VLAN networks, v3 no journal). */
 export function migrate(doc: unknown): unknown {
   if (typeof doc !== 'object' || doc === null) return doc;
   const d = doc as Record<string, unknown>;
@@ -114,8 +112,9 @@ export function migrate(doc: unknown): unknown {
   if (d['version'] === 2 && typeof d['networks'] === 'object' && d['networks'] !== null) {
     const networks = Object.fromEntries(Object.entries(d['networks'] as Record<string, object>)
       .map(([id, n]) => [id, { mode: 'vlan', remotes: [], ...n }]));
-    return { ...d, version: 3, networks };
+    return migrate({ ...d, version: 3, networks });
   }
+  if (d['version'] === 3) return { ...d, version: 4, seq: 0 };
   return doc;
 }
 
@@ -124,6 +123,7 @@ export function checkState(doc: unknown): string | undefined {
   if (typeof doc !== 'object' || doc === null) return 'not an object';
   const d = doc as Record<string, unknown>;
   if (d['version'] !== STATE_VERSION) return `unsupported version ${String(d['version'])} (expected ${STATE_VERSION})`;
+  if (!Number.isSafeInteger(d['seq']) || (d['seq'] as number) < 0) return 'seq is not a sequence number';
   for (const kind of ['networks', 'endpoints', 'pools'] as const) {
     const m = d[kind];
     if (typeof m !== 'object' || m === null) return `${kind} is not an object`;

@@ -1,27 +1,19 @@
 // ovsvlan's records in memory: loaded from the Store before the socket
-// accepts a request, and saved after every change.
+// accepts a request, and saved with every change.
 //
 // Never ahead of the disk: a change is not applied to what the readers see
-// until the save that holds it is durable. Until then it waits in a batch; a
-// save that fails drops its batch, so nothing has to be undone and no later
-// save can carry it, and every caller of that batch gets the error. Records
-// handed out are frozen: a module changes one by copying it, changing the
-// copy and putting it (an edit in place throws), so a failed put leaves
-// nothing behind in memory either.
+// until the journal line that holds it is durable. Until then it waits in a
+// batch; a save that fails drops its batch, so nothing has to be undone and no
+// later save can carry it, and every caller of that batch gets the error.
+// A change costs what it holds, not what the state holds: a pool's leases are
+// changed one by one (changeLeases), in place once durable. Records handed out
+// are frozen (a lease map is Readonly by its type: the store changes it), so a
+// module changes a record by putting a new one.
 import { NotFoundError } from '../errors.js';
 import { shortId } from '../names.js';
-import type { EndpointRecord, NetworkRecord, PoolRecord, State } from './records.js';
+import { applyChanges, deepFreeze, freezeRecords, leaseChange, type Change } from './changes.js';
+import type { EndpointRecord, LeaseRecord, NetworkRecord, PoolFields, PoolRecord, State } from './records.js';
 import type { Store } from './store.js';
-
-type Kind = 'networks' | 'endpoints' | 'pools';
-type RecordOf<K extends Kind> = State[K][string];
-
-/** One put (a record) or remove (undefined) of one record. */
-interface Change {
-  kind: Kind;
-  id: string;
-  record: RecordOf<Kind> | undefined;
-}
 
 /** Changes that will share one save (group commit: one fsync for all of them). */
 interface Batch {
@@ -43,8 +35,9 @@ export class StateCache {
     this.#store = store;
   }
 
+  /** Called once at daemon start, before the socket serves: the saved state, its records frozen. */
   async load(): Promise<void> {
-    this.#state = freezeState(await this.#store.load());
+    this.#state = freezeRecords(await this.#store.load());
   }
 
   /** True once load() has read the saved state. */
@@ -90,39 +83,46 @@ export class StateCache {
 
   /** Resolves once the record is saved; only then do readers see it. Rejects when the save failed: nothing changed. */
   putNetwork(n: NetworkRecord): Promise<void> {
-    return this.#change('networks', n.id, n);
+    return this.#change({ op: 'put', kind: 'networks', record: deepFreeze(n) });
   }
 
   removeNetwork(id: string): Promise<void> {
-    return this.#change('networks', id, undefined);
+    return this.#change({ op: 'remove', kind: 'networks', id });
   }
 
   putEndpoint(e: EndpointRecord): Promise<void> {
-    return this.#change('endpoints', e.id, e);
+    return this.#change({ op: 'put', kind: 'endpoints', record: deepFreeze(e) });
   }
 
   removeEndpoint(id: string): Promise<void> {
-    return this.#change('endpoints', id, undefined);
+    return this.#change({ op: 'remove', kind: 'endpoints', id });
   }
 
-  /** Puts a changed copy of a pool (`{ ...p, leases: { ...p.leases, … } }`), read under the pool's lock. */
+  /** Puts a new pool (RequestPool); its leases change through changeLeases. Saving it costs what its leases hold. */
   putPool(p: PoolRecord): Promise<void> {
-    return this.#change('pools', p.id, p);
+    return this.#change({ op: 'put', kind: 'pools', record: deepFreeze(p) });
   }
 
   removePool(id: string): Promise<void> {
-    return this.#change('pools', id, undefined);
+    return this.#change({ op: 'remove', kind: 'pools', id });
+  }
+
+  /**
+   * Changes leases of pool `poolId` (an address mapped to undefined loses its
+   * lease) and sets `fields` of it, as one journal line that holds only these.
+   * Called by the IPAM under the pool's lock. A pool that is gone by then is left alone.
+   */
+  changeLeases(poolId: string, leases: Readonly<Record<string, LeaseRecord | undefined>>, fields?: PoolFields): Promise<void> {
+    return this.#change(leaseChange(poolId, leases, fields));
   }
 
   /**
    * Group commit: one save runs at a time; changes made while it runs join
    * the next batch, whose save starts from the state the previous save left
-   * (with that batch, or without it when it failed). The record is frozen
-   * now: the caller gave it away.
+   * (with that batch, or without it when it failed).
    */
-  #change(kind: Kind, id: string, record: RecordOf<Kind> | undefined): Promise<void> {
+  #change(change: Change): Promise<void> {
     if (!this.#state) throw new Error('StateCache changed before load()');
-    if (record) deepFreeze(record);
     let batch = this.#open;
     if (!batch) {
       const b: Batch = { changes: [], done: Promise.resolve() };
@@ -130,32 +130,15 @@ export class StateCache {
       this.#saving = b.done.catch(() => undefined);
       this.#open = batch = b;
     }
-    batch.changes.push({ kind, id, record });
+    batch.changes.push(change);
     return batch.done;
   }
 
   async #commit(batch: Batch): Promise<void> {
     if (this.#open === batch) this.#open = undefined; // later changes wait for the next save
-    const base = this.#s;
-    const next: State = { version: base.version, networks: { ...base.networks }, endpoints: { ...base.endpoints }, pools: { ...base.pools } };
-    for (const c of batch.changes) {
-      const map = next[c.kind] as Record<string, RecordOf<Kind>>;
-      if (c.record) map[c.id] = c.record;
-      else delete map[c.id];
-    }
-    await this.#store.save(next);
-    this.#state = next;
+    const seq = await this.#store.append(batch.changes);
+    applyChanges(this.#s, batch.changes);
+    this.#s.seq = seq;
+    this.#store.maybeCompact(this.#s);
   }
-}
-
-function freezeState(s: State): State {
-  for (const kind of ['networks', 'endpoints', 'pools'] as const) Object.values(s[kind]).forEach(deepFreeze);
-  return s;
-}
-
-/** Freezes a record and what it holds (leases, arrays); skips what is frozen already, such as leases copied from a stored pool. */
-function deepFreeze(o: object): void {
-  if (Object.isFrozen(o)) return;
-  Object.freeze(o);
-  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v as object);
 }

@@ -4,8 +4,7 @@
 // removed nothing); every endpoint has its veth pair and its own port (its
 // marks, its network's bridge and tag); OVS and the kernel hold nothing of
 // ovsvlan's that the state does not name.
-import { readFile } from 'node:fs/promises';
-import type { PluginState } from './host.js';
+import { readPluginState, type PluginState } from './host.js';
 import { linkNames } from './netns.js';
 import type { OvsInstance } from './ovs.js';
 import type { World } from './fuzz-world.js';
@@ -42,7 +41,7 @@ async function table(ovs: OvsInstance, name: string, columns: string): Promise<C
 }
 
 export async function viewHost(ovs: OvsInstance, netns: string, stateDir: string): Promise<HostView> {
-  const state = JSON.parse(await readFile(`${stateDir}/state.json`, 'utf8').catch(() => '{"networks":{},"endpoints":{},"pools":{}}')) as PluginState;
+  const state = await readPluginState(stateDir);
   const portOf = new Map<string, string>();
   const bridges = (await table(ovs, 'Bridge', 'name,ports,external_ids')).map(([name, ports, ids]) => {
     for (const p of set(ports)) portOf.set(uuid(p), String(name));

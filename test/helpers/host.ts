@@ -1,12 +1,13 @@
 // One simulated Docker host: netns `${RUN_PREFIX}-${name}` + a private OVS instance running in it
 // + a private dockerd (its /run/openvswitch is this OVS) with busybox:local, and on demand the
 // ovsvlan daemon as that dockerd's legacy plugin `ovsvlan`.
-import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createNetns, type Netns } from './netns.js';
 import { destroyOvs, startOvs, type OvsInstance } from './ovs.js';
 import { startDockerd, type Dockerd, type DockerOpts } from './dockerd.js';
 import { startOvsvlan, type Datapath, type OvsvlanProcess } from './plugin.js';
 import { RUN_DIR, RUN_PREFIX, ensureRunDir, type RunResult } from './run.js';
+import { readSavedState } from '../../src/store/journal.js';
 
 /** What a test passes as `t`: its teardown runs host.destroy(); on failure the logs go to stderr. */
 export interface Teardownable {
@@ -36,7 +37,7 @@ export interface HostPlugin {
   stop(): Promise<void>;
   kill(): Promise<void>;
   logTail(lines?: number): Promise<string>;
-  /** The daemon's persisted state (`${stateDir}/state.json`), empty when not written yet. */
+  /** The daemon's saved state (state.json and the journal after it, as the daemon loads them), empty when not written yet. */
   readState(): Promise<PluginState>;
 }
 
@@ -45,6 +46,11 @@ export interface PluginState {
   networks: Record<string, Record<string, unknown>>;
   endpoints: Record<string, Record<string, unknown>>;
   pools: Record<string, { pool: string; networkId?: string; leases: Record<string, { kind: string; endpointId?: string }> }>;
+}
+
+/** The state the daemon saved in `stateDir` (snapshot and journal, read through the daemon's own loader), empty when none. */
+export async function readPluginState(stateDir: string): Promise<PluginState> {
+  return (await readSavedState(stateDir)) as unknown as PluginState;
 }
 
 export interface Host {
@@ -165,14 +171,7 @@ export async function createHost(name: string, t?: Teardownable): Promise<Host> 
       stop: async () => proc?.stop(),
       kill: async () => proc?.kill(),
       logTail: async (lines = 30) => (proc ? proc.logTail(lines) : ''),
-      readState: async () => {
-        try {
-          return JSON.parse(await readFile(`${stateDir}/state.json`, 'utf8')) as PluginState;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { version: 2, networks: {}, endpoints: {}, pools: {} };
-          throw err;
-        }
-      },
+      readState: () => readPluginState(stateDir),
     };
     parts.plugins.push(plugin);
     current = plugin;

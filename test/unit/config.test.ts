@@ -3,18 +3,22 @@ import { loadConfig, parseCommandLine } from '../../src/config.js';
 import { ConfigError } from '../../src/errors.js';
 
 t.test('defaults', async (t) => {
-  t.same(loadConfig([], {}), {
+  const c = loadConfig([], {});
+  t.same({ ...c, defaultPools: undefined }, {
     socket: '/run/docker/plugins/ovsvlan.sock',
     ovsdb: 'unix:/var/run/openvswitch/db.sock',
     stateDir: '/var/lib/ovsvlan',
     bridge: 'ovs0',
     datapath: 'auto',
-    defaultPools: '10.200.0.0/16:24,fd6f:7673:766c::/48:64',
+    defaultPools: undefined,
     docker: 'unix:///var/run/docker.sock',
-    leaseGrace: '60',
+    leaseGraceMs: 60_000,
+    spares: 4,
     metrics: '',
     logLevel: 'info',
   });
+  t.same([c.defaultPools.v4.base.cidr, c.defaultPools.v4.bits, c.defaultPools.v6.base.cidr, c.defaultPools.v6.bits],
+    ['10.200.0.0/16', 24, 'fd6f:7673:766c::/48', 64], 'default pools parsed: a prefix and a size per family');
 });
 
 t.test('flags win over env', async (t) => {
@@ -53,6 +57,14 @@ t.test('OVSVLAN_BRIDGE: the rules of the bridge option, reserved names included'
 t.test('default pools', async (t) => {
   t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16:8' }), /OVSVLAN_DEFAULT_POOLS.*size must be between 16 and 32/);
   t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16' }), /is not base\/len:size/);
-  t.equal(loadConfig([], { OVSVLAN_DEFAULT_POOLS: '172.30.0.0/16:26' }).defaultPools, '172.30.0.0/16:26');
+  const one = loadConfig([], { OVSVLAN_DEFAULT_POOLS: '172.30.0.0/16:26' }).defaultPools;
+  t.same([one.v4.base.cidr, one.v4.bits, one.v6.base.cidr], ['172.30.0.0/16', 26, 'fd6f:7673:766c::/48'], 'a family not given keeps its default');
   t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.0/16:24,10.1.0.0/16:24' }), /only one range per address family/);
+  t.throws(() => loadConfig([], { OVSVLAN_DEFAULT_POOLS: '10.0.0.1/16:24' }), /OVSVLAN_DEFAULT_POOLS \(--default-pools\) "10.0.0.1\/16:24": .*no host bits set; e\.g\. 10\.200/,
+    'a base with host bits: refused at load, naming the setting (the daemon used to find it at start)');
+});
+
+t.test('lease grace: seconds in the setting, ms once loaded', async (t) => {
+  t.equal(loadConfig(['--lease-grace', '5'], {}).leaseGraceMs, 5000);
+  t.throws(() => loadConfig([], { OVSVLAN_LEASE_GRACE: '1.5' }), /OVSVLAN_LEASE_GRACE \(--lease-grace\) "1.5": must be a number of seconds/);
 });
