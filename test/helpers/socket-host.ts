@@ -9,7 +9,7 @@ import { createNetns, type Netns } from './netns.js';
 import { destroyOvs, startOvs, type OvsInstance } from './ovs.js';
 import { startOvsvlan, type OvsvlanProcess } from './plugin.js';
 import { RUN_DIR, RUN_PREFIX, ensureRunDir, run, runOk } from './run.js';
-import type { PluginState, Teardownable } from './host.js';
+import { readPluginState, type PluginState, type Teardownable } from './host.js';
 
 export interface Answer {
   status: number;
@@ -97,7 +97,7 @@ export async function createSocketHost(name: string, t: Teardownable): Promise<S
       const list = JSON.parse(await runOk('ip', ['-n', ns.name, '-j', 'link', 'show'])) as Array<{ ifname: string; ifalias?: string }>;
       return new Map(list.map((l) => [l.ifname, { alias: l.ifalias || undefined }]));
     },
-    readState: async () => JSON.parse(await readFile(`${stateDir}/state.json`, 'utf8')) as PluginState,
+    readState: () => readPluginState(stateDir),
     stopDaemon: async () => daemon?.stop(),
     startDaemon,
     vswitchdPid: async () => Number((await readFile(`${ovs!.dir}/ovs-vswitchd.pid`, 'utf8')).trim()),
