@@ -29,6 +29,8 @@ export interface SocketHost {
   readonly bridge: string;
   readonly socket: string;
   readonly stateDir: string;
+  /** The daemon's log (JSON lines), appended across restarts. */
+  readonly logFile: string;
   /** POSTs `/${method}` with `body` as JSON (a string is sent as is). */
   call(method: string, body: object | string, timeoutMs?: number): Promise<Answer>;
   /** The port as OVS has it (ovs-vsctl, an outside observer), or undefined. */
@@ -37,6 +39,8 @@ export interface SocketHost {
   links(): Promise<Map<string, { alias: string | undefined }>>;
   readState(): Promise<PluginState>;
   stopDaemon(): Promise<void>;
+  /** SIGKILL of the daemon by PID: a crash, as far as it can tell. */
+  killDaemon(): Promise<void>;
   startDaemon(): Promise<void>;
   /** PID of this host's ovs-vswitchd (ours: started by the OVS helper). */
   vswitchdPid(): Promise<number>;
@@ -54,7 +58,12 @@ export interface Sandbox {
   ping(ip: string): Promise<boolean>;
 }
 
-export async function createSocketHost(name: string, t: Teardownable): Promise<SocketHost> {
+export interface SocketHostOpts {
+  /** More daemon settings (OVSVLAN_DOCKER is empty unless given here). */
+  env?: Record<string, string>;
+}
+
+export async function createSocketHost(name: string, t: Teardownable, opts: SocketHostOpts = {}): Promise<SocketHost> {
   await ensureRunDir();
   const stateDir = `${RUN_DIR}/state-${name}`;
   const logFile = `${RUN_DIR}/ovsvlan-${name}.log`;
@@ -76,7 +85,7 @@ export async function createSocketHost(name: string, t: Teardownable): Promise<S
   });
   ovs = await startOvs(name, ns.name);
   const startDaemon = async (): Promise<void> => {
-    daemon = await startOvsvlan({ netns: ns.name, socket, ovsdb: ovs!.endpoint, stateDir, bridge, datapath: 'netdev', logFile, env: { OVSVLAN_DOCKER: '' } });
+    daemon = await startOvsvlan({ netns: ns.name, socket, ovsdb: ovs!.endpoint, stateDir, bridge, datapath: 'netdev', logFile, env: { OVSVLAN_DOCKER: '', ...opts.env } });
   };
   await startDaemon();
   const host: SocketHost = {
@@ -85,6 +94,7 @@ export async function createSocketHost(name: string, t: Teardownable): Promise<S
     bridge,
     socket,
     stateDir,
+    logFile,
     call: (method, body, timeoutMs) => pluginCall(socket, `/${method}`, typeof body === 'string' ? body : JSON.stringify(body), timeoutMs),
     port: async (portName) => {
       const out = await ovs!.vsctl(['--format=json', '--columns=tag,external_ids', 'find', 'Port', `name=${portName}`]);
@@ -99,6 +109,7 @@ export async function createSocketHost(name: string, t: Teardownable): Promise<S
     },
     readState: () => readPluginState(stateDir),
     stopDaemon: async () => daemon?.stop(),
+    killDaemon: async () => daemon?.kill(),
     startDaemon,
     vswitchdPid: async () => Number((await readFile(`${ovs!.dir}/ovs-vswitchd.pid`, 'utf8')).trim()),
     sandbox: async (sandboxName) => {
