@@ -32,10 +32,13 @@ export function figures(r: Results): Row[] {
   const ov = r.ovsvlan.series;
   const top = ov.windows[ov.windows.length - 1];
   const low = ov.windows[0];
-  // what OVS itself costs at a level: the ovs-docker steps measured on a bridge just as full
-  const vswitchdFloor = (ports: number, steps: string[]): string => {
+  // what blocks a miss, as far as measured: the socket's round trip (no-op call), and what
+  // ovs-vswitchd costs at that level (the ovs-docker steps on a bridge just as full)
+  const vswitchdFloor = (ports: number, calls: number, steps: string[]): string => {
+    const noop = p50(part(at(ov, ports), 'no-op call (GetCapabilities)'));
     const w = at(r.ovsDocker, ports);
-    return steps.map((s) => `${s} ${ms(p50(part(w, s)))}`).join(' + ') + ` at ${ports} ports (p50, the ovs-docker steps)`;
+    return `${calls} socket round trips ≥ ${ms(calls * noop)} (no-op call p50 ${ms(noop)}); at ${ports} ports `
+      + steps.map((s) => `${s} ${ms(p50(part(w, s)))}`).join(', ') + ' (ovs-docker steps, a process spawn each: an attach that waits on them cannot meet it)';
   };
 
   for (const w of ov.windows) {
@@ -43,7 +46,7 @@ export function figures(r: Results): Row[] {
     const isTop = w === top;
     rows.push({ what: `ovsvlan CreateEndpoint+Join, ${w.ports} ports`, measured: pair(cj),
       target: isTop ? 'p50 ≤ 5 ms, p99 ≤ 20 ms' : '', ...(isTop ? { met: p50(cj) <= 5 && p99(cj) <= 20 } : {}),
-      ...(isTop && !(p50(cj) <= 5 && p99(cj) <= 20) ? { floor: vswitchdFloor(w.ports, ['ovs-vsctl add-port', 'ovs-vsctl set port tag']) } : {}) });
+      ...(isTop && !(p50(cj) <= 5 && p99(cj) <= 20) ? { floor: vswitchdFloor(w.ports, 2, ['ovs-vsctl add-port', 'ovs-vsctl set port tag']) } : {}) });
   }
   if (top && low && top !== low) {
     const g = p50(part(top, 'CreateEndpoint+Join')) / p50(part(low, 'CreateEndpoint+Join'));
@@ -54,7 +57,7 @@ export function figures(r: Results): Row[] {
   for (const w of ov.windows) {
     const ld = part(w, 'Leave+DeleteEndpoint');
     rows.push({ what: `ovsvlan Leave+DeleteEndpoint, ${w.ports} ports`, measured: pair(ld), target: 'p50 ≤ 5 ms', met: p50(ld) <= 5,
-      ...(p50(ld) > 5 ? { floor: vswitchdFloor(w.ports, ['ovs-vsctl del-port', 'ip link delete']) } : {}) });
+      ...(p50(ld) > 5 ? { floor: vswitchdFloor(w.ports, 2, ['ovs-vsctl del-port', 'ip link delete']) } : {}) });
   }
   for (const w of ov.windows) {
     rows.push({ what: `ovsvlan attach (RequestAddress+CreateEndpoint+Join), ${w.ports} ports`, measured: pair(w.attach), target: '' });
@@ -86,10 +89,15 @@ export function figures(r: Results): Row[] {
   rows.push({ what: `${k.containers} concurrent docker run -d: wall time`, measured: ms(k.wallMs), target: '' });
 
   const o = r.ovsvlan;
-  rows.push({ what: `daemon start + first reconciliation, ${o.endpoints} endpoints`, measured: `${ms(o.startMs)} (socket ${ms(o.socketMs)})`,
-    target: '≤ 2 s', met: o.startMs <= 2000, ...(o.startMs > 2000 ? { floor: `with no endpoints: ${ms(o.startEmptyMs)}` } : {}) });
+  const startMet = o.startMs <= 2000;
+  const startFloor = [o.startFailure ? `reconciliation failed: ${o.startFailure.slice(0, 200)}` : '', `with no endpoints: ${ms(o.startEmptyMs)}`].filter(Boolean).join('; ');
+  rows.push({ what: `daemon start + first reconciliation, ${o.endpoints} endpoints`,
+    measured: `${Number.isNaN(o.startMs) ? 'none within 60 s' : ms(o.startMs)} (socket ${ms(o.socketMs)})`,
+    target: '≤ 2 s', met: startMet, ...(startMet ? {} : { floor: startFloor }) });
   rows.push({ what: `daemon RSS, ${o.endpoints} endpoints`, measured: `${o.rssMb.toFixed(0)} MB`, target: '≤ 100 MB', met: o.rssMb <= 100,
     ...(o.rssMb > 100 ? { floor: `with no endpoints: ${o.rssEmptyMb.toFixed(0)} MB` } : {}) });
+  rows.push({ what: 'ovsvlan error lines logged during its phase', measured: String(o.errors.count), target: '',
+    ...(o.errors.first ? { floor: `first: ${o.errors.first}` } : {}) });
   return rows;
 }
 

@@ -7,6 +7,7 @@ import type { Host } from '../helpers/host.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { startOvsvlan, type OvsvlanProcess } from '../helpers/plugin.js';
 import { RUN_DIR, RUN_PREFIX } from '../helpers/run.js';
+import { firstReconciliation, loggedErrors } from './daemon-log.js';
 import { deleteVethsExcept, ipBatch, vethNames } from './links.js';
 import { pool } from './stats.js';
 import type { Scale, Series, Window } from './types.js';
@@ -20,9 +21,13 @@ export interface OvsvlanResult {
   rssEmptyMb: number;
   /** Endpoints in state at the timed restart. */
   endpoints: number;
-  /** Spawn to the first finished reconciliation, with `endpoints` in state and with none (ms). */
+  /** Spawn to the first finished reconciliation, with `endpoints` in state and with none (ms; NaN: none within a minute). */
   startMs: number;
   startEmptyMs: number;
+  /** Why the timed start did not reconcile, when it did not. */
+  startFailure?: string;
+  /** Error lines the daemon logged during the whole phase, and the first of them. */
+  errors: { count: number; first?: string };
   /** Spawn to the socket answering, with `endpoints` in state (ms). */
   socketMs: number;
 }
@@ -48,11 +53,12 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
   let daemon: OvsvlanProcess | undefined;
   let sandbox: Netns | undefined;
   let api: UnixHttp | undefined;
-  const start = async (): Promise<{ reconciledMs: number; socketMs: number }> => {
+  const start = async (): Promise<{ reconciledMs: number; socketMs: number; failure?: string }> => {
     const t0 = Date.now();
     daemon = await startOvsvlan(settings);
     const socketMs = Date.now() - t0;
-    return { reconciledMs: (await reconciledAt(logFile, t0)) - t0, socketMs };
+    const first = await firstReconciliation(logFile, t0);
+    return { reconciledMs: first.at === undefined ? NaN : first.at - t0, socketMs, ...(first.failure ? { failure: first.failure } : {}) };
   };
   const before = await vethNames(host.ns.name);
   try {
@@ -109,6 +115,13 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
         await detach(h, w.parts);
         w.detach.push(performance.now() - d0);
       }
+      // the floor of any call: a no-op round trip on the same socket
+      w.parts['no-op call (GetCapabilities)'] = [];
+      for (let i = 0; i < scale.window; i++) {
+        const t0 = performance.now();
+        await call('/NetworkDriver.GetCapabilities', {});
+        w.parts['no-op call (GetCapabilities)'].push(performance.now() - t0);
+      }
       windows.push(w);
       rss = await rssMb(daemon!.pid);
     }
@@ -117,7 +130,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
 
     await daemon!.stop();
     const restarted = await start();
-    say(`ovsvlan: restart with ${held.length} endpoints: socket ${restarted.socketMs} ms, first reconciliation ${restarted.reconciledMs} ms`);
+    say(`ovsvlan: restart with ${held.length} endpoints: socket ${restarted.socketMs} ms, first reconciliation ${Number.isNaN(restarted.reconciledMs) ? 'none within 60 s' : `${restarted.reconciledMs} ms`}`);
     rss = Math.max(rss, await rssMb(daemon!.pid));
     return {
       series: { key: 'ovsvlan', label: 'ovsvlan', windows,
@@ -125,6 +138,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
         detachIs: 'Leave + DeleteEndpoint + ReleaseAddress' },
       rssMb: rss, rssEmptyMb, endpoints: held.length,
       startMs: restarted.reconciledMs, socketMs: restarted.socketMs, startEmptyMs: empty.reconciledMs,
+      ...(restarted.failure ? { startFailure: restarted.failure } : {}), errors: await loggedErrors(logFile),
     };
   } finally {
     api?.close();
@@ -141,27 +155,4 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
 async function rssMb(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-/**
- * The epoch ms of the daemon's first `reconciled` log line written at or after `since`
- * (its own ISO time stamp); waits up to 5 minutes.
- */
-async function reconciledAt(logFile: string, since: number): Promise<number> {
-  const deadline = Date.now() + 300_000;
-  for (;;) {
-    const text = await readFile(logFile, 'utf8').catch(() => '');
-    for (const line of text.split('\n')) {
-      if (!line.includes('"reconciled"')) continue;
-      try {
-        const rec = JSON.parse(line) as { msg?: string; time?: string };
-        const at = Date.parse(rec.time ?? '');
-        if (rec.msg === 'reconciled' && at >= since) return at;
-      } catch {
-        // a line being written
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`no "reconciled" in ${logFile} within 5 minutes of the start`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

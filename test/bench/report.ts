@@ -41,6 +41,7 @@ export function printTable(rows: readonly Row[], say: (line: string) => void): v
   say('');
   say(missed.length === 0 ? 'Every target met.' : `MISSED ${missed.length} of ${rows.filter((r) => r.met !== undefined).length} targets:`);
   for (const r of missed) say(`  MISSED ${r.what}: ${r.measured} (target ${r.target})${r.floor ? `; floor: ${r.floor}` : ''}`);
+  for (const r of rows.filter((x) => x.met === undefined && x.floor)) say(`  note, ${r.what}: ${r.floor}`);
 }
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
@@ -93,7 +94,7 @@ export async function writeDocs(m: Machine, scale: Scale, settings: Record<strin
     '',
     '## Figures and targets',
     '',
-    '| figure | measured | target | result | floor of a miss |', '|---|---|---|---|---|',
+    '| figure | measured | target | result | floor of a miss, or a note |', '|---|---|---|---|---|',
     ...rows.map((row) => `| ${cell(row.what)} | ${cell(row.measured)} | ${cell(row.target)} | ${verdict(row) === 'MISSED' ? '**MISSED**' : verdict(row)} | ${cell(row.floor ?? '')} |`),
     '',
     '## Attach against ports on the bridge',
