@@ -3,6 +3,13 @@
 // The npm `netlink` package (a prebuilt N-API binary: no compiler, no spawn)
 // numbers the requests and matches each answer to its request, so callers may
 // have several in flight; the kernel handles one socket's messages in order.
+// A dump (an answer in many parts) runs alone on its socket: the kernel runs
+// one dump per socket at a time, and the package gathers the parts of one
+// multipart answer at a time (another answer arriving between two parts would
+// cut it short). Other requests are bounded in number: their answers wait in
+// the socket's receive buffer, and an overrun there (about 60 link lookups at
+// once with the default 208 KiB) aborts the process inside the package's
+// native code rather than failing the request.
 // Every failure is a LinkError that names the operation and the kernel's errno.
 import { getSystemErrorMap } from 'node:util';
 import { createNetlink, MessageType, Protocol, type NetlinkSocket } from 'netlink';
@@ -39,6 +46,43 @@ export type Family = 'route' | 'generic';
 
 const sockets = new Map<Family, NetlinkSocket>();
 
+/** What runs on one family's socket: plain requests side by side, or one dump alone. */
+interface Lane {
+  inFlight: Set<Promise<unknown>>;
+  dump: Promise<unknown> | undefined;
+}
+
+const lanes = new Map<Family, Lane>();
+
+/** Requests answered one by one that may be in flight on a socket together (their answers: a few KiB each). */
+const MAX_IN_FLIGHT = 16;
+
+/**
+ * Runs `send` when the socket allows: a dump waits for what is in flight,
+ * everything waits for a dump, and a request waits while MAX_IN_FLIGHT are.
+ */
+async function sequenced<T>(family: Family, dump: boolean, send: () => Promise<T>): Promise<T> {
+  let lane = lanes.get(family);
+  if (!lane) lanes.set(family, (lane = { inFlight: new Set(), dump: undefined }));
+  while (lane.dump || (!dump && lane.inFlight.size >= MAX_IN_FLIGHT)) {
+    await (lane.dump ?? Promise.race(lane.inFlight)).catch(() => undefined);
+  }
+  const running = dump
+    ? (async () => {
+      while (lane.inFlight.size > 0) await Promise.allSettled([...lane.inFlight]);
+      return send();
+    })()
+    : send();
+  if (dump) lane.dump = running;
+  else lane.inFlight.add(running);
+  try {
+    return await running;
+  } finally {
+    if (lane.dump === running) lane.dump = undefined;
+    lane.inFlight.delete(running);
+  }
+}
+
 function socketFor(family: Family): NetlinkSocket {
   let s = sockets.get(family);
   if (!s) {
@@ -63,7 +107,8 @@ function socketFor(family: Family): NetlinkSocket {
 export async function request(family: Family, operation: string, type: number, flags: number, payload: Buffer[]): Promise<Buffer[]> {
   let answers;
   try {
-    [answers] = await socketFor(family).request(type, payload, { flags, checkError: false, timeout: TIMEOUT_MS });
+    const send = () => socketFor(family).request(type, payload, { flags, checkError: false, timeout: TIMEOUT_MS });
+    [answers] = await sequenced(family, (flags & NLM_F.DUMP) === NLM_F.DUMP, send);
   } catch (err) {
     throw new LinkError(['netlink', operation], err instanceof Error ? err.message : String(err), err);
   }

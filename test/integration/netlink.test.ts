@@ -20,6 +20,17 @@ const ops = {
   offload: (n) => links.disableTxOffload(n),
   harden: (n, dp, made) => harden.hardenHostEnd(n, dp, made === 'true'),
   unhardened: (json) => harden.unhardenedHostEnds(JSON.parse(json)).then((s) => [...s]),
+  // what a burst of CreateEndpoints during a reconciliation asks at once, on the one socket
+  burst: async (prefix, count) => {
+    const ends = Array.from({ length: Number(count) }, (_, i) => ({ name: prefix + 'h' + i, peer: prefix + 'c' + i, datapath: 'netdev' }));
+    const [made, lists, found, unhardened] = await Promise.all([
+      Promise.all(ends.map((e) => links.createVethPair(e.name, e.peer, 1500, 'ovsvlan:burst'))),
+      Promise.all([1, 2, 3].map(() => links.listLinks())),
+      Promise.all(ends.map((e) => links.getLink(e.peer))),
+      harden.unhardenedHostEnds(ends),
+    ]);
+    return { made: made.filter((m) => m).length, lists: lists.length, found: found.filter((l) => l).length, unhardened: unhardened.size };
+  },
 };
 try {
   console.log(JSON.stringify({ ok: (await ops[op](...args)) ?? null }));
@@ -122,6 +133,15 @@ t.test('host end hardening on a netdev bridge: NOARP and the drop-all ingress fi
   await ns.execOk('ip', ['link', 'set', host, 'arp', 'on']);
   t.same(await call('unhardened', JSON.stringify([{ name: host, datapath: 'system' }])), { ok: [host] }, 'ARP turned back on is seen (system datapath)');
   await call('del', host);
+});
+
+t.test('many requests and dumps at once on the one socket all get their answers', async (t) => {
+  const count = 150;
+  const r = await call('burst', name('b'), String(count));
+  t.ok(r.ok, `the child answered (${r.error?.message ?? 'no error'})`);
+  t.match(r.ok, { made: count, lists: 3 }, 'every pair made, every dump whole');
+  const links = JSON.parse(await ns.execOk('ip', ['-j', 'link', 'show', 'type', 'veth'])) as IpLink[];
+  t.equal(links.filter((l) => l.ifname.startsWith(name('b'))).length, 2 * count, 'the kernel has them all');
 });
 
 t.test('failures name the operation and the kernel\'s errno', async (t) => {
