@@ -2,7 +2,7 @@
 // and its data plane (dataplane/), in an order that a crash at any point
 // leaves repairable by reconciliation. The veth pair and port are the
 // endpoint's alone; see dataplane/endpoint.ts for how that is checked.
-import { ConflictError } from '../errors.js';
+import { ConflictError, NotFoundError } from '../errors.js';
 import { shortId, vethNames } from '../names.js';
 import type { CreateEndpointReq } from '../protocol/types.js';
 import type { Spare } from '../dataplane/dataplane.js';
@@ -43,15 +43,37 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
         await ctx.plane.wireEndpoint(net, record);
       }
       await saveOrUndo(ctx, record, req, spare);
-      if (spare) {
-        await ctx.plane.remarkSpare(record).catch((err: unknown) =>
-          ctx.log.warn({ err, endpoint: shortId(record.id), port: record.hostIf }, 're-marking a spare failed; the port carries traffic, reconciliation re-marks it'));
-      }
+      if (spare) await claimSpare(ctx, net, record);
     });
     ctx.plane.refill(net.id);
     ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare) }, 'endpoint created');
     return { created: true };
   });
+}
+
+/**
+ * Makes a spare handed out the endpoint's, once its record is saved. A spare
+ * whose port is gone (OVS restarted with an empty database since it was made,
+ * and reconciliation has not run yet) is attached now, waiting for
+ * ovs-vswitchd as without a spare; when that fails too, the endpoint is taken
+ * back and the call fails. Any other failure to re-mark is logged: the port
+ * carries traffic already, and reconciliation's port-remark finishes it.
+ */
+async function claimSpare(ctx: DriverContext, net: NetworkRecord, record: EndpointRecord): Promise<void> {
+  try {
+    await ctx.plane.remarkSpare(record);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) {
+      ctx.log.warn({ err, endpoint: shortId(record.id), port: record.hostIf }, 're-marking a spare failed; the port carries traffic, reconciliation re-marks it');
+      return;
+    }
+    try {
+      await ctx.plane.wireEndpoint(net, record);
+    } catch (wireErr) {
+      await ctx.state.removeEndpoint(record.id).then(() => ctx.plane.unwireQuietly(record), () => undefined);
+      throw wireErr;
+    }
+  }
 }
 
 /**

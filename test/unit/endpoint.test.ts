@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { createEndpoint, deleteEndpoint } from '../../src/driver/endpoint.js';
 import type { DriverContext } from '../../src/driver/context.js';
 import { KeyedMutex } from '../../src/lock.js';
+import { NotFoundError } from '../../src/errors.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -18,7 +19,7 @@ const SPARE = { host: 'ovh000000000001', container: 'ovc000000000001', networkId
 
 type Fail = 'put' | 'claim' | undefined;
 
-function world(opts: { fail?: Fail; spare?: boolean; known?: boolean } = {}) {
+function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?: boolean } = {}) {
   const calls: string[] = [];
   const endpoints = new Map<string, EndpointRecord>();
   if (opts.known) endpoints.set(EP, { id: EP, networkId: NET, hostIf: 'ovhx', containerIf: 'ovcx', addressV4: undefined, addressV6: undefined, createdAt: 1 });
@@ -46,7 +47,10 @@ function world(opts: { fail?: Fail; spare?: boolean; known?: boolean } = {}) {
     returnSpare: () => void calls.push('returnSpare'),
     wireEndpoint: async () => void calls.push('wireEndpoint'),
     unwireQuietly: async () => void calls.push('unwireQuietly'),
-    remarkSpare: async () => void calls.push('remarkSpare'),
+    remarkSpare: async () => {
+      calls.push('remarkSpare');
+      if (opts.portGone) throw new NotFoundError('OVS port ovh000000000001 does not exist');
+    },
     refill: () => void calls.push('refill'),
     detachLater: (_ep: EndpointRecord, recorded: boolean) => void calls.push(`detachLater ${recorded}`),
   };
@@ -67,6 +71,13 @@ t.test('with a spare: record and claim together, then the re-mark and the refill
   t.same(await createEndpoint(ctx, req), { created: true });
   t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'remarkSpare', 'refill']);
   t.equal(endpoints.get(EP)?.hostIf, SPARE.host, 'the record names the spare');
+});
+
+t.test('a spare whose port is gone (OVS wiped, not reconciled yet) is attached before the answer', async (t) => {
+  const { calls, ctx, endpoints } = world({ spare: true, portGone: true });
+  t.same(await createEndpoint(ctx, req), { created: true });
+  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'remarkSpare', 'wireEndpoint', 'refill']);
+  t.ok(endpoints.has(EP));
 });
 
 t.test('without a spare: the pair is made and attached before the record', async (t) => {
