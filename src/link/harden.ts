@@ -34,8 +34,6 @@ import { getLink, listLinks, setNoArp } from './links.js';
 const DROP_ALL: readonly SockFilter[] = [{ code: 6, jt: 0, jf: 0, k: 2 }];
 const PREF = 1;
 const HANDLE = 1;
-/** one filter dump answers with about 300 bytes: 64 stay far below a socket's default receive buffer */
-const FILTER_DUMPS_IN_FLIGHT = 64;
 /** Names go into a /proc path: nothing but what an interface name ovsvlan makes holds. */
 const SAFE_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
@@ -89,8 +87,8 @@ export interface HostEnd {
 /**
  * The host ends among `ends` that lack part of their hardening (reconciliation:
  * links made by an older ovsvlan, or changed by hand). One link dump for the
- * NOARP flags, IPv6 read from /proc, and one filter dump per netdev end,
- * FILTER_DUMPS_IN_FLIGHT at a time on the daemon's netlink socket.
+ * NOARP flags, IPv6 read from /proc, and one filter dump per netdev end
+ * (300 ends: about 160 ms).
  */
 export async function unhardenedHostEnds(ends: readonly HostEnd[]): Promise<Set<string>> {
   const out = new Set<string>();
@@ -104,12 +102,9 @@ export async function unhardenedHostEnds(ends: readonly HostEnd[]): Promise<Set<
     if (!links.get(e.name)?.noarp || ipv6 !== '1') out.add(e.name);
   }
   const netdev = present.filter((e) => e.datapath === 'netdev');
-  // a bounded number in flight: the answers wait in the socket's receive buffer, which must not overrun
-  for (let i = 0; i < netdev.length; i += FILTER_DUMPS_IN_FLIGHT) {
-    const batch = netdev.slice(i, i + FILTER_DUMPS_IN_FLIGHT);
-    const filters = await Promise.all(batch.map((e) => ingressFilters(links.get(e.name)?.index ?? 0, e.name)));
-    for (const [j, e] of batch.entries()) if (!filters[j]?.some(isDropAll)) out.add(e.name);
-  }
+  // one dump each; the socket runs them one after the other (netlink/socket.ts)
+  const filters = await Promise.all(netdev.map((e) => ingressFilters(links.get(e.name)?.index ?? 0, e.name)));
+  for (const [i, e] of netdev.entries()) if (!filters[i]?.some(isDropAll)) out.add(e.name);
   return out;
 }
 
