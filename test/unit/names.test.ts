@@ -1,7 +1,7 @@
 import t from 'tap';
 import {
   describeOwner, hasMarks, hasReservedPrefix, infraExternalIds, isOurLinkName, isValidBridgeName, linkMark, networkPortNames, overlayBridgeName,
-  portExternalIds, portNamesOf, vethNames,
+  portExternalIds, portNamesOf, spareExternalIds, spareMark, spareNetworkOf, spareVethNames, vethNames,
 } from '../../src/names.js';
 
 const ep = 'a3f9c2d41b7e8f90a3f9c2d41b7e8f90a3f9c2d41b7e8f90a3f9c2d41b7e8f90';
@@ -69,4 +69,19 @@ t.test('marks: the same owner, network and endpoint', async (t) => {
 t.test('bridge names', async (t) => {
   for (const ok of ['ovs0', 'br-int', 'a', 'x.1_2-3', '123456789012345']) t.ok(isValidBridgeName(ok), ok);
   for (const bad of ['', '1234567890123456', 'a b', 'a/b', '-x', 'ä', 'a;b']) t.notOk(isValidBridgeName(bad), bad);
+});
+
+t.test('spares: random names of the endpoints\' form, their marks, and the alias read back', async (t) => {
+  const a = spareVethNames();
+  const b = spareVethNames();
+  t.ok(isOurLinkName(a.host) && isOurLinkName(a.container), 'named like ovsvlan\'s links: reconciliation knows them');
+  t.equal(a.host.slice(3), a.container.slice(3), 'both ends share their digits');
+  t.not(a.host, b.host, 'random');
+  const net = 'f'.repeat(64);
+  t.same(spareExternalIds(net), { 'ovsvlan-owner': 'ovsvlan', 'ovsvlan-role': 'spare', 'ovsvlan-network': net });
+  t.notOk(hasMarks(spareExternalIds(net), portExternalIds(net, 'e'.repeat(64))), 'a spare is no endpoint\'s port');
+  t.equal(spareMark(net), `ovsvlan-spare=${net}`);
+  t.equal(spareNetworkOf(spareMark(net)), net);
+  t.equal(spareNetworkOf(linkMark(net)), undefined, 'an endpoint\'s alias is no spare\'s');
+  t.equal(spareNetworkOf(undefined), undefined);
 });

@@ -1,8 +1,8 @@
 // What the records want of OVS (reconcile/wanted.ts): the names of old and new records, and
 // that a port is wanted only with the marks of the endpoint or network that wants it.
 import t from 'tap';
-import { infraExternalIds, networkPortNames, portExternalIds, vethNames } from '../../src/names.js';
-import { isWantedPort, wantedPorts } from '../../src/reconcile/wanted.js';
+import { infraExternalIds, networkPortNames, portExternalIds, spareExternalIds, spareMark, spareVethNames, vethNames } from '../../src/names.js';
+import { isOrphanLink, isWantedPort, isWantedSpare, wantedPorts } from '../../src/reconcile/wanted.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -29,4 +29,17 @@ t.test('a port is wanted only with the marks of its endpoint or network', async 
   const tunnel = net.ports?.tunnels[0] ?? '';
   t.ok(isWantedPort(wanted, { name: tunnel, bridge: net.bridge, externalIds: infraExternalIds('tunnel', NET) }), 'its tunnel');
   t.notOk(isWantedPort(wanted, { name: tunnel, bridge: net.bridge, externalIds: infraExternalIds('tunnel', 'd'.repeat(64)) }), 'a tunnel of that name of another network');
+});
+
+t.test('a live network\'s spares are wanted, a gone network\'s are not; their veths are no orphans while the network lives', async (t) => {
+  const live = new Set([NET]);
+  t.ok(isWantedSpare({ externalIds: spareExternalIds(NET) }, live), 'a spare of a live network');
+  t.notOk(isWantedSpare({ externalIds: spareExternalIds('d'.repeat(64)) }, live), 'a spare of a gone network');
+  t.notOk(isWantedSpare({ externalIds: portExternalIds(NET, EP) }, live), 'an endpoint\'s port is no spare');
+  const names = spareVethNames();
+  const link = { name: names.container, kind: 'veth', alias: spareMark(NET) };
+  t.notOk(isOrphanLink(link, [], live), 'a spare veth of a live network');
+  t.ok(isOrphanLink(link, [], new Set()), 'a spare veth of a gone network');
+  t.ok(isOrphanLink({ ...link, alias: undefined }, [], live), 'an unmarked veth no record names');
+  t.notOk(isOrphanLink({ ...link, alias: undefined }, [ep(EP, names.host)], live), 'a veth a record names (a handed-out spare)');
 });
