@@ -113,6 +113,7 @@ t.test('the fast path through docker: right port, at once, and OVS restarted emp
     t.same(report.drift, [], 'no drift');
     t.same(report.endpoints.map((e) => e.container).sort(), ['oth', 'oth2', 'srv'], 'three endpoints: the running containers');
     t.same(report.networks.map((n) => n.endpoints).sort(), [1, 2], 'one endpoint on 910, two on 911');
+    t.same(report.networks.map((n) => n.spares), nets.map(() => SPARES), `${SPARES} spares shown per network`);
   });
 
   await t.test('OVS restarted with an empty database: the endpoints\' ports and the spares come back, once', async (t) => {
