@@ -5,9 +5,11 @@
 // a RequestPool without --subnet has a long search that ends in "no free /24".
 // While it runs, Activate calls sent one after the other are answered: the
 // search lets the event loop run. Asserted by order, never by duration.
+// Issue 10: a RequestAddress in a pool of 65,536 leases saves one journal
+// line holding that lease, and leaves the snapshot alone.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { createSocketHost } from '../helpers/socket-host.js';
 import { sleep } from '../helpers/run.js';
 
@@ -48,4 +50,31 @@ t.test('Plugin.Activate is answered while a default pool is searched among 16,38
   t.match(r.answer['Err'], /^no free \/24 left in the default range 10\.200\.0\.0\/16: give --subnet, or remove unused networks$/);
   t.ok(answered > 0, `${answered} Activate call(s) answered while the search ran`);
   t.equal(Object.keys((await h.readState()).pools).length, HELD, 'nothing was added');
+});
+
+t.test('RequestAddress in a pool of 65,536 leases: one journal line, holding that lease only', async (t) => {
+  const h = await createSocketHost('lease', t);
+  await h.stopDaemon();
+  const id = `10.128.0.0/15#${randomBytes(4).toString('hex')}`;
+  const leases: Record<string, object> = {};
+  for (let i = 0; i < 65_536; i++) leases[`10.128.${i >> 8}.${i & 255}`] = { kind: 'pending', at: Date.now() };
+  const pool = { id, addressSpace: 'ovsvlan-local', v6: false, pool: '10.128.0.0/15', networkId: undefined, auto: false,
+    lastAllocated: '10.128.255.255', createdAt: Date.now(), leases };
+  await writeFile(`${h.stateDir}/state.json`, JSON.stringify({ version: 3, networks: {}, endpoints: {}, pools: { [id]: pool } }));
+  await h.startDaemon();
+  t.equal((await h.call('Plugin.Activate', '')).status, 200, 'the daemon serves');
+  const journal = `${h.stateDir}/state.journal`;
+  const snapshot = await stat(`${h.stateDir}/state.json`);
+  const before = await readFile(journal, 'utf8');
+
+  const r = await h.call('IpamDriver.RequestAddress', { PoolID: id, Address: '', Options: {} });
+  t.same(r, { status: 200, answer: { Address: '10.129.0.0/15', Data: {} } }, 'the next address after the last one handed out');
+  const added = (await readFile(journal, 'utf8')).slice(before.length).split('\n').filter(Boolean);
+  t.equal(added.length, 1, 'one journal line');
+  t.match(added[0], /"10\.129\.0\.0"/, 'holding the new lease');
+  t.notMatch(added[0], /"10\.128\.\d+\.\d+"/, 'and none of the 65,536 others');
+  t.ok(Buffer.byteLength(added[0]!) < 1024, `${Buffer.byteLength(added[0]!)} bytes`);
+  t.equal((await stat(`${h.stateDir}/state.json`)).mtimeMs, snapshot.mtimeMs, 'the snapshot is not rewritten');
+  const saved = await h.readState();
+  t.equal(Object.keys(saved.pools[id]!.leases).length, 65_537, 'the saved state (snapshot + journal) holds every lease');
 });

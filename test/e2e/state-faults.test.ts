@@ -5,13 +5,17 @@
 // subnet are handed out again, no bridge, port or veth is left. After the disk is freed and the daemon
 // restarted, the state file, OVS and the links agree, and a new endpoint pings
 // the one made before. Driven over the socket as Docker drives it (no dockerd):
-// a private OVS in a netns, sandboxes are netns of the test.
+// a private OVS in a netns, sandboxes are netns of the test. A change is one
+// journal line: once the disk is full, the few that still fit in the journal's
+// last page are saved, then the failures begin (the first a line cut short,
+// cut back); the saved state is read as the daemon loads it (readSavedState).
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rm, statfs } from 'node:fs/promises';
+import { mkdir, open, rm, statfs } from 'node:fs/promises';
 import { pluginCall } from '../helpers/faults.js';
+import { readSavedState } from '../../src/store/journal.js';
 import { nsPing } from '../helpers/multihost.js';
-import { createNetns, linkNames, type Netns } from '../helpers/netns.js';
+import { createNetns, type Netns } from '../helpers/netns.js';
 import { destroyOvs, startOvs, type OvsInstance } from '../helpers/ovs.js';
 import { startOvsvlan, type OvsvlanProcess } from '../helpers/plugin.js';
 import { RUN_DIR, RUN_PREFIX, ensureRunDir, run, runOk } from '../helpers/run.js';
@@ -93,14 +97,19 @@ t.test('a full state disk: failed calls leave nothing, in memory, in OVS, in the
     }
     if ((await statfs(stateDir)).bavail !== 0) throw new Error(`${stateDir} is not full`);
   };
-  /** ovsvlan's ports by OVS (an outside observer): name → endpoint ID (empty for other roles). */
+  /** ovsvlan's ports by OVS (an outside observer), spares left out (they come and go in the background): name → endpoint ID (empty for other roles). */
   const ports = async (): Promise<Map<string, string>> => {
     const out = await ovs!.vsctl(['--format=json', '--columns=name,external_ids', 'find', 'Port', 'external_ids:ovsvlan-owner=ovsvlan']);
     const rows = (JSON.parse(out) as { data: Array<[string, [string, Array<[string, string]>]]> }).data;
-    return new Map(rows.map(([n, ids]) => [n, Object.fromEntries(ids[1])['ovsvlan-endpoint'] ?? '']));
+    return new Map(rows.map(([n, ids]): [string, Record<string, string>] => [n, Object.fromEntries(ids[1])])
+      .filter(([, ids]) => ids['ovsvlan-role'] !== 'spare').map(([n, ids]) => [n, ids['ovsvlan-endpoint'] ?? '']));
   };
-  const ourLinks = async (): Promise<string[]> => (await linkNames(ns.name)).filter((l) => /^ov[hc]/.test(l)).sort();
-  const readState = async (): Promise<StateFile> => JSON.parse(await readFile(`${stateDir}/state.json`, 'utf8')) as StateFile;
+  /** ovsvlan's veth ends in the host, spares' left out (by their alias). */
+  const ourLinks = async (): Promise<string[]> => {
+    const all = JSON.parse(await runOk('ip', ['-n', ns.name, '-j', 'link', 'show'])) as Array<{ ifname: string; ifalias?: string }>;
+    return all.filter((l) => /^ov[hc]/.test(l.ifname) && !l.ifalias?.startsWith('ovsvlan-spare=')).map((l) => l.ifname).sort();
+  };
+  const readState = async (): Promise<StateFile> => await readSavedState(stateDir) as unknown as StateFile;
 
   // with room on the disk: a network, and endpoint e1 in its sandbox
   const net = id();
@@ -112,14 +121,23 @@ t.test('a full state disk: failed calls leave nothing, in memory, in OVS, in the
   const a1 = await address(poolId);
   await endpoint(net, e1, a1, await sandbox('1'));
   const a2 = await address(poolId); // Docker asks the IPAM first, then CreateEndpoint
-  const before = { ports: await ports(), links: await ourLinks(), state: await readState() };
 
   await fill();
+  // a change is one journal line: the first few may still fit in the journal's last page of the
+  // full tmpfs, and are saved; they are handed out until one fails (a line cut short, cut back)
+  const slack: string[] = [];
+  for (let r = await call('IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: {} }); r.status === 200;
+    r = await call('IpamDriver.RequestAddress', { PoolID: poolId, Address: '', Options: {} })) {
+    slack.push(String(r.answer['Address']));
+    if (slack.length > 200) throw new Error('200 changes saved on a full disk');
+  }
+  t.pass(`${slack.length} change(s) fitted in the journal's last page, then "cannot save"`);
+  const before = { ports: await ports(), links: await ourLinks(), state: await readState() };
   await t.test('CreateEndpoint fails, and Join of that endpoint fails; no port or veth is left', async (t) => {
     const e2 = id();
     const r = await call('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: e2, Interface: { Address: a2, AddressIPv6: '', MacAddress: '' }, Options: {} });
     t.equal(r.status, 500);
-    t.match(r.answer['Err'], /cannot save .*state\.json/, 'the error says the state cannot be saved');
+    t.match(r.answer['Err'], /cannot save .*state\.journal/, 'the error says the state cannot be saved');
     const join = await call('NetworkDriver.Join', { NetworkID: net, EndpointID: e2, SandboxKey: '/var/run/docker/netns/x', Options: {} });
     t.equal(join.status, 500, `Join of the endpoint that was not saved fails (${JSON.stringify(join.answer)})`);
     t.same(await ports(), before.ports, 'OVS has no port of it');
@@ -147,18 +165,18 @@ t.test('a full state disk: failed calls leave nothing, in memory, in OVS, in the
       t.match(r.answer['Err'], /cannot save/);
     }
   });
-  t.same(await readState(), before.state, 'state.json is what it was before the disk filled');
+  t.same(await readState(), before.state, 'the saved state (snapshot and journal) is what it was before the disk filled');
 
   await rm(filler);
   await t.test('with room again, nothing of the failed calls is remembered', async (t) => {
     t.equal(await address(poolId, `${SUBNET}.50`), `${SUBNET}.50/24`, 'the address asked for while the disk was full is free');
     const next = await address(poolId);
-    t.equal(next, `${SUBNET}.4/24`, 'the next address is the one the failed call would have had');
+    t.equal(next, `${SUBNET}.${4 + slack.length}/24`, 'the next address is the one the failed call would have had');
     const auto = await ok('IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: '', SubPool: '', Options: {}, V6: false });
     t.equal(auto['Pool'], '10.200.0.0/24', 'the first default subnet is free: the failed RequestPool holds none');
     await ok('IpamDriver.ReleasePool', { PoolID: auto['PoolID'] });
     // Docker's own rollback of the failed `docker run`, and of the calls above
-    for (const a of [a2, `${SUBNET}.50`, next]) await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: a.split('/')[0] });
+    for (const a of [a2, ...slack, `${SUBNET}.50`, next]) await ok('IpamDriver.ReleaseAddress', { PoolID: poolId, Address: a.split('/')[0] });
   });
 
   await daemon!.stop();

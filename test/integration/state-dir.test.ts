@@ -110,11 +110,12 @@ t.test('a second daemon on one state directory stops at start, naming the first;
 t.test('half-written temp files a killed daemon left are removed at start, nothing else', async (t) => {
   const state = `${DIR}/tmpfiles`;
   await mkdir(state, { recursive: true });
-  const saved = '{"version":3,"networks":{},"endpoints":{},"pools":{}}\n';
+  const saved = '{"version":4,"seq":0,"networks":{},"endpoints":{},"pools":{}}\n';
   await writeFile(`${state}/state.json`, saved);
   // a PID that is surely gone: a process that ran and exited
   const gone = (await run('sh', ['-c', 'echo $$'])).stdout;
-  await writeFile(`${state}/state.json.tmp-${gone}`, '{"version":3,"netw');
+  await writeFile(`${state}/state.json.tmp-${gone}`, '{"version":4,"netw');
+  await writeFile(`${state}/state.journal.tmp-${gone}`, '0123456789abcdef {"seq":1,"chan');
   await writeFile(`${state}/alive.tmp-${gone}`, '2024-');
   await writeFile(`${state}/notes.tmp`, 'not ours to remove');
   const d = daemon(state, `${DIR}/t.sock`);
