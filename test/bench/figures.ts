@@ -38,7 +38,7 @@ export function figures(r: Results): Row[] {
     const noop = p50(part(at(ov, ports), 'no-op call (GetCapabilities)'));
     const w = at(r.ovsDocker, ports);
     return `${calls} socket round trips ≥ ${ms(calls * noop)} (no-op call p50 ${ms(noop)}); at ${ports} ports `
-      + steps.map((s) => `${s} ${ms(p50(part(w, s)))}`).join(', ') + ' (ovs-docker steps, a process spawn each: an attach that waits on them cannot meet it)';
+      + steps.map((s) => `${s} ${ms(p50(part(w, s)))}`).join(', ') + ' (ovs-docker steps, a process spawn each: a call that waits on them cannot meet it)';
   };
 
   for (const w of ov.windows) {
