@@ -11,7 +11,7 @@
 //   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
 //                       namespace (both only when older than the grace) → remove port, veth, record
 //   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
-//   spare-adopted       a whole spare of a live network that the pool does not hold (a restart) → into the pool
+//   (a whole spare of a live network that the pool does not hold, after a restart, is taken into it: no action)
 //   spare-orphan        a spare of a gone network, on the wrong bridge or tag, or beyond the pool's size → reap it
 //   spare-gone          a spare whose veth or port is gone → remove what is left of it (refilled afterwards)
 //   port-orphan         an OVS port of ours belongs to no endpoint, spare or network → remove it (and its veth)

@@ -19,6 +19,7 @@ export async function reconcileSpares(ctx: ReconcileContext, act: Act): Promise<
   const inOvs = new Set(found.map((s) => s.host));
   const fields = (s: Spare): Record<string, unknown> => ({ network: shortId(s.networkId), port: s.host });
 
+  let adopted = 0;
   const lost = ctx.plane.forgetSpares((s) => !inOvs.has(s.host) || !links.has(s.host) || !links.has(s.container));
   const reap: Spare[] = [...lost];
   for (const s of lost) act('spare-gone', fields(s));
@@ -26,13 +27,15 @@ export async function reconcileSpares(ctx: ReconcileContext, act: Act): Promise<
     if (recorded.has(s.host) || ctx.plane.hasSpare(s.host)) continue;
     const net = ctx.state.network(s.networkId);
     const whole = links.get(s.host)?.alias === spareMark(s.networkId) && links.get(s.container)?.alias === spareMark(s.networkId);
+    // the pool is memory: taking back a whole spare after a restart is no repair, and not counted as one
     if (net && whole && s.bridge === net.bridge && s.tag === net.vlan && ctx.plane.adoptSpare(s)) {
-      act('spare-adopted', fields(s));
+      adopted++;
       continue;
     }
     act(net && !whole ? 'spare-gone' : 'spare-orphan', { ...fields(s), bridge: s.bridge, tag: s.tag });
     reap.push(s);
   }
+  if (adopted > 0) ctx.log.info({ spares: adopted }, 'spares found whole taken into the pool');
   await act.guard({ spares: reap.length }, () => ctx.plane.reapSpares(reap));
 
   // veths marked as spares that no spare of the pool has: a refill cut short before its ports were attached, or a reaped spare's

@@ -53,9 +53,12 @@ export async function startUninitialisedOvsdb(host: Host): Promise<void> {
     `--unixctl=${dir}/ovsdb-server.ctl`, `--log-file=${dir}/ovsdb-server.log`, '-vconsole:off', '--detach', '--no-chdir'], { env });
 }
 
-/** veths in the host's netns named like ovsvlan's. */
+/** veths in the host's netns named like ovsvlan's, but for the spares of networks (their ports are marked ovsvlan-role=spare). */
 export async function ourLinks(host: Host): Promise<string[]> {
-  return (await linkNames(host.ns.name)).filter((n) => /^ov[hc][0-9a-f]{12}$/.test(n));
+  // the networks' spares (a port marked ovsvlan-role=spare, both ends named alike) are left out: inconsistencies() checks them
+  const spares = new Set((await ownedPorts(host, { spares: true })).filter((p) => p.externalIds['ovsvlan-role'] === 'spare')
+    .flatMap((p) => [p.name, `ovc${p.name.slice(3)}`]));
+  return (await linkNames(host.ns.name)).filter((n) => /^ov[hc][0-9a-f]{12}$/.test(n) && !spares.has(n));
 }
 
 export interface DockerNet {
@@ -124,12 +127,12 @@ export async function inconsistencies(host: Host, state: PluginState): Promise<s
     }
   }
   const known = new Set(Object.values(eps).flatMap((e) => [String(e['hostIf']), String(e['containerIf'])]));
-  for (const port of await ownedPorts(host)) {
-    if (!known.has(port.name)) problems.push(`OVS port ${port.name} belongs to no endpoint`);
+  for (const port of await ownedPorts(host, { spares: true })) {
+    // a live network's spare (test/helpers/fastpath.ts checks them more closely) is no endpoint's, and no orphan
+    const spareOf = port.externalIds['ovsvlan-role'] === 'spare' ? port.externalIds['ovsvlan-network'] ?? '' : undefined;
+    if (spareOf !== undefined && !state.networks[spareOf]) problems.push(`OVS port ${port.name} is a spare of network ${spareOf.slice(0, 12)}, which is gone`);
+    if (spareOf === undefined && !known.has(port.name)) problems.push(`OVS port ${port.name} belongs to no endpoint`);
   }
-  // a live network's spares (test/helpers/fastpath.ts checks them) are no endpoint's, and no orphans
-  const spares = (await ownedPorts(host, { spares: true })).filter((p) => p.externalIds['ovsvlan-role'] === 'spare' && state.networks[p.externalIds['ovsvlan-network'] ?? '']);
-  for (const p of spares) known.add(p.name).add(`ovc${p.name.slice(3)}`);
   for (const link of await ourLinks(host)) {
     if (!known.has(link)) problems.push(`veth ${link} belongs to no endpoint`);
   }

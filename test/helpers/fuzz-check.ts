@@ -95,6 +95,10 @@ function hostDrift(v: HostView): string[] {
     else if (net && (port.bridge !== net['bridge'] || port.tag !== net['vlan'])) out.push(`${where}: port on ${port.bridge} tag ${port.tag}, network on ${String(net['bridge'])} VLAN ${String(net['vlan'])}`);
     if (!links.has(host) || !links.has(String(e['containerIf']))) out.push(`${where} lacks a veth end`);
   }
+  // a live network's spares (ovsvlan-role=spare, both veth ends named alike) are its own, no endpoint's
+  for (const p of v.ports.values()) {
+    if (p.externalIds['ovsvlan-role'] === 'spare' && nets[p.externalIds['ovsvlan-network'] ?? '']) wanted.add(p.name).add(`ovc${p.name.slice(3)}`);
+  }
   for (const n of Object.values(nets)) {
     const ports = (n['ports'] ?? {}) as { tunnels?: string[]; host?: string };
     for (const p of [...(ports.tunnels ?? []), ...(ports.host ? [ports.host] : [])]) wanted.add(p);
