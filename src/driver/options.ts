@@ -8,9 +8,6 @@
 import { InvalidOptionError, quoted } from '../errors.js';
 import { format, parseAddress, parseInterfaceAddress } from '../ipam/address.js';
 import type { Mode } from '../model.js';
-
-/** Owned by model.ts; re-exported for the records until they import it from there. */
-export type { Mode };
 import { hasReservedPrefix, isValidBridgeName } from '../names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
