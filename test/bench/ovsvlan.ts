@@ -6,10 +6,10 @@ import { readFile, rm } from 'node:fs/promises';
 import type { Host } from '../helpers/host.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { startOvsvlan, type OvsvlanProcess } from '../helpers/plugin.js';
-import { RUN_DIR, RUN_PREFIX } from '../helpers/run.js';
+import { RUN_DIR, RUN_PREFIX, runOk } from '../helpers/run.js';
 import { firstReconciliation, loggedErrors } from './daemon-log.js';
 import { deleteVethsExcept, ipBatch, vethNames } from './links.js';
-import { pool } from './stats.js';
+import { median, pool, timed } from './stats.js';
 import type { Scale, Series, Window } from './types.js';
 import { unixHttp, type UnixHttp } from './unix-http.js';
 
@@ -24,6 +24,8 @@ export interface OvsvlanResult {
   /** Spawn to the first finished reconciliation, with `endpoints` in state and with none (ms; NaN: none within a minute). */
   startMs: number;
   startEmptyMs: number;
+  /** `node -e 0` spawned as the daemon is (ip netns exec): Node's own start, median of 5 (ms). */
+  nodeStartMs: number;
   /** Why the timed start did not reconcile, when it did not. */
   startFailure?: string;
   /** Error lines the daemon logged during the whole phase, and the first of them. */
@@ -64,6 +66,8 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
   try {
     const empty = await start();
     const rssEmptyMb = await rssMb(daemon!.pid);
+    const nodeStart = (): Promise<[string, number]> => timed(() => runOk('ip', ['netns', 'exec', host.ns.name, process.execPath, '-e', '0']));
+    const nodeStartMs = median(await pool(5, 1, async () => (await nodeStart())[1]));
     api = unixHttp(socket);
     const call = api.post;
     const poolId = String((await call('/IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: SUBNET, SubPool: '', Options: {}, V6: false }))['PoolID']);
@@ -137,7 +141,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
         attachIs: 'RequestAddress + CreateEndpoint + Join on the plugin socket (keep-alive), as dockerd sends them',
         detachIs: 'Leave + DeleteEndpoint + ReleaseAddress' },
       rssMb: rss, rssEmptyMb, endpoints: held.length,
-      startMs: restarted.reconciledMs, socketMs: restarted.socketMs, startEmptyMs: empty.reconciledMs,
+      startMs: restarted.reconciledMs, socketMs: restarted.socketMs, startEmptyMs: empty.reconciledMs, nodeStartMs,
       ...(restarted.failure ? { startFailure: restarted.failure } : {}), errors: await loggedErrors(logFile),
     };
   } finally {
