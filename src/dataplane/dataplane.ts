@@ -7,12 +7,11 @@
 import { listOwnedSpares } from './owned.js';
 import type { DataplaneContext } from './context.js';
 import { Detacher } from './detach.js';
-import { isEndpointsLink, remarkSpare, removeEndpoint, unwireQuietly, wireEndpoint } from './endpoint.js';
+import { remarkSpare, removeEndpoint, unwireQuietly, wireEndpoint } from './endpoint.js';
 import { removeInfra, syncUplink } from './infra.js';
 import { makeSpares, reapSpares } from './refill.js';
 import { SparePool, type Spare } from './spares.js';
 import { shortId, spareExternalIds } from '../names.js';
-import type { LinkInfo } from '../link/links.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export type { Spare };
@@ -78,11 +77,6 @@ export class Dataplane {
   /** Resolves once a background removal of this endpoint ID (if any) is done: a create of the same ID waits for it. */
   settled(endpointId: string): Promise<void> {
     return this.#detacher.settled(endpointId);
-  }
-
-  /** Whether the link is the endpoint's (endpoint.ts isEndpointsLink). */
-  isEndpointsLink(ep: EndpointRecord, link: LinkInfo): boolean {
-    return isEndpointsLink(this.#ctx.state, ep, link);
   }
 
   // ---- spares

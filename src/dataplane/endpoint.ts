@@ -72,7 +72,7 @@ async function makeVeth(ctx: DataplaneContext, net: NetworkRecord, ep: EndpointR
  * yet); or, made before links were marked, unmarked and named by this
  * endpoint's record and no other's.
  */
-export function isEndpointsLink(state: StateCache, ep: EndpointRecord, link: LinkInfo): boolean {
+function isEndpointsLink(state: StateCache, ep: EndpointRecord, link: LinkInfo): boolean {
   if (link.alias === linkMark(ep.id)) return true;
   const namedBy = state.endpoints().filter((e) => e.hostIf === link.name || e.containerIf === link.name);
   const onlyMine = namedBy.length === 1 && namedBy[0]?.id === ep.id;
