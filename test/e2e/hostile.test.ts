@@ -20,7 +20,7 @@ const GENERIC = 'com.docker.network.generic';
 
 /** What a user observes of ovsvlan: its records, OVS and the host's links. */
 async function snapshot(h: SocketHost): Promise<string> {
-  const state = await readFile(`${h.stateDir}/state.json`, 'utf8');
+  const state = JSON.stringify(await h.readState()); // snapshot and journal, as the daemon loads them
   return `${state}\n${await h.ovs.vsctl(['show'])}\n${[...(await h.links()).keys()].sort().join(' ')}`;
 }
 
@@ -49,6 +49,13 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     IPv4Data: [{ AddressSpace: 'ovsvlan-local', Pool: '10.13.150.0/24', Gateway: gateway }], IPv6Data: [] });
   const address = String((await ok('IpamDriver.RequestAddress', { PoolID: pool, Address: '', Options: null }))['Address']);
   await ok('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: ep, Interface: { Address: address, AddressIPv6: '', MacAddress: '' }, Options: {} });
+  // the network's spares are made in the background after CreateNetwork and CreateEndpoint: let them settle
+  for (let i = 0, last = ''; i < 50; i++) {
+    const now = await snapshot(h);
+    if (now === last) break;
+    last = now;
+    await new Promise((r) => setTimeout(r, 200));
+  }
   const logFile = `${RUN_DIR}/ovsvlan-hos.log`;
   const logBefore = (await stat(logFile)).size;
 
