@@ -132,9 +132,9 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
 
 async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
-  // one `ip link` for all endpoints; each iteration only changes its own endpoint's links
+  // one netlink link dump for all endpoints; each iteration only changes its own endpoint's links
   const links = new Map((await listLinks()).map((l) => [l.name, l]));
-  // likewise one `ip` and one `tc` for the host ends that lack their hardening
+  // likewise one look (a link dump, a filter dump per netdev end; no process) for the host ends that lack their hardening
   // a failed look is one failed step: the endpoints' other rules, spares and orphans still run
   let exposed = new Set<string>();
   await act.guard({ rule: 'host-end-exposed' }, async () => {
