@@ -9,27 +9,27 @@ import type { DataplaneContext } from './context.js';
 import { Detacher } from './detach.js';
 import { remarkSpare, removeEndpoint, unwireQuietly, wireEndpoint } from './endpoint.js';
 import { removeInfra, syncUplink } from './infra.js';
-import { makeSpares, reapSpares } from './refill.js';
-import { SparePool, type Spare } from './spares.js';
-import { shortId, spareExternalIds } from '../names.js';
+import { reapSpares } from './refill.js';
+import type { SparePool, Spare } from './spares.js';
+import { SpareSupply } from './supply.js';
+import { hasMarks, shortId, spareExternalIds } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export type { Spare };
 
 export class Dataplane {
   readonly #ctx: DataplaneContext;
+  readonly #supply: SpareSupply;
   readonly #pool: SparePool;
   readonly #detacher: Detacher;
-  /** network ID → its refill in progress */
-  readonly #refilling = new Map<string, Promise<void>>();
-  /** networks whose pool was asked for again while a refill ran */
-  readonly #again = new Set<string>();
-  #closed = false;
+  /** endpoint ID → the re-mark of the spare handed to it, running after CreateEndpoint's answer */
+  readonly #claims = new Map<string, Promise<void>>();
 
   /** `spares`: OVSVLAN_SPARES, the spares each network keeps (0: none, every CreateEndpoint makes its own pair). */
   constructor(ctx: DataplaneContext, opts: { spares: number }) {
     this.#ctx = ctx;
-    this.#pool = new SparePool(opts.spares);
+    this.#supply = new SpareSupply(ctx, opts.spares);
+    this.#pool = this.#supply.pool;
     this.#detacher = new Detacher(ctx);
   }
 
@@ -40,14 +40,51 @@ export class Dataplane {
     return this.#pool.take(networkId);
   }
 
+  /** CreateEndpoint, the pool being empty: a spare of the refill under way, once made (supply.ts); undefined when there is none. */
+  awaitSpare(networkId: string): Promise<Spare | undefined> {
+    return this.#supply.awaitSpare(networkId);
+  }
+
+  /**
+   * CreateEndpoint, before it saves a record naming the spare: whether its
+   * port is still on the network's bridge with its tag and a spare's marks,
+   * read from the OVSDB cache (no round trip). It is not after OVS restarted
+   * with an empty database and before reconciliation has run.
+   */
+  async isAttached(spare: Spare, net: NetworkRecord): Promise<boolean> {
+    const port = await this.#ctx.vswitch.getPort(spare.host);
+    return port?.bridge === net.bridge && port.tag === net.vlan && hasMarks(port.externalIds, spareExternalIds(net.id));
+  }
+
+  /** A spare handed out whose port is gone: reaped in the background (reconciliation's spare-gone finishes it after a crash). */
+  discardSpare(spare: Spare): void {
+    void reapSpares(this.#ctx, [spare], false);
+  }
+
   /** A hand-out undone before the endpoint's record was saved: the spare, still marked as such, goes back (or away when the pool is full). */
   returnSpare(spare: Spare): void {
     if (!this.#pool.add(spare)) void reapSpares(this.#ctx, [spare]);
   }
 
-  /** CreateEndpoint, after the record is saved: the spare's port and veth are re-marked as the endpoint's. */
-  remarkSpare(ep: EndpointRecord): Promise<void> {
-    return remarkSpare(this.#ctx, ep);
+  /**
+   * CreateEndpoint, once the record naming the spare is saved, just before it
+   * answers: the spare's port and veth are re-marked as the endpoint's in the
+   * background. Nothing of the data plane waits for that: the port is on its
+   * bridge with its tag already (isAttached), and external_ids and aliases do
+   * not change forwarding. What reads or acts on those marks waits for it:
+   * a DeleteEndpoint's background removal of the same endpoint, a create or
+   * retry of the same ID (settled), DeleteNetwork, reconciliation (detached)
+   * and the daemon's close. A crash before it is done leaves a record naming a
+   * port still marked spare: reconciliation's port-remark. A failure is logged
+   * and left to the same rule (or to port-missing, the port being gone).
+   */
+  claimLater(ep: EndpointRecord): void {
+    const run = remarkSpare(this.#ctx, ep).catch((err: unknown) =>
+      this.#ctx.log.warn({ err, endpoint: shortId(ep.id), port: ep.hostIf }, `re-marking a spare failed: ${(err as Error).message}; reconciliation re-marks it`))
+      .finally(() => {
+        if (this.#claims.get(ep.id) === run) this.#claims.delete(ep.id);
+      });
+    this.#claims.set(ep.id, run);
   }
 
   /** CreateEndpoint without a spare, its retries, and reconciliation's repair: see endpoint.ts. */
@@ -71,50 +108,21 @@ export class Dataplane {
    * `recorded`: the record existed; `spare`: its port still has a spare's marks.
    */
   detachLater(ep: EndpointRecord, recorded: boolean, spare = false): void {
-    this.#detacher.enqueue(ep, recorded, spare ? spareExternalIds(ep.networkId) : undefined);
+    // after the re-mark of its spare, if that is still running: the port is removed by the endpoint's marks
+    this.#detacher.enqueue(ep, recorded, spare ? spareExternalIds(ep.networkId) : undefined, this.#claims.get(ep.id));
   }
 
-  /** Resolves once a background removal of this endpoint ID (if any) is done: a create of the same ID waits for it. */
-  settled(endpointId: string): Promise<void> {
-    return this.#detacher.settled(endpointId);
+  /** Resolves once the background re-mark and removal of this endpoint ID (if any) are done: a create of the same ID waits for them. */
+  async settled(endpointId: string): Promise<void> {
+    await this.#claims.get(endpointId);
+    await this.#detacher.settled(endpointId);
   }
 
   // ---- spares
 
-  /**
-   * Tops the network's pool up in the background, sized by demand (spares.ts),
-   * never while a request waits: the refill waits at the gate of a
-   * reconciliation like a request, and runs under its own lock, which only
-   * DeleteNetwork (to reap) also takes.
-   */
+  /** Tops the network's pool up in the background when it holds fewer than its target (supply.ts). */
   refill(networkId: string): void {
-    if (this.#pool.size === 0 || this.#closed) return;
-    if (this.#refilling.has(networkId)) {
-      this.#again.add(networkId);
-      return;
-    }
-    const { locks, log } = this.#ctx;
-    const run = locks.outside(() => locks.run(spareLockKey(networkId), () => this.#refillNow(networkId)))
-      .then((made) => {
-        if (made > 0 && this.#again.delete(networkId)) setImmediate(() => this.refill(networkId));
-      }, (err: unknown) => log.error({ err, network: shortId(networkId) }, `refilling spares failed: ${(err as Error).message}`))
-      .finally(() => {
-        this.#refilling.delete(networkId);
-        this.#again.delete(networkId);
-      });
-    this.#refilling.set(networkId, run);
-  }
-
-  async #refillNow(networkId: string): Promise<number> {
-    const net = this.#ctx.state.network(networkId);
-    const count = net ? this.#pool.startRefill(networkId) : 0;
-    if (!net || count === 0 || this.#closed) return 0;
-    const made = await makeSpares(this.#ctx, net, count);
-    // the network may be gone meanwhile (its DeleteNetwork waits for this lock, then reaps)
-    const extra = this.#ctx.state.network(networkId) ? made.filter((s) => !this.#pool.add(s)) : made;
-    await reapSpares(this.#ctx, extra);
-    this.#ctx.log.debug({ network: shortId(networkId), made: made.length, ready: this.#pool.count(networkId) }, 'spares refilled');
-    return made.length - extra.length;
+    this.#supply.refill(networkId);
   }
 
   spareCount(networkId: string): number {
@@ -154,11 +162,12 @@ export class Dataplane {
    */
   async removeNetwork(n: NetworkRecord): Promise<string[]> {
     const ctx = this.#ctx;
+    await this.#claimed(); // its endpoints' re-marks: removed below by the endpoints' marks
     const left = ctx.state.endpoints(n.id);
     for (const ep of left) await removeEndpoint(ctx, ep);
     if (ctx.state.network(n.id)) await ctx.state.removeNetwork(n.id);
-    await this.#detacher.idle();
-    await ctx.locks.run(spareLockKey(n.id), async () => {
+    await this.detached();
+    await this.#supply.run(n.id, async () => {
       const pooled = this.#pool.drop(n.id);
       const stray = (await listOwnedSpares(ctx.vswitch)).filter((s) => s.networkId === n.id && !pooled.some((p) => p.host === s.host));
       await reapSpares(ctx, [...pooled, ...stray]);
@@ -181,22 +190,24 @@ export class Dataplane {
   }
 
   /**
-   * Resolves once no detach is queued or running (reconciliation starts with
-   * it). Refills are not waited for here: one that waits at the gate of the
+   * Resolves once no re-mark of a spare handed out and no detach is queued or
+   * running (reconciliation starts with it). Refills are not waited for here: one that waits at the gate of the
    * caller's exclusive section would wait for the caller; one that runs holds
    * its lock, which the exclusive section waits for already.
    */
-  detached(): Promise<void> {
-    return this.#detacher.idle();
+  async detached(): Promise<void> {
+    await this.#claimed();
+    await this.#detacher.idle();
   }
 
   /** No refill starts any more; resolves once the background work is done (the daemon's close). */
   async close(): Promise<void> {
-    this.#closed = true;
-    await this.#detacher.idle();
-    await Promise.all([...this.#refilling.values()]);
+    await this.#supply.close();
+    await this.detached();
+  }
+
+  /** Resolves once no re-mark of a spare handed out runs. */
+  async #claimed(): Promise<void> {
+    while (this.#claims.size > 0) await Promise.all([...this.#claims.values()]);
   }
 }
-
-/** A network's refills and the reaping of its spares are serialised. */
-const spareLockKey = (networkId: string): string => `spares:${networkId}`;

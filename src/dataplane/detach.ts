@@ -30,10 +30,17 @@ export class Detacher {
     this.#ctx = ctx;
   }
 
-  /** Queues an endpoint's port and veth for removal in the background; never throws. */
-  enqueue(ep: EndpointRecord, recorded: boolean, marks = portExternalIds(ep.networkId, ep.id)): void {
-    this.#queue.push({ ep, recorded, marks });
-    const run = this.#kick();
+  /**
+   * Queues an endpoint's port and veth for removal in the background; never
+   * throws. `after`: what must be done first (the re-mark of the spare handed
+   * to it; it never rejects).
+   */
+  enqueue(ep: EndpointRecord, recorded: boolean, marks = portExternalIds(ep.networkId, ep.id), after?: Promise<void>): void {
+    const queue = (): Promise<void> => {
+      this.#queue.push({ ep, recorded, marks });
+      return this.#kick();
+    };
+    const run = after ? after.then(queue) : queue();
     this.#pending.set(ep.id, run);
     void run.finally(() => {
       if (this.#pending.get(ep.id) === run) this.#pending.delete(ep.id);
@@ -47,7 +54,7 @@ export class Detacher {
 
   /** Resolves once nothing is queued or running (reconciliation, DeleteNetwork, close). */
   async idle(): Promise<void> {
-    while (this.#running) await this.#running;
+    while (this.#running || this.#pending.size > 0) await Promise.all([this.#running, ...this.#pending.values()]);
   }
 
   /** Starts a run unless one is going; a run takes everything queued, then looks again. Resolves when the run that takes what is queued now is done. */

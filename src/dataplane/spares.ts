@@ -5,10 +5,19 @@
 // bridge-wide reconfiguration (docs/design.md, "Spares").
 //
 // Hand-out is synchronous: a spare leaves the pool before the caller's first
-// await, so two requests can never get the same one. Refill sizing adapts to
-// demand: each hand-out, and each CreateEndpoint that found the pool empty,
-// counts; the next refill makes enough for the pool's size plus that demand,
-// up to BURST_FACTOR times the size, in one OVSDB transaction.
+// await, so two requests can never get the same one.
+//
+// Sizing follows demand. Each hand-out, and each CreateEndpoint that found
+// the pool empty, is counted with its time. A network's target is the number
+// of those in the last DEMAND_WINDOW_MS, or in two refills' time when a
+// refill takes longer than half that (ovs-vswitchd at 1,000 ports): what the
+// network used while one refill ran, twice over. Never less than the pool's
+// size (OVSVLAN_SPARES), never more than BURST_FACTOR times it. A refill
+// starts whenever the pool holds fewer than the target (the low watermark is
+// the target itself: a burst is met while the pool still has spares, not
+// once it is dry), and makes the difference in one OVSDB transaction. An idle
+// network's target falls back to its size; spares made for a burst stay in
+// the pool until handed out (reaping them would cost a reconfiguration too).
 
 /** A spare veth pair of a network; `host` is its OVS port. */
 export interface Spare {
@@ -17,28 +26,44 @@ export interface Spare {
   networkId: string;
 }
 
-/** A burst may grow a network's pool up to this many times OVSVLAN_SPARES. */
-export const BURST_FACTOR = 4;
+/** A burst may grow a network's pool up to this many times OVSVLAN_SPARES (64 at the default 4). */
+export const BURST_FACTOR = 16;
+
+/** Demand is counted over at least this long (ms). */
+export const DEMAND_WINDOW_MS = 1000;
 
 export class SparePool {
   /** OVSVLAN_SPARES: how many spares a network keeps; 0 disables them. */
   readonly size: number;
   readonly #ready = new Map<string, Spare[]>();
-  /** hand-outs and misses since the network's last refill began */
-  readonly #demand = new Map<string, number>();
   readonly #names = new Set<string>();
+  /** network ID → times (ms) of its recent hand-outs and misses, oldest first, at most `max` */
+  readonly #demand = new Map<string, number[]>();
+  /** network ID → how long its last refill took (ms) */
+  readonly #refillMs = new Map<string, number>();
+  readonly #now: () => number;
 
-  constructor(size: number) {
+  /** `now`: the clock (tests pass their own). */
+  constructor(size: number, now: () => number = () => performance.now()) {
     this.size = size;
+    this.#now = now;
   }
 
   /** Hands out one spare of the network (oldest first), or undefined; counts the demand either way. */
   take(networkId: string): Spare | undefined {
     if (this.size === 0) return undefined;
-    this.#demand.set(networkId, (this.#demand.get(networkId) ?? 0) + 1);
+    this.countDemand(networkId);
     const spare = this.#ready.get(networkId)?.shift();
     if (spare) this.#names.delete(spare.host);
     return spare;
+  }
+
+  /** Counts one unit of demand now (take() does; so does a spare handed out straight from a refill). */
+  countDemand(networkId: string): void {
+    const times = this.#demand.get(networkId) ?? [];
+    times.push(this.#now());
+    if (times.length > this.max) times.shift();
+    this.#demand.set(networkId, times);
   }
 
   /** Puts a spare in its network's pool; false (nothing changed) when the pool is full or already has it. */
@@ -73,20 +98,30 @@ export class SparePool {
     if (kept.length > 0) this.#ready.set(networkId, kept);
     else this.#ready.delete(networkId);
     for (const s of gone) this.#names.delete(s.host);
-    if (kept.length === 0) this.#demand.delete(networkId);
+    if (kept.length === 0) {
+      this.#demand.delete(networkId);
+      this.#refillMs.delete(networkId);
+    }
     return gone;
   }
 
-  /**
-   * How many spares the network's next refill makes, and starts counting its
-   * demand anew: the pool's size, or the demand since the last refill when
-   * that was higher (a burst), capped at the maximum, less what is ready.
-   */
-  startRefill(networkId: string): number {
-    const demand = this.#demand.get(networkId) ?? 0;
-    this.#demand.set(networkId, 0);
-    const want = Math.min(Math.max(this.size, demand), this.max);
-    return Math.max(0, want - this.count(networkId));
+  /** How many spares the network should hold now: its recent demand (see the top of this file), between the size and the cap. */
+  target(networkId: string): number {
+    if (this.size === 0) return 0;
+    const window = Math.max(DEMAND_WINDOW_MS, 2 * (this.#refillMs.get(networkId) ?? 0));
+    const since = this.#now() - window;
+    const recent = (this.#demand.get(networkId) ?? []).filter((t) => t >= since).length;
+    return Math.min(Math.max(this.size, recent), this.max);
+  }
+
+  /** How many spares the network's next refill makes: the target less what is ready. */
+  wanted(networkId: string): number {
+    return Math.max(0, this.target(networkId) - this.count(networkId));
+  }
+
+  /** Records how long a refill of the network took (ms), which widens its demand window. */
+  refilled(networkId: string, ms: number): void {
+    this.#refillMs.set(networkId, ms);
   }
 
   /** The most spares a network's pool holds. */

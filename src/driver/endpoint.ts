@@ -2,7 +2,7 @@
 // and its data plane (dataplane/), in an order that a crash at any point
 // leaves repairable by reconciliation. The veth pair and port are the
 // endpoint's alone; see dataplane/endpoint.ts for how that is checked.
-import { ConflictError, NotFoundError } from '../errors.js';
+import { ConflictError } from '../errors.js';
 import { shortId, vethNames } from '../names.js';
 import type { CreateEndpointReq } from '../protocol/types.js';
 import type { Spare } from '../dataplane/dataplane.js';
@@ -14,24 +14,27 @@ import type { DriverContext } from './context.js';
  * CreateEndpoint is invoked when a container is connected to a network
  * (`docker run --net`, `docker network connect`), before Join. It hands the
  * endpoint one of the network's spares (a veth pair already attached and
- * tagged), or, with none ready, makes a pair and attaches it, waiting for
- * ovs-vswitchd. The record and the claim of Docker's addresses are saved in
- * one batch (one fsync); only then is a spare re-marked as the endpoint's,
- * and the pool refilled in the background. Addresses stay Docker's: nothing
- * is returned for the interface. A retry for the same network is idempotent;
- * the ID of another network's endpoint is refused. When a step fails, what
- * this call made (record, claim, pair) is taken back and its error stands.
+ * tagged): from the pool, or, the pool being empty while a refill is making
+ * spares, one of those (readySpare). With none, it makes a pair and attaches
+ * it, waiting for ovs-vswitchd. The record and the claim of Docker's
+ * addresses are saved in one batch (one fsync) and the call answers; a
+ * spare's re-mark as the endpoint's follows in the background
+ * (Dataplane.claimLater says why that is safe), and so does the refill.
+ * Addresses stay Docker's: nothing is returned for the interface. A retry for
+ * the same network is idempotent; the ID of another network's endpoint is
+ * refused. When a step fails, what this call made (record, claim, pair) is
+ * taken back and its error stands.
  */
 export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq): Promise<{ created: boolean }> {
   return ctx.locks.run(req.networkId, async () => {
     const net = ctx.state.requireNetwork(req.networkId);
+    await ctx.plane.settled(req.endpointId); // a re-mark or DeleteEndpoint of this ID still finishing in the background
     const known = endpointOf(ctx, req.networkId, req.endpointId);
     if (known) {
       await retryEndpoint(ctx, net, known, req);
       return { created: false };
     }
-    await ctx.plane.settled(req.endpointId); // a DeleteEndpoint of this ID still finishing in the background
-    const spare = ctx.plane.takeSpare(net.id);
+    const spare = await readySpare(ctx, net);
     const names = spare ? { host: spare.host, container: spare.container } : vethNames(req.endpointId);
     const record: EndpointRecord = {
       id: req.endpointId, networkId: req.networkId, hostIf: names.host, containerIf: names.container,
@@ -43,8 +46,8 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
         await ctx.plane.wireEndpoint(net, record);
       }
       await saveOrUndo(ctx, record, req, spare);
-      if (spare) await claimSpare(ctx, net, record);
     });
+    if (spare) ctx.plane.claimLater(record);
     ctx.plane.refill(net.id);
     ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare) }, 'endpoint created');
     return { created: true };
@@ -52,28 +55,23 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
 }
 
 /**
- * Makes a spare handed out the endpoint's, once its record is saved. A spare
- * whose port is gone (OVS restarted with an empty database since it was made,
- * and reconciliation has not run yet) is attached now, waiting for
- * ovs-vswitchd as without a spare; when that fails too, the endpoint is taken
- * back and the call fails. Any other failure to re-mark is logged: the port
- * carries traffic already, and reconciliation's port-remark finishes it.
+ * A spare of the network whose port carries traffic on its VLAN now: from the
+ * pool, or from the refill under way when the pool is empty; undefined when
+ * there is none. A spare whose port is gone (OVS restarted with an empty
+ * database, not reconciled yet) is reaped and not used: the caller makes its
+ * own pair and waits for ovs-vswitchd.
  */
-async function claimSpare(ctx: DriverContext, net: NetworkRecord, record: EndpointRecord): Promise<void> {
-  try {
-    await ctx.plane.remarkSpare(record);
-  } catch (err) {
-    if (!(err instanceof NotFoundError)) {
-      ctx.log.warn({ err, endpoint: shortId(record.id), port: record.hostIf }, 're-marking a spare failed; the port carries traffic, reconciliation re-marks it');
-      return;
-    }
-    try {
-      await ctx.plane.wireEndpoint(net, record);
-    } catch (wireErr) {
-      await ctx.state.removeEndpoint(record.id).then(() => ctx.plane.unwireQuietly(record), () => undefined);
-      throw wireErr;
-    }
-  }
+async function readySpare(ctx: DriverContext, net: NetworkRecord): Promise<Spare | undefined> {
+  const spare = ctx.plane.takeSpare(net.id) ?? await ctx.plane.awaitSpare(net.id);
+  if (!spare) return undefined;
+  const attached = await ctx.plane.isAttached(spare, net).catch((err: unknown) => {
+    ctx.plane.returnSpare(spare); // OVS out of reach: the call fails, the spare stays the pool's
+    throw err;
+  });
+  if (attached) return spare;
+  ctx.log.warn({ network: shortId(net.id), port: spare.host }, 'a spare\'s port is gone (OVS lost it); the endpoint gets a pair of its own');
+  ctx.plane.discardSpare(spare);
+  return undefined;
 }
 
 /**

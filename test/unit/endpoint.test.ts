@@ -1,7 +1,9 @@
 // CreateEndpoint owns its address claim (src/driver/endpoint.ts): the record
 // and the claim are started together (one save), and when either fails both
 // are taken back with what the call made: a spare goes back to the pool, a
-// pair made for the endpoint is removed. Fakes stand in for the records, the
+// pair made for the endpoint is removed. A spare is checked in OVS before the
+// record names it, and re-marked only after the answer (claimLater); an empty
+// pool with a refill under way hands out one of the refill's spares. Fakes stand in for the records, the
 // data plane and the IPAM: this is the sequencing alone (the steps themselves
 // are tested against real OVS in test/e2e/).
 import t from 'tap';
@@ -9,7 +11,6 @@ import { pino } from 'pino';
 import { createEndpoint, deleteEndpoint } from '../../src/driver/endpoint.js';
 import type { DriverContext } from '../../src/driver/context.js';
 import { KeyedMutex } from '../../src/lock.js';
-import { NotFoundError } from '../../src/errors.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -19,7 +20,7 @@ const SPARE = { host: 'ovh000000000001', container: 'ovc000000000001', networkId
 
 type Fail = 'put' | 'claim' | undefined;
 
-function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?: boolean } = {}) {
+function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?: boolean; refilling?: boolean } = {}) {
   const calls: string[] = [];
   const endpoints = new Map<string, EndpointRecord>();
   if (opts.known) endpoints.set(EP, { id: EP, networkId: NET, hostIf: 'ovhx', containerIf: 'ovcx', addressV4: undefined, addressV6: undefined, createdAt: 1 });
@@ -44,13 +45,19 @@ function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?:
       calls.push(`takeSpare ${s ? 'got' : 'none'}`);
       return s;
     },
+    awaitSpare: async () => {
+      calls.push(`awaitSpare ${opts.refilling ? 'got' : 'none'}`);
+      return opts.refilling ? SPARE : undefined;
+    },
+    isAttached: async () => {
+      calls.push('isAttached');
+      return !opts.portGone;
+    },
+    discardSpare: () => void calls.push('discardSpare'),
     returnSpare: () => void calls.push('returnSpare'),
     wireEndpoint: async () => void calls.push('wireEndpoint'),
     unwireQuietly: async () => void calls.push('unwireQuietly'),
-    remarkSpare: async () => {
-      calls.push('remarkSpare');
-      if (opts.portGone) throw new NotFoundError('OVS port ovh000000000001 does not exist');
-    },
+    claimLater: (e: EndpointRecord) => void calls.push(`claimLater ${endpoints.has(e.id) ? 'saved' : 'unsaved'}`),
     refill: () => void calls.push('refill'),
     detachLater: (_ep: EndpointRecord, recorded: boolean) => void calls.push(`detachLater ${recorded}`),
   };
@@ -66,43 +73,50 @@ function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?:
 
 const req = { networkId: NET, endpointId: EP, addressV4: '10.1.0.5/24', addressV6: undefined, macAddress: undefined };
 
-t.test('with a spare: record and claim together, then the re-mark and the refill', async (t) => {
+t.test('with a spare: its port checked, record and claim together, then the re-mark (after the save) and the refill', async (t) => {
   const { calls, ctx, endpoints } = world({ spare: true });
   t.same(await createEndpoint(ctx, req), { created: true });
-  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'remarkSpare', 'refill']);
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'claimLater saved', 'refill']);
   t.equal(endpoints.get(EP)?.hostIf, SPARE.host, 'the record names the spare');
 });
 
-t.test('a spare whose port is gone (OVS wiped, not reconciled yet) is attached before the answer', async (t) => {
-  const { calls, ctx, endpoints } = world({ spare: true, portGone: true });
+t.test('the pool empty while a refill makes spares: one of the refill\'s is handed out, no pair of its own', async (t) => {
+  const { calls, ctx, endpoints } = world({ refilling: true });
   t.same(await createEndpoint(ctx, req), { created: true });
-  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'remarkSpare', 'wireEndpoint', 'refill']);
-  t.ok(endpoints.has(EP));
+  t.same(calls, ['takeSpare none', 'awaitSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'claimLater saved', 'refill']);
+  t.equal(endpoints.get(EP)?.hostIf, SPARE.host, 'the record names the refill\'s spare');
 });
 
-t.test('without a spare: the pair is made and attached before the record', async (t) => {
+t.test('a spare whose port is gone (OVS wiped, not reconciled yet) is discarded; the endpoint gets its own pair before the answer', async (t) => {
+  const { calls, ctx, endpoints } = world({ spare: true, portGone: true });
+  t.same(await createEndpoint(ctx, req), { created: true });
+  t.same(calls, ['takeSpare got', 'isAttached', 'discardSpare', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'refill']);
+  t.not(endpoints.get(EP)?.hostIf, SPARE.host, 'the record names a pair of its own');
+});
+
+t.test('without a spare and no refill under way: the pair is made and attached before the record', async (t) => {
   const { calls, ctx } = world();
   await createEndpoint(ctx, req);
-  t.same(calls, ['takeSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'refill']);
+  t.same(calls, ['takeSpare none', 'awaitSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'refill']);
 });
 
 t.test('a failed claim takes the record back, and the spare goes back to the pool', async (t) => {
   const { calls, ctx, endpoints } = world({ spare: true, fail: 'claim' });
   await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
-  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'returnSpare']);
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'returnSpare']);
   t.notOk(endpoints.has(EP));
 });
 
 t.test('a failed claim without a spare removes the pair made for it', async (t) => {
   const { calls, ctx } = world({ fail: 'claim' });
   await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
-  t.same(calls, ['takeSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'unwireQuietly']);
+  t.same(calls, ['takeSpare none', 'awaitSpare none', 'wireEndpoint', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'unwireQuietly']);
 });
 
 t.test('a failed save of the record: the spare goes back, nothing is re-marked', async (t) => {
   const { calls, ctx } = world({ spare: true, fail: 'put' });
   await t.rejects(createEndpoint(ctx, req), /put: cannot save/);
-  t.same(calls, ['takeSpare got', 'putEndpoint', 'claimAddresses', 'returnSpare']);
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'returnSpare']);
 });
 
 t.test('a retry that finds the endpoint made already: a failed claim leaves it in place', async (t) => {
