@@ -134,9 +134,14 @@ export class Dataplane {
     return this.#pool.has(host);
   }
 
-  /** Reconciliation: a spare found in OVS and the kernel, whole, of a live network, joins the pool; false when the pool is full. */
+  /**
+   * Reconciliation: a spare found in OVS and the kernel, whole, of a live
+   * network, joins the pool while the pool holds fewer than its target (after
+   * a restart: OVSVLAN_SPARES, no demand being known); false otherwise, and
+   * the caller reaps it: what a burst left is not kept by a network gone idle.
+   */
   adoptSpare(spare: Spare): boolean {
-    return this.#pool.add(spare);
+    return this.#pool.count(spare.networkId) < this.#pool.target(spare.networkId) && this.#pool.add(spare);
   }
 
   /** Reconciliation: the pool's spares `which` picks (their port is gone) leave the pool, to be reaped. */

@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { BURST_FACTOR, DEMAND_WINDOW_MS, SparePool, type Spare } from '../../src/dataplane/spares.js';
 import { RETRY_MIN_MS, SpareSupply, type SpareOps } from '../../src/dataplane/supply.js';
 import type { DataplaneContext } from '../../src/dataplane/context.js';
+import { Dataplane } from '../../src/dataplane/dataplane.js';
 import { KeyedMutex } from '../../src/lock.js';
 import type { NetworkRecord } from '../../src/store/records.js';
 
@@ -177,4 +178,13 @@ t.test('drop takes a network\'s spares out (all, or those picked)', async (t) =>
   t.same(pool.drop(NET), [b]);
   t.equal(pool.count(NET), 0);
   t.notOk(pool.has(b.host));
+});
+
+t.test('at a restart, spares found whole are adopted up to the size; what a burst left is not kept', async (t) => {
+  const ctx = { state: { network: () => net }, locks: new KeyedMutex(), log: pino({ level: 'silent' }) } as unknown as DataplaneContext;
+  const plane = new Dataplane(ctx, { spares: 4 });
+  const adopted = Array.from({ length: 10 }, () => plane.adoptSpare(spare()));
+  t.same(adopted.filter(Boolean).length, 4, 'four adopted, the other six left to be reaped');
+  t.equal(plane.spareCount(NET), 4);
+  await plane.close();
 });
