@@ -25,12 +25,13 @@ RUN set -eu; \
     rm -rf dist/bench; \
     npm prune --omit=dev --ignore-scripts --no-audit --no-fund --offline
 
-# --- runtime: node, ip and tc (iproute2) and ethtool; nothing else the daemon runs. No package manager
+# --- runtime: node, ip (iproute2) and ethtool; nothing else the daemon runs (no tc: traffic control
+# goes through rtnetlink from the daemon's own process, like the veths). No package manager
 # stays (npm, npx, corepack, yarn): the exported rootfs is flat, so removing them does shrink it.
 # Mountpoints: Docker's plugin socket dir, and the ovs and state mounts of config.json.
 FROM ${BASE}
 RUN set -eu; \
-    if ! command -v ip >/dev/null || ! command -v tc >/dev/null || ! command -v ethtool >/dev/null; then \
+    if ! command -v ip >/dev/null || ! command -v ethtool >/dev/null; then \
         apt-get update; \
         apt-get install -y --no-install-recommends iproute2 ethtool; \
         rm -rf /var/lib/apt/lists/*; \

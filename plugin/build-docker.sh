@@ -3,7 +3,7 @@
 # `docker build`, then `docker export` of a container of the image becomes rootfs/.
 #
 #   BASE unset (default)   offline: first makes the base image ovsvlan-base:local with `docker import`
-#                          from this machine's node, npm, ip, tc, ethtool and busybox-static (+ libraries),
+#                          from this machine's node, npm, ip, ethtool and busybox-static (+ libraries),
 #                          and builds from a context that carries node_modules: no registry, no npm,
 #                          no apt, no network inside the build
 #   BASE=node:20-bookworm-slim (or any image with node and npm)
@@ -38,7 +38,7 @@ trap cleanup EXIT
 check_manifest "$ROOT/config.json" "$ROOT/dist/config.js"
 
 if [ -z "$BASE" ]; then
-    # the base the project makes: what the daemon runs (node, ip, tc, ethtool), plus what the build
+    # the base the project makes: what the daemon runs (node, ip, ethtool), plus what the build
     # stage runs (a shell and coreutils from busybox-static, npm) - never fetched
     [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
         { say "the offline base needs busybox-static (apt-get install busybox-static)" >&2; exit 1; }

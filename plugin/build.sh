@@ -1,10 +1,10 @@
 #!/bin/bash
 # Builds the ovsvlan managed plugin directory offline, for `docker plugin create ovsvlan plugin/`:
 #   plugin/config.json   the manifest (a copy of ../config.json, checked against the daemon's settings)
-#   plugin/rootfs/       node + ip + tc + ethtool with the libraries `ldd` lists, /app/dist, /app/package.json
+#   plugin/rootfs/       node + ip + ethtool with the libraries `ldd` lists, /app/dist, /app/package.json
 #                        and the production node_modules, plus the mountpoints Docker needs
 # No registry, no docker and no network: everything comes from this machine (the node that runs
-# the build, iproute2's ip and tc, ethtool) and this checkout. plugin/build-docker.sh makes the same
+# the build, iproute2's ip, ethtool) and this checkout. plugin/build-docker.sh makes the same
 # directory through the Dockerfile instead (docs/managed-plugin.md).
 #
 # Usage: bash plugin/build.sh [OUTDIR]      (npm run plugin:build; OUTDIR defaults to plugin/)
@@ -20,7 +20,7 @@ R=$OUT/rootfs
 t0=$(date +%s%3N)
 say() { echo "plugin/build: $*"; }
 
-for c in node npm ip tc ethtool ldd tar; do
+for c in node npm ip ethtool ldd tar; do
     command -v "$c" >/dev/null || { say "needs $c on PATH (apt-get install iproute2 ethtool; node >= 20)" >&2; exit 1; }
 done
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||

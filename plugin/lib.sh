@@ -13,15 +13,17 @@ copy_with_libs() {
     done
 }
 
-# node, ip, tc and ethtool (+ libraries, and links on the default PATH Docker gives plugins), the
-# mountpoints Docker and config.json need, /tmp, and a passwd/group with root only
+# node, ip and ethtool (+ libraries, and links on the default PATH Docker gives plugins), the
+# mountpoints Docker and config.json need, /tmp, and a passwd/group with root only. No tc: the
+# daemon sets up traffic control through rtnetlink (src/netlink/tc.ts); ip serves uplinks and
+# host_ip, ethtool only kernels without ethtool's netlink family (src/link/exec.ts)
 runtime_root() {
     mkdir -p "$R"/{app,etc,tmp,run/docker/plugins,run/openvswitch,var/lib/ovsvlan,usr/local/bin,proc,sys,dev}
     ln -sfn ../run "$R/var/run"          # as on Debian: /var/run/openvswitch is /run/openvswitch
     chmod 1777 "$R/tmp"
-    copy_with_libs node ip tc ethtool
+    copy_with_libs node ip ethtool
     local b real
-    for b in node ip tc ethtool; do
+    for b in node ip ethtool; do
         real=$(readlink -f "$(command -v $b)")
         [ "$real" = "/usr/local/bin/$b" ] || ln -sf "$real" "$R/usr/local/bin/$b"
     done
@@ -60,14 +62,16 @@ prod_deps() {
 
 DOCKER_PATH=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin   # what Docker gives a plugin
 
-# the daemon loads from the rootfs layout (inside it, when we may chroot)
+# the daemon loads from the rootfs layout (inside it, when we may chroot), and so does the netlink
+# package's prebuilt native binary (glibc and libstdc++, which node's libraries include)
 smoke_test() {
     if [ "$(id -u)" = 0 ]; then
         env -i "$DOCKER_PATH" chroot "$R" node /app/dist/main.js version
+        env -i "$DOCKER_PATH" chroot "$R" node -e 'require("/app/node_modules/netlink")'
         env -i "$DOCKER_PATH" chroot "$R" ip -j link show lo >/dev/null
         env -i "$DOCKER_PATH" chroot "$R" ethtool --version >/dev/null
-        env -i "$DOCKER_PATH" chroot "$R" tc -V >/dev/null
     else
         node "$R/app/dist/main.js" version
+        node -e "require('$R/app/node_modules/netlink')"
     fi
 }
