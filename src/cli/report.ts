@@ -1,7 +1,7 @@
 // `ovsvlan status` as data (pure): the networks and endpoints of the records,
 // what OVS and the kernel have of them, and the drift between the three.
 import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
-import { isOrphanLink, isWantedPort, isWantedSpare, wantedPorts } from '../reconcile/wanted.js';
+import { isOrphanLink, isWantedPort, isWantedSpare, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
 
 export interface NetworkStatus {
@@ -114,8 +114,9 @@ export function statusReport(f: Facts): StatusReport {
     for (const e of endpoints) {
       if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `endpoint ${shortId(e.id)}: veth ${e.hostIf} is not in the kernel` });
     }
+    const recorded = recordedLinks(endpoints);
     for (const l of links.values()) {
-      if (isOrphanLink(l, endpoints, live)) {
+      if (isOrphanLink(l, recorded, live)) {
         drift.push({ kind: 'link-orphan', object: l.name, detail: `veth ${l.name} looks like ovsvlan's but no endpoint has it` });
       }
     }

@@ -31,7 +31,7 @@ import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
 import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { reconcileSpares } from './spares.js';
-import { isOrphanLink, isWantedPort, wantedPorts } from './wanted.js';
+import { isOrphanLink, isWantedPort, recordedLinks, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DataplaneContext {
   readonly plane: Dataplane;
@@ -95,14 +95,21 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
       log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
     }
   };
-  await ctx.plane.detached(); // DeleteEndpoints answered a moment ago finish first
-  await reconcileNetworks(ctx, view, act);
-  await reconcileEndpoints(ctx, view, act);
-  await reconcileSpares(ctx, act);
-  await removeOrphans(ctx, act);
-  await reconcileLeases(ctx, view, act);
+  // how long each step took (ms), logged with the result: where a slow start spends its time
+  const took: Record<string, number> = {};
+  const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    const t0 = performance.now();
+    await fn();
+    took[name] = Math.round(performance.now() - t0);
+  };
+  await step('detached', () => ctx.plane.detached()); // DeleteEndpoints answered a moment ago finish first
+  await step('networks', () => reconcileNetworks(ctx, view, act));
+  await step('endpoints', () => reconcileEndpoints(ctx, view, act));
+  await step('spares', () => reconcileSpares(ctx, act));
+  await step('orphans', () => removeOrphans(ctx, act));
+  await step('leases', () => reconcileLeases(ctx, view, act));
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
-    endpoints: ctx.state.endpoints().length }, 'reconciled');
+    endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);
   return { actions, dockerView: Boolean(view) };
 }
@@ -186,7 +193,7 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
 }
 
 async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
-  const known = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
+  const known = recordedLinks(ctx.state.endpoints());
   const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
   for (const port of await ctx.vswitch.listOwnedPorts()) {
     if (isWantedPort(wanted, port) || isSparePort(port)) continue; // spares are reconcileSpares' own
@@ -206,7 +213,7 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
   }
   const live = new Set(ctx.state.networks().map((n) => n.id));
   for (const link of await listLinks()) {
-    if (!isOrphanLink(link, ctx.state.endpoints(), live)) continue;
+    if (!isOrphanLink(link, known, live)) continue; // the steps above change no record: `known` still holds
     act('link-orphan', { link: link.name });
     await deleteLink(link.name);
   }

@@ -64,9 +64,14 @@ export function isWantedSpare(port: { externalIds: Record<string, string> }, liv
   return port.externalIds[ROLE_KEY] === 'spare' && liveNetworks.has(port.externalIds[NETWORK_KEY] ?? '');
 }
 
-/** A veth named like ovsvlan's (ovh/ovc + 12 hex) that no endpoint record has, and that is no spare of a network in `liveNetworks`. */
+/** The link names endpoint records hold (both ends of each), for isOrphanLink. */
+export function recordedLinks(endpoints: ReadonlyArray<{ hostIf: string; containerIf: string }>): Set<string> {
+  return new Set(endpoints.flatMap((e) => [e.hostIf, e.containerIf]));
+}
+
+/** A veth named like ovsvlan's (ovh/ovc + 12 hex) that no endpoint record has (`recorded`: recordedLinks), and that is no spare of a network in `liveNetworks`. */
 export function isOrphanLink(link: { name: string; kind: string | undefined; alias?: string | undefined },
-  endpoints: ReadonlyArray<{ hostIf: string; containerIf: string }>, liveNetworks: ReadonlySet<string> = new Set()): boolean {
-  if (link.kind !== 'veth' || !isOurLinkName(link.name) || endpoints.some((e) => e.hostIf === link.name || e.containerIf === link.name)) return false;
+  recorded: ReadonlySet<string>, liveNetworks: ReadonlySet<string> = new Set()): boolean {
+  if (link.kind !== 'veth' || !isOurLinkName(link.name) || recorded.has(link.name)) return false;
   return !liveNetworks.has(spareNetworkOf(link.alias) ?? '');
 }

@@ -2,7 +2,7 @@
 // that a port is wanted only with the marks of the endpoint or network that wants it.
 import t from 'tap';
 import { infraExternalIds, networkPortNames, portExternalIds, spareExternalIds, spareMark, spareVethNames, vethNames } from '../../src/names.js';
-import { isOrphanLink, isWantedPort, isWantedSpare, wantedPorts } from '../../src/reconcile/wanted.js';
+import { isOrphanLink, isWantedPort, isWantedSpare, recordedLinks, wantedPorts } from '../../src/reconcile/wanted.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -38,8 +38,8 @@ t.test('a live network\'s spares are wanted, a gone network\'s are not; their ve
   t.notOk(isWantedSpare({ externalIds: portExternalIds(NET, EP) }, live), 'an endpoint\'s port is no spare');
   const names = spareVethNames();
   const link = { name: names.container, kind: 'veth', alias: spareMark(NET) };
-  t.notOk(isOrphanLink(link, [], live), 'a spare veth of a live network');
-  t.ok(isOrphanLink(link, [], new Set()), 'a spare veth of a gone network');
-  t.ok(isOrphanLink({ ...link, alias: undefined }, [], live), 'an unmarked veth no record names');
-  t.notOk(isOrphanLink({ ...link, alias: undefined }, [ep(EP, names.host)], live), 'a veth a record names (a handed-out spare)');
+  t.notOk(isOrphanLink(link, new Set(), live), 'a spare veth of a live network');
+  t.ok(isOrphanLink(link, new Set(), new Set()), 'a spare veth of a gone network');
+  t.ok(isOrphanLink({ ...link, alias: undefined }, new Set(), live), 'an unmarked veth no record names');
+  t.notOk(isOrphanLink({ ...link, alias: undefined }, recordedLinks([ep(EP, names.host)]), live), 'a veth a record names (a handed-out spare)');
 });
