@@ -4,9 +4,9 @@
 // restart-policy containers back on their VLAN, `disable` refused while networks exist, `disable -f`
 // leaving the data plane up, and the state outliving `plugin rm`. Observed as a user would: docker
 // CLI, ping and TCP between containers, ovs-vsctl as an outside observer.
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import t, { type Test } from 'tap';
-import { createHost, type Host } from '../helpers/host.js';
+import { createHost, readPluginState, type Host } from '../helpers/host.js';
 import { DRIVER, PLUGIN, pluginDir, pluginEnabled, pluginEnv, pluginPids, pluginSocketAnswers, setPlugin, timedDocker } from '../helpers/managed.js';
 import { linkNames } from '../helpers/netns.js';
 import { RUN_PREFIX, waitFor } from '../helpers/run.js';
@@ -29,8 +29,8 @@ t.test('ovsvlan as a managed plugin', async (t) => {
     host.dockerOk(['network', 'create', '-d', DRIVER, ...ipam, '--opt', `vlan=${vlan}`, ...extra,
       '--subnet', `10.13.${third}.0/24`, '--gateway', `10.13.${third}.1`, name]);
   const bridges = async (): Promise<string[]> => (await host.ovs.vsctl(['list-br'])).split('\n').filter(Boolean);
-  const state = async (): Promise<{ networks: Record<string, unknown> }> =>
-    JSON.parse(await readFile(`${host.stateDir}/state.json`, 'utf8')) as { networks: Record<string, unknown> };
+  // the state as the daemon loads it: state.json and the journal after it (state.json alone may not exist yet)
+  const state = async (): Promise<{ networks: Record<string, unknown> }> => readPluginState(host.stateDir);
 
   await t.test('create, set and enable from the plugin dir, offline', async (t) => {
     const create = await timedDocker(host, ['plugin', 'create', PLUGIN, plugin.dir]);
