@@ -16,8 +16,7 @@ import type { Config } from './config.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import { NetworkDriver } from './driver/driver.js';
 import { KeyedMutex } from './lock.js';
-import { openMetrics } from './metrics/http.js';
-import { Metrics } from './metrics/metrics.js';
+import type { Metrics } from './metrics/metrics.js';
 import { IpamDriver } from './ipam/driver.js';
 import { OvsdbClient } from './ovsdb/client.js';
 import { routes } from './protocol/routes.js';
@@ -45,7 +44,8 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: Config, log: Logger, socket: PluginSocket): Promise<Daemon> {
-  const metrics = config.metrics ? new Metrics() : undefined;
+  // prom-client (+4 MB RSS) is loaded only when metrics are asked for
+  const metrics: Metrics | undefined = config.metrics ? new (await import('./metrics/metrics.js')).Metrics() : undefined;
   const storeLog = log.child({ module: 'store' });
   const store = new FileStore(config.stateDir, {
     onCompactionError: (err) => storeLog.warn({ err }, `state journal not compacted (it grows on; tried again later): ${err.message}`),
@@ -69,7 +69,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools });
   const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath });
   const app = await startServer(routes(driver, ipam), log.child({ module: 'http' }), socket, metrics?.request);
-  const metricsServer = metrics && await openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
+  const metricsServer = metrics && await (await import('./metrics/http.js')).openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
   const reviver = new Reviver({ api: dockerContainers(DockerClient.of(config.docker)), plugin: pluginName(config.socket), alive,
     networkIds: () => state.networks().map((n) => n.id), log: log.child({ module: 'revive' }) });

@@ -4,10 +4,13 @@
 // container's netns for `ovsvlan doctor`. The container path goes through
 // netlink instead (links.ts, harden.ts). Argument arrays only (execa, never a
 // shell), bounded by a timeout.
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 import { LinkError } from '../errors.js';
 
 const TIMEOUT_MS = 10_000;
+
+/** execa (+10 MB RSS) is loaded on the first spawn: a daemon whose networks have no uplink never loads it. */
+let loaded: Promise<typeof Execa> | undefined;
 
 export interface ExecResult {
   stdout: string;
@@ -20,6 +23,7 @@ export type Tool = 'ip' | 'ethtool' | 'nsenter';
 /** Runs `cmd args…` (stdin closed); returns the result whatever the exit code (callers decide what "not found" means). */
 export async function exec(cmd: Tool, args: readonly string[]): Promise<ExecResult> {
   try {
+    const execa = await (loaded ??= import('execa').then((m) => m.execa));
     const r = await execa(cmd, args, { reject: false, timeout: TIMEOUT_MS, stdin: 'ignore' });
     if (r.timedOut) throw new LinkError([cmd, ...args], `timed out after ${TIMEOUT_MS} ms`);
     return { stdout: String(r.stdout), stderr: String(r.stderr).trim(), exitCode: r.exitCode ?? -1 };
