@@ -28,7 +28,7 @@ import { access, writeFile } from 'node:fs/promises';
 import { OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
-import { getLink, listLinks, setNoArp } from './links.js';
+import { getLink, listLinks, setNoArp, type LinkInfo } from './links.js';
 
 /** classic BPF `ret #2` (BPF_RET|BPF_K, TC_ACT_SHOT), run in direct-action mode: drops every frame */
 const DROP_ALL: readonly SockFilter[] = [{ code: 6, jt: 0, jf: 0, k: 2 }];
@@ -87,16 +87,16 @@ export interface HostEnd {
 /**
  * The host ends among `ends` that lack part of their hardening (reconciliation:
  * links made by an older ovsvlan, or changed by hand). One link dump for the
- * NOARP flags; IPv6 read from /proc without a wait between files (a read of
+ * NOARP flags (`dumped`: the caller's, when it has one); IPv6 read from /proc without a wait between files (a read of
  * /proc never blocks: 1,000 ends in a few ms, where one awaited read each took
  * most of a second); and one filter dump per netdev end, one after the other:
  * the kernel dumps one link's filters at a time (no dump spans links), and
  * dumps asked all at once would each wake at the end of every other.
  */
-export async function unhardenedHostEnds(ends: readonly HostEnd[]): Promise<Set<string>> {
+export async function unhardenedHostEnds(ends: readonly HostEnd[], dumped?: ReadonlyMap<string, LinkInfo>): Promise<Set<string>> {
   const out = new Set<string>();
   if (!ends.some((e) => SAFE_NAME.test(e.name))) return out;
-  const links = new Map((await listLinks()).map((l) => [l.name, l]));
+  const links = dumped ?? new Map((await listLinks()).map((l) => [l.name, l]));
   // a link that is gone is not this check's business (reconciliation's endpoint-gone is)
   const present = ends.filter((e) => SAFE_NAME.test(e.name) && links.has(e.name));
   const checkIpv6 = await ipv6Settable();

@@ -26,10 +26,11 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import { applyInfra, dropUplink } from '../dataplane/infra.js';
 import { isSparePort } from '../dataplane/owned.js';
 import { hasMarks, isOurLinkName, linkMark, NETWORK_KEY, portExternalIds, ROLE_KEY, shortId, spareExternalIds, spareMark } from '../names.js';
-import { deleteLink, listLinks, setAlias } from '../link/links.js';
+import { deleteLink, setAlias } from '../link/links.js';
 import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
 import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
+import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
 import { isOrphanLink, isWantedPort, recordedLinks, wantedPorts } from './wanted.js';
 
@@ -95,6 +96,7 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
       log.error({ err, ...fields }, `reconcile step failed: ${(err as Error).message}`);
     }
   };
+  const look = new Look(ctx.vswitch, () => actions + failures.length);
   // how long each step took (ms), logged with the result: where a slow start spends its time
   const took: Record<string, number> = {};
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
@@ -104,9 +106,9 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   };
   await step('detached', () => ctx.plane.detached()); // DeleteEndpoints answered a moment ago finish first
   await step('networks', () => reconcileNetworks(ctx, view, act));
-  await step('endpoints', () => reconcileEndpoints(ctx, view, act));
-  await step('spares', () => reconcileSpares(ctx, act));
-  await step('orphans', () => removeOrphans(ctx, act));
+  await step('endpoints', () => reconcileEndpoints(ctx, view, act, look));
+  await step('spares', () => reconcileSpares(ctx, act, look));
+  await step('orphans', () => removeOrphans(ctx, act, look));
   await step('leases', () => reconcileLeases(ctx, view, act));
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
     endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
@@ -137,18 +139,18 @@ async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undef
   }
 }
 
-async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
-  const ports = new Map((await ctx.vswitch.listOwnedPorts()).map((p) => [p.name, p]));
-  // one netlink link dump for all endpoints; each iteration only changes its own endpoint's links
-  const links = new Map((await listLinks()).map((l) => [l.name, l]));
-  // likewise one look (a link dump, a filter dump per netdev end; no process) for the host ends that lack their hardening
+async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | undefined, act: Act, look: Look): Promise<void> {
+  const ports = new Map((await look.ports()).map((p) => [p.name, p]));
+  // one link dump for all endpoints; each iteration only changes its own endpoint's links
+  const links = await look.links();
+  // the same links, and a filter dump per netdev end, for the host ends that lack their hardening (link/harden.ts)
   // a failed look is one failed step: the endpoints' other rules, spares and orphans still run
   let exposed = new Set<string>();
   await act.guard({ rule: 'host-end-exposed' }, async () => {
     exposed = await unhardenedHostEnds(ctx.state.endpoints().flatMap((ep) => {
       const net = ctx.state.network(ep.networkId);
       return net && links.has(ep.hostIf) ? [{ name: ep.hostIf, datapath: net.datapath }] : [];
-    }));
+    }), links);
   });
   for (const ep of ctx.state.endpoints()) {
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
@@ -192,10 +194,10 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
   }
 }
 
-async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
+async function removeOrphans(ctx: ReconcileContext, act: Act, look: Look): Promise<void> {
   const known = recordedLinks(ctx.state.endpoints());
   const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
-  for (const port of await ctx.vswitch.listOwnedPorts()) {
+  for (const port of await look.ports()) {
     if (isWantedPort(wanted, port) || isSparePort(port)) continue; // spares are reconcileSpares' own
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
@@ -212,7 +214,7 @@ async function removeOrphans(ctx: ReconcileContext, act: Act): Promise<void> {
     });
   }
   const live = new Set(ctx.state.networks().map((n) => n.id));
-  for (const link of await listLinks()) {
+  for (const link of (await look.links()).values()) {
     if (!isOrphanLink(link, known, live)) continue; // the steps above change no record: `known` still holds
     act('link-orphan', { link: link.name });
     await deleteLink(link.name);

@@ -7,14 +7,15 @@
 // reconcile.ts), never a spare. Ends by asking every live network's pool to
 // be topped up (the refill starts once the reconciliation is over).
 import { isOurLinkName, CONTAINER_IF_PREFIX, HOST_IF_PREFIX, shortId, spareMark, spareNetworkOf } from '../names.js';
-import { deleteLink, listLinks } from '../link/links.js';
-import { listOwnedSpares } from '../dataplane/owned.js';
+import { deleteLink } from '../link/links.js';
+import { isSparePort, spareOf } from '../dataplane/owned.js';
 import type { Spare } from '../dataplane/spares.js';
+import type { Look } from './look.js';
 import type { Act, ReconcileContext } from './reconcile.js';
 
-export async function reconcileSpares(ctx: ReconcileContext, act: Act): Promise<void> {
-  const found = await listOwnedSpares(ctx.vswitch);
-  const links = new Map((await listLinks()).map((l) => [l.name, l]));
+export async function reconcileSpares(ctx: ReconcileContext, act: Act, look: Look): Promise<void> {
+  const found = (await look.ports()).filter(isSparePort).map(spareOf);
+  const links = await look.links();
   const recorded = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
   const inOvs = new Set(found.map((s) => s.host));
   const fields = (s: Spare): Record<string, unknown> => ({ network: shortId(s.networkId), port: s.host });
