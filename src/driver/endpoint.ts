@@ -2,6 +2,7 @@
 // and its data plane (dataplane/), in an order that a crash at any point
 // leaves repairable by reconciliation. The veth pair and port are the
 // endpoint's alone; see dataplane/endpoint.ts for how that is checked.
+import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.js';
 import { shortId, vethNames } from '../names.js';
 import type { CreateEndpointReq } from '../protocol/types.js';
@@ -26,6 +27,7 @@ import type { DriverContext } from './context.js';
  * taken back and its error stands.
  */
 export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq): Promise<{ created: boolean }> {
+  const t0 = performance.now();
   return ctx.locks.run(req.networkId, async () => {
     const net = ctx.state.requireNetwork(req.networkId);
     await ctx.plane.settled(req.endpointId); // a re-mark or DeleteEndpoint of this ID still finishing in the background
@@ -49,7 +51,8 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
     });
     if (spare) ctx.plane.claimLater(record);
     ctx.plane.refill(net.id);
-    ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare) }, 'endpoint created');
+    ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare),
+      ms: Math.round((performance.now() - t0) * 10) / 10 }, 'endpoint created');
     return { created: true };
   });
 }
