@@ -17,6 +17,8 @@ export interface DetachItem {
   recorded: boolean;
   /** the port's marks: the endpoint's, or a spare's when the hand-out was undone before the re-mark */
   marks: Record<string, string>;
+  /** called once the batch that took it is done */
+  done: () => void;
 }
 
 export class Detacher {
@@ -36,10 +38,10 @@ export class Detacher {
    * to it; it never rejects).
    */
   enqueue(ep: EndpointRecord, recorded: boolean, marks = portExternalIds(ep.networkId, ep.id), after?: Promise<void>): void {
-    const queue = (): Promise<void> => {
-      this.#queue.push({ ep, recorded, marks });
-      return this.#kick();
-    };
+    const queue = (): Promise<void> => new Promise<void>((done) => {
+      this.#queue.push({ ep, recorded, marks, done });
+      this.#kick();
+    });
     const run = after ? after.then(queue) : queue();
     this.#pending.set(ep.id, run);
     void run.finally(() => {
@@ -57,10 +59,16 @@ export class Detacher {
     while (this.#running || this.#pending.size > 0) await Promise.all([this.#running, ...this.#pending.values()]);
   }
 
-  /** Starts a run unless one is going; a run takes everything queued, then looks again. Resolves when the run that takes what is queued now is done. */
-  #kick(): Promise<void> {
-    this.#running ??= this.#drain().finally(() => (this.#running = undefined));
-    return this.#running;
+  /**
+   * Starts a run unless one is going; a run takes everything queued, then
+   * looks again. An item queued after the run's last look (its drain has
+   * returned, its `finally` not yet run) starts the next run.
+   */
+  #kick(): void {
+    this.#running ??= this.#drain().finally(() => {
+      this.#running = undefined;
+      if (this.#queue.length > 0) this.#kick();
+    });
   }
 
   async #drain(): Promise<void> {
@@ -87,6 +95,7 @@ export class Detacher {
         log.error({ err, endpoint: shortId(item.ep.id), port: item.ep.hostIf }, 'background veth removal failed; reconciliation will finish it');
       }
     }
+    for (const item of batch) item.done();
     log.debug({ endpoints: batch.length }, 'endpoints detached');
   }
 

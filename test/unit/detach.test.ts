@@ -1,0 +1,60 @@
+// Background detach (src/dataplane/detach.ts): every endpoint queued is
+// taken away, even one queued in the moment after a run's last look at the
+// queue and before the run is over; idle() and settled() resolve only once
+// it is. The port removal is a fake; the veths' names exist nowhere, so the
+// real link lookups find nothing to delete.
+import t from 'tap';
+import { Detacher } from '../../src/dataplane/detach.js';
+import type { DataplaneContext } from '../../src/dataplane/context.js';
+import type { EndpointRecord } from '../../src/store/records.js';
+
+const NET = 'a'.repeat(64);
+const ep = (n: number): EndpointRecord => ({
+  id: n.toString(16).padStart(64, 'e'), networkId: NET, hostIf: `ovhzz${n.toString().padStart(10, '0')}`,
+  containerIf: `ovczz${n.toString().padStart(10, '0')}`, addressV4: undefined, addressV6: undefined, createdAt: 0,
+});
+
+/** A context whose port removal records the names it is given; `onBatchDone` runs as a batch ends (its last log line). */
+function fakeContext(onBatchDone: () => void): { ctx: DataplaneContext; removed: string[] } {
+  const removed: string[] = [];
+  const noop = (): void => undefined;
+  const ctx = {
+    state: { endpoints: () => [] },
+    vswitch: { detachPorts: async (ports: Array<{ name: string }>) => void removed.push(...ports.map((p) => p.name)) },
+    locks: undefined,
+    log: { debug: onBatchDone, error: noop, warn: noop, info: noop },
+  } as unknown as DataplaneContext;
+  return { ctx, removed };
+}
+
+t.test('an endpoint queued as a run ends is taken away too, and idle() waits for it', async (t) => {
+  // the window between the run's last look and its end is a few microtasks long: try each offset
+  for (let delay = 0; delay <= 12; delay++) {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    let batches = 0;
+    const { ctx, removed } = fakeContext(() => {
+      if (batches++ > 0) return;
+      let p = Promise.resolve();
+      for (let i = 0; i < delay; i++) p = p.then(() => undefined);
+      void p.then(open);
+    });
+    const d = new Detacher(ctx);
+    const [a, b] = [ep(2 * delay), ep(2 * delay + 1)];
+    d.enqueue(a, true);
+    d.enqueue(b, true, undefined, gate); // queued once the first batch is done
+    const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
+    t.not(await Promise.race([d.idle().then(() => 'idle'), timeout]), 'timeout', `idle() resolves (offset ${delay})`);
+    t.same(removed, [a.hostIf, b.hostIf], `both ports removed before idle() resolved (offset ${delay})`);
+    await d.settled(b.id);
+  }
+});
+
+t.test('settled(id) resolves once that endpoint\'s batch is done', async (t) => {
+  const { ctx, removed } = fakeContext(() => undefined);
+  const d = new Detacher(ctx);
+  const a = ep(100);
+  d.enqueue(a, true);
+  await d.settled(a.id);
+  t.same(removed, [a.hostIf]);
+});
