@@ -105,11 +105,12 @@ export class Dataplane {
   /**
    * DeleteEndpoint, once the record is removed (or was never saved): port and
    * veth go in the background, batched with the others of the moment.
-   * `recorded`: the record existed; `spare`: its port still has a spare's marks.
+   * `recorded`: the record existed (its port goes whether the re-mark of a
+   * spare handed to it succeeded or not: detach.ts).
    */
-  detachLater(ep: EndpointRecord, recorded: boolean, spare = false): void {
-    // after the re-mark of its spare, if that is still running: the port is removed by the endpoint's marks
-    this.#detacher.enqueue(ep, recorded, spare ? spareExternalIds(ep.networkId) : undefined, this.#claims.get(ep.id));
+  detachLater(ep: EndpointRecord, recorded: boolean): void {
+    // after the re-mark of its spare, if that is still running
+    this.#detacher.enqueue(ep, recorded, this.#claims.get(ep.id));
   }
 
   /** Resolves once the background re-mark and removal of this endpoint ID (if any) are done: a create of the same ID waits for them. */

@@ -7,7 +7,7 @@
 // record and a veth no record names: reconciliation's port-orphan and
 // link-orphan rules remove them, with no grace period.
 import { deleteLink, getLink } from '../link/links.js';
-import { linkMark, portExternalIds, shortId, spareMark } from '../names.js';
+import { linkMark, portExternalIds, shortId, spareExternalIds, spareMark } from '../names.js';
 import type { EndpointRecord } from '../store/records.js';
 import type { DataplaneContext } from './context.js';
 
@@ -15,8 +15,6 @@ export interface DetachItem {
   ep: EndpointRecord;
   /** its record existed when it was deleted: a link named by it and marked as a spare of its network, or unmarked (made before marks), is its own */
   recorded: boolean;
-  /** the port's marks: the endpoint's, or a spare's when the hand-out was undone before the re-mark */
-  marks: Record<string, string>;
   /** called once the batch that took it is done */
   done: () => void;
 }
@@ -35,11 +33,13 @@ export class Detacher {
   /**
    * Queues an endpoint's port and veth for removal in the background; never
    * throws. `after`: what must be done first (the re-mark of the spare handed
-   * to it; it never rejects).
+   * to it; it never rejects). The port goes when it carries the endpoint's
+   * marks, or, `recorded`, a spare's of its network: the spare handed to it
+   * whose re-mark failed (its record named it, and spare names are random).
    */
-  enqueue(ep: EndpointRecord, recorded: boolean, marks = portExternalIds(ep.networkId, ep.id), after?: Promise<void>): void {
+  enqueue(ep: EndpointRecord, recorded: boolean, after?: Promise<void>): void {
     const queue = (): Promise<void> => new Promise<void>((done) => {
-      this.#queue.push({ ep, recorded, marks, done });
+      this.#queue.push({ ep, recorded, done });
       this.#kick();
     });
     const run = after ? after.then(queue) : queue();
@@ -84,7 +84,7 @@ export class Detacher {
   async #detach(batch: DetachItem[]): Promise<void> {
     const { vswitch, log } = this.#ctx;
     try {
-      await vswitch.detachPorts(batch.map((i) => ({ name: i.ep.hostIf, marks: i.marks })), { wait: true });
+      await vswitch.detachPorts(batch.flatMap(portMarks), { wait: true });
     } catch (err) {
       log.error({ err, ports: batch.length }, `background port removal failed: ${(err as Error).message}; reconciliation will finish it`);
     }
@@ -110,4 +110,10 @@ export class Detacher {
       if (!claimed && (link.alias === linkMark(ep.id) || legacy)) await deleteLink(name);
     }
   }
+}
+
+/** The marks under which an item's port is removed: the endpoint's, and a spare's of its network when its record named the port. */
+function portMarks({ ep, recorded }: DetachItem): Array<{ name: string; marks: Record<string, string> }> {
+  const own = { name: ep.hostIf, marks: portExternalIds(ep.networkId, ep.id) };
+  return recorded ? [own, { name: ep.hostIf, marks: spareExternalIds(ep.networkId) }] : [own];
 }

@@ -6,6 +6,7 @@
 import t from 'tap';
 import { Detacher } from '../../src/dataplane/detach.js';
 import type { DataplaneContext } from '../../src/dataplane/context.js';
+import { hasMarks, portExternalIds, spareExternalIds } from '../../src/names.js';
 import type { EndpointRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -14,13 +15,26 @@ const ep = (n: number): EndpointRecord => ({
   containerIf: `ovczz${n.toString().padStart(10, '0')}`, addressV4: undefined, addressV6: undefined, createdAt: 0,
 });
 
-/** A context whose port removal records the names it is given; `onBatchDone` runs as a batch ends (its last log line). */
-function fakeContext(onBatchDone: () => void): { ctx: DataplaneContext; removed: string[] } {
+/**
+ * A context whose OVS holds `ports` (name → external_ids) and removes, as
+ * Vswitch.detachPorts does, each one named whose external_ids carry the marks
+ * given with it; `onBatchDone` runs as a batch ends (its last log line).
+ */
+function fakeContext(onBatchDone: () => void, ports = new Map<string, Record<string, string>>()): { ctx: DataplaneContext; removed: string[] } {
   const removed: string[] = [];
   const noop = (): void => undefined;
+  const detachPorts = async (wanted: Array<{ name: string; marks: Record<string, string> }>): Promise<void> => {
+    for (const { name, marks } of wanted) {
+      const ids = ports.get(name);
+      if (ids && hasMarks(ids, marks)) {
+        ports.delete(name);
+        removed.push(name);
+      }
+    }
+  };
   const ctx = {
     state: { endpoints: () => [] },
-    vswitch: { detachPorts: async (ports: Array<{ name: string }>) => void removed.push(...ports.map((p) => p.name)) },
+    vswitch: { detachPorts },
     locks: undefined,
     log: { debug: onBatchDone, error: noop, warn: noop, info: noop },
   } as unknown as DataplaneContext;
@@ -33,16 +47,16 @@ t.test('an endpoint queued as a run ends is taken away too, and idle() waits for
     let open!: () => void;
     const gate = new Promise<void>((resolve) => (open = resolve));
     let batches = 0;
+    const [a, b] = [ep(2 * delay), ep(2 * delay + 1)];
     const { ctx, removed } = fakeContext(() => {
       if (batches++ > 0) return;
       let p = Promise.resolve();
       for (let i = 0; i < delay; i++) p = p.then(() => undefined);
       void p.then(open);
-    });
+    }, new Map([a, b].map((e) => [e.hostIf, portExternalIds(NET, e.id)])));
     const d = new Detacher(ctx);
-    const [a, b] = [ep(2 * delay), ep(2 * delay + 1)];
     d.enqueue(a, true);
-    d.enqueue(b, true, undefined, gate); // queued once the first batch is done
+    d.enqueue(b, true, gate); // queued once the first batch is done
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 5000).unref());
     t.not(await Promise.race([d.idle().then(() => 'idle'), timeout]), 'timeout', `idle() resolves (offset ${delay})`);
     t.same(removed, [a.hostIf, b.hostIf], `both ports removed before idle() resolved (offset ${delay})`);
@@ -51,10 +65,27 @@ t.test('an endpoint queued as a run ends is taken away too, and idle() waits for
 });
 
 t.test('settled(id) resolves once that endpoint\'s batch is done', async (t) => {
-  const { ctx, removed } = fakeContext(() => undefined);
-  const d = new Detacher(ctx);
   const a = ep(100);
+  const { ctx, removed } = fakeContext(() => undefined, new Map([[a.hostIf, portExternalIds(NET, a.id)]]));
+  const d = new Detacher(ctx);
   d.enqueue(a, true);
   await d.settled(a.id);
   t.same(removed, [a.hostIf]);
+});
+
+t.test('a spare handed out whose re-mark failed: its port goes with its endpoint, still marked spare', async (t) => {
+  const [mine, unknown, other] = [ep(200), ep(201), ep(202)];
+  const ports = new Map([
+    [mine.hostIf, spareExternalIds(NET)], // re-mark failed: still the network's spare mark
+    [unknown.hostIf, spareExternalIds(NET)], // no record named it: a spare of the pool, not this endpoint's
+    [other.hostIf, portExternalIds(NET, 'f'.repeat(64))], // another endpoint's
+  ]);
+  const { ctx, removed } = fakeContext(() => undefined, ports);
+  const d = new Detacher(ctx);
+  d.enqueue(mine, true);
+  d.enqueue(unknown, false);
+  d.enqueue(other, true);
+  await d.idle();
+  t.same(removed, [mine.hostIf], 'only the recorded endpoint\'s port, by its spare marks');
+  t.ok(ports.has(unknown.hostIf) && ports.has(other.hostIf), 'a spare no record named and another endpoint\'s port stay');
 });
