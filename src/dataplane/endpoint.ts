@@ -119,3 +119,11 @@ export function unknownEndpoint(networkId: string, endpointId: string): Endpoint
  * collide, must not race for the same link.
  */
 export const linkLockKey = (hostIf: string): string => `link:${hostIf}`;
+
+/**
+ * CreateEndpoint holds it (inside its network's lock): two creates of one
+ * endpoint ID on two networks are serialised, so the second sees the first's
+ * record and is refused (the link lock alone does not do it: a spare's name
+ * is random).
+ */
+export const endpointLockKey = (endpointId: string): string => `endpoint:${endpointId}`;

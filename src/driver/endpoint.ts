@@ -7,7 +7,7 @@ import { ConflictError } from '../errors.js';
 import { shortId, vethNames } from '../names.js';
 import type { CreateEndpointReq } from '../protocol/types.js';
 import type { Spare } from '../dataplane/dataplane.js';
-import { linkLockKey, unknownEndpoint } from '../dataplane/endpoint.js';
+import { endpointLockKey, linkLockKey, unknownEndpoint } from '../dataplane/endpoint.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
 
@@ -28,7 +28,8 @@ import type { DriverContext } from './context.js';
  */
 export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq): Promise<{ created: boolean }> {
   const t0 = performance.now();
-  return ctx.locks.run(req.networkId, async () => {
+  // the ID's lock too: a create of the same ID on another network waits, then finds this one's record and is refused
+  return ctx.locks.run(req.networkId, () => ctx.locks.run(endpointLockKey(req.endpointId), async () => {
     const net = ctx.state.requireNetwork(req.networkId);
     await ctx.plane.settled(req.endpointId); // a re-mark or DeleteEndpoint of this ID still finishing in the background
     const known = endpointOf(ctx, req.networkId, req.endpointId);
@@ -54,7 +55,7 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
     ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare),
       ms: Math.round((performance.now() - t0) * 10) / 10 }, 'endpoint created');
     return { created: true };
-  });
+  }));
 }
 
 /**

@@ -134,3 +134,15 @@ t.test('DeleteEndpoint: the record goes before the answer, port and veth after i
   await deleteEndpoint(ctx, NET, 'c'.repeat(64));
   t.same(calls.slice(2), ['detachLater false'], 'an unknown endpoint: only what is marked as its own, in the background');
 });
+
+t.test('one endpoint ID created on two networks at once: one succeeds, the other is refused and makes nothing', async (t) => {
+  const { calls, ctx, endpoints } = world({ spare: true });
+  const OTHER = 'c'.repeat(64);
+  const [first, second] = await Promise.allSettled([createEndpoint(ctx, req), createEndpoint(ctx, { ...req, networkId: OTHER })]);
+  t.equal(first.status, 'fulfilled');
+  t.equal(second.status, 'rejected');
+  t.match((second as PromiseRejectedResult).reason, /belongs to network/);
+  t.equal(endpoints.get(EP)?.networkId, NET, 'the first network\'s record stands');
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'claimLater saved', 'refill'],
+    'the refused create took no spare and made no pair');
+});
