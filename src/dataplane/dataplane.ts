@@ -23,7 +23,7 @@ export class Dataplane {
   readonly #pool: SparePool;
   readonly #detacher: Detacher;
   /** endpoint ID → the re-mark of the spare handed to it, running after CreateEndpoint's answer */
-  readonly #claims = new Map<string, Promise<void>>();
+  readonly #claims = new Map<string, { networkId: string; run: Promise<void> }>();
 
   /** `spares`: OVSVLAN_SPARES, the spares each network keeps (0: none, every CreateEndpoint makes its own pair). */
   constructor(ctx: DataplaneContext, opts: { spares: number }) {
@@ -82,9 +82,9 @@ export class Dataplane {
     const run = remarkSpare(this.#ctx, ep).catch((err: unknown) =>
       this.#ctx.log.warn({ err, endpoint: shortId(ep.id), port: ep.hostIf }, `re-marking a spare failed: ${(err as Error).message}; reconciliation re-marks it`))
       .finally(() => {
-        if (this.#claims.get(ep.id) === run) this.#claims.delete(ep.id);
+        if (this.#claims.get(ep.id)?.run === run) this.#claims.delete(ep.id);
       });
-    this.#claims.set(ep.id, run);
+    this.#claims.set(ep.id, { networkId: ep.networkId, run });
   }
 
   /** CreateEndpoint without a spare, its retries, and reconciliation's repair: see endpoint.ts. */
@@ -110,12 +110,12 @@ export class Dataplane {
    */
   detachLater(ep: EndpointRecord, recorded: boolean): void {
     // after the re-mark of its spare, if that is still running
-    this.#detacher.enqueue(ep, recorded, this.#claims.get(ep.id));
+    this.#detacher.enqueue(ep, recorded, this.#claims.get(ep.id)?.run);
   }
 
   /** Resolves once the background re-mark and removal of this endpoint ID (if any) are done: a create of the same ID waits for them. */
   async settled(endpointId: string): Promise<void> {
-    await this.#claims.get(endpointId);
+    await this.#claims.get(endpointId)?.run;
     await this.#detacher.settled(endpointId);
   }
 
@@ -168,11 +168,11 @@ export class Dataplane {
    */
   async removeNetwork(n: NetworkRecord): Promise<string[]> {
     const ctx = this.#ctx;
-    await this.#claimed(); // its endpoints' re-marks: removed below by the endpoints' marks
+    await this.#claimed(n.id); // its endpoints' re-marks: removed below by the endpoints' marks
     const left = ctx.state.endpoints(n.id);
     for (const ep of left) await removeEndpoint(ctx, ep);
     if (ctx.state.network(n.id)) await ctx.state.removeNetwork(n.id);
-    await this.detached();
+    await this.detached(n.id); // its own endpoints' only: other networks' are no business of this one
     await this.#supply.run(n.id, async () => {
       const pooled = this.#pool.drop(n.id);
       const stray = (await listOwnedSpares(ctx.vswitch)).filter((s) => s.networkId === n.id && !pooled.some((p) => p.host === s.host));
@@ -197,13 +197,14 @@ export class Dataplane {
 
   /**
    * Resolves once no re-mark of a spare handed out and no detach is queued or
-   * running (reconciliation starts with it). Refills are not waited for here: one that waits at the gate of the
+   * running (reconciliation starts with it), or, given a network, none of
+   * its endpoints' (DeleteNetwork). Refills are not waited for here: one that waits at the gate of the
    * caller's exclusive section would wait for the caller; one that runs holds
    * its lock, which the exclusive section waits for already.
    */
-  async detached(): Promise<void> {
-    await this.#claimed();
-    await this.#detacher.idle();
+  async detached(networkId?: string): Promise<void> {
+    await this.#claimed(networkId);
+    await this.#detacher.idle(networkId);
   }
 
   /** No refill starts any more; resolves once the background work is done (the daemon's close). */
@@ -212,8 +213,10 @@ export class Dataplane {
     await this.detached();
   }
 
-  /** Resolves once no re-mark of a spare handed out runs. */
-  async #claimed(): Promise<void> {
-    while (this.#claims.size > 0) await Promise.all([...this.#claims.values()]);
+  /** Resolves once no re-mark of a spare handed out runs (of the network's endpoints, given one). */
+  async #claimed(networkId?: string): Promise<void> {
+    const runs = (): Array<Promise<void>> =>
+      [...this.#claims.values()].filter((c) => networkId === undefined || c.networkId === networkId).map((c) => c.run);
+    while (runs().length > 0) await Promise.all(runs());
   }
 }

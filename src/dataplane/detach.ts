@@ -22,8 +22,8 @@ export interface DetachItem {
 export class Detacher {
   readonly #ctx: DataplaneContext;
   #queue: DetachItem[] = [];
-  /** endpoint ID → the run that takes it away */
-  readonly #pending = new Map<string, Promise<void>>();
+  /** endpoint ID → its network and the run that takes it away */
+  readonly #pending = new Map<string, { networkId: string; run: Promise<void> }>();
   #running: Promise<void> | undefined;
 
   constructor(ctx: DataplaneContext) {
@@ -43,20 +43,26 @@ export class Detacher {
       this.#kick();
     });
     const run = after ? after.then(queue) : queue();
-    this.#pending.set(ep.id, run);
+    this.#pending.set(ep.id, { networkId: ep.networkId, run });
     void run.finally(() => {
-      if (this.#pending.get(ep.id) === run) this.#pending.delete(ep.id);
+      if (this.#pending.get(ep.id)?.run === run) this.#pending.delete(ep.id);
     });
   }
 
   /** Resolves once the endpoint's removal (if one is queued or running) is done: a create of the same ID waits for it. */
   settled(endpointId: string): Promise<void> {
-    return this.#pending.get(endpointId) ?? Promise.resolve();
+    return this.#pending.get(endpointId)?.run ?? Promise.resolve();
   }
 
-  /** Resolves once nothing is queued or running (reconciliation, DeleteNetwork, close). */
-  async idle(): Promise<void> {
-    while (this.#running || this.#pending.size > 0) await Promise.all([this.#running, ...this.#pending.values()]);
+  /**
+   * Resolves once nothing is queued or running (reconciliation, close), or,
+   * given a network, once none of its endpoints is (DeleteNetwork: those of
+   * other networks are not waited for).
+   */
+  async idle(networkId?: string): Promise<void> {
+    const runs = (): Array<Promise<void>> =>
+      [...this.#pending.values()].filter((p) => networkId === undefined || p.networkId === networkId).map((p) => p.run);
+    while (runs().length > 0 || (networkId === undefined && this.#running)) await Promise.all([networkId === undefined ? this.#running : undefined, ...runs()]);
   }
 
   /**

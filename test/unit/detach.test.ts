@@ -89,3 +89,27 @@ t.test('a spare handed out whose re-mark failed: its port goes with its endpoint
   t.same(removed, [mine.hostIf], 'only the recorded endpoint\'s port, by its spare marks');
   t.ok(ports.has(unknown.hostIf) && ports.has(other.hostIf), 'a spare no record named and another endpoint\'s port stay');
 });
+
+t.test('idle(network) waits for that network\'s endpoints only, not for another network\'s removal under way', async (t) => {
+  const theirs = { ...ep(300), networkId: 'b'.repeat(64) };
+  const mine = ep(301);
+  let release!: () => void;
+  const blocked = new Promise<void>((resolve) => (release = resolve));
+  const { ctx } = fakeContext(() => undefined);
+  const removed: string[] = [];
+  (ctx.vswitch as unknown as { detachPorts: unknown }).detachPorts = async (ports: Array<{ name: string }>) => {
+    if (ports.some((p) => p.name === theirs.hostIf)) await blocked; // the other network's batch hangs (a busy ovs-vswitchd)
+    removed.push(...new Set(ports.map((p) => p.name)));
+  };
+  const d = new Detacher(ctx);
+  d.enqueue(mine, true);
+  await d.idle(mine.networkId);
+  t.same(removed, [mine.hostIf], 'its own endpoint waited for');
+  d.enqueue(theirs, true);
+  const later = (ms: number): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('pending'), ms));
+  t.equal(await Promise.race([d.idle(mine.networkId).then(() => 'idle'), later(1000)]), 'idle', 'the other network\'s removal is not waited for');
+  t.equal(await Promise.race([d.idle().then(() => 'idle'), later(100)]), 'pending', 'idle() with no network waits for everything');
+  release();
+  await d.idle();
+  t.same(removed, [mine.hostIf, theirs.hostIf]);
+});
