@@ -1,11 +1,14 @@
-// Reading the daemon's JSON log (pino, ISO `time`): when its first reconciliation finished, and
-// what errors it logged.
+// Reading the daemon's JSON log (pino, ISO `time`): when its first reconciliation finished, what
+// errors it logged, and how long each CreateEndpoint took inside the daemon.
 import { readFile } from 'node:fs/promises';
 
 interface LogRecord {
   level?: number;
   time?: string;
   msg?: string;
+  /** On 'endpoint created': CreateEndpoint's own duration in the daemon (lock wait included), and whether a spare served it. */
+  ms?: number;
+  spare?: boolean;
 }
 
 async function records(logFile: string): Promise<LogRecord[]> {
@@ -50,4 +53,26 @@ export async function firstReconciliation(logFile: string, since: number, within
 export async function loggedErrors(logFile: string): Promise<{ count: number; first?: string }> {
   const errors = (await records(logFile)).filter((r) => (r.level ?? 0) >= 50);
   return { count: errors.length, ...(errors[0] ? { first: String(errors[0].msg).slice(0, 300) } : {}) };
+}
+
+/** One CreateEndpoint as the daemon logged it ('endpoint created'). */
+export interface LoggedCreate {
+  /** Its duration inside the daemon, lock wait included (ms). */
+  ms: number;
+  /** False when the network's pool had no spare: the daemon made and attached a pair, waiting for ovs-vswitchd. */
+  spare: boolean;
+}
+
+/**
+ * The 'endpoint created' lines logged from `since` to `until` (epoch ms), called after a window of
+ * attaches; waits (up to 2 s) until `expected` of them are written.
+ */
+export async function loggedCreates(logFile: string, since: number, until: number, expected: number): Promise<LoggedCreate[]> {
+  const deadline = Date.now() + 2000;
+  for (;;) {
+    const found = (await records(logFile)).filter((r) => r.msg === 'endpoint created' && typeof r.ms === 'number'
+      && timeOf(r) >= since && timeOf(r) <= until + 1);
+    if (found.length >= expected || Date.now() > deadline) return found.map((r) => ({ ms: r.ms!, spare: r.spare === true }));
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }

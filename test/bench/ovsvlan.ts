@@ -7,7 +7,8 @@ import type { Host } from '../helpers/host.js';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { startOvsvlan, type OvsvlanProcess } from '../helpers/plugin.js';
 import { RUN_DIR, RUN_PREFIX, runOk } from '../helpers/run.js';
-import { firstReconciliation, loggedErrors } from './daemon-log.js';
+import { firstReconciliation, loggedCreates, loggedErrors } from './daemon-log.js';
+import { fsyncProbe } from './fsync.js';
 import { deleteVethsExcept, ipBatch, vethNames } from './links.js';
 import { median, pool, timed } from './stats.js';
 import type { Scale, Series, Window } from './types.js';
@@ -32,7 +33,13 @@ export interface OvsvlanResult {
   errors: { count: number; first?: string };
   /** Spawn to the socket answering, with `endpoints` in state (ms). */
   socketMs: number;
+  /** Per level, of the window's CreateEndpoints (from the daemon's log): how many, how many over 20 ms, how many found the pool empty. */
+  creates: { ports: number; samples: number; over20: number; poolEmpty: number }[];
 }
+
+/** Names of the window parts that the report's floors read. */
+export const DAEMON_CREATE = 'CreateEndpoint in the daemon (its log)';
+export const FSYNC_PROBE = 'journal-sized append + fdatasync (probe, state dir)';
 
 const id = (): string => randomBytes(32).toString('hex');
 const VLAN = 77;
@@ -101,6 +108,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
 
     const held: Held[] = [];
     const windows: Window[] = [];
+    const creates: OvsvlanResult['creates'] = [];
     let rss = rssEmptyMb;
     for (const level of scale.levels) {
       const t0 = Date.now();
@@ -111,6 +119,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
       say(`ovsvlan: ${held.length} endpoints attached (fill ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
       const w: Window = { ports: level, attach: [], detach: [],
         parts: { 'RequestAddress': [], 'CreateEndpoint+Join': [], 'Leave+DeleteEndpoint': [], 'ReleaseAddress': [] } };
+      const since = Date.now();
       for (let i = 0; i < scale.window; i++) {
         const a0 = performance.now();
         const h = await attach(w.parts);
@@ -126,6 +135,11 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
         await call('/NetworkDriver.GetCapabilities', {});
         w.parts['no-op call (GetCapabilities)'].push(performance.now() - t0);
       }
+      // what CreateEndpoint waits on inside the daemon: the journal's fsync, and ovs-vswitchd when the pool was empty
+      w.parts[FSYNC_PROBE] = await fsyncProbe(RUN_DIR, scale.window);
+      const logged = await loggedCreates(logFile, since, Date.now(), scale.window);
+      w.parts[DAEMON_CREATE] = logged.map((c) => c.ms);
+      creates.push({ ports: level, samples: logged.length, over20: logged.filter((c) => c.ms > 20).length, poolEmpty: logged.filter((c) => !c.spare).length });
       windows.push(w);
       rss = await rssMb(daemon!.pid);
     }
@@ -140,7 +154,7 @@ export async function benchOvsvlan(host: Host, scale: Scale, say: (line: string)
       series: { key: 'ovsvlan', label: 'ovsvlan', windows,
         attachIs: 'RequestAddress + CreateEndpoint + Join on the plugin socket (keep-alive), as dockerd sends them',
         detachIs: 'Leave + DeleteEndpoint + ReleaseAddress' },
-      rssMb: rss, rssEmptyMb, endpoints: held.length,
+      rssMb: rss, rssEmptyMb, endpoints: held.length, creates,
       startMs: restarted.reconciledMs, socketMs: restarted.socketMs, startEmptyMs: empty.reconciledMs, nodeStartMs,
       ...(restarted.failure ? { startFailure: restarted.failure } : {}), errors: await loggedErrors(logFile),
     };
