@@ -35,7 +35,7 @@ export function readOwnedBridgeNames(view: OvsdbView): string[] {
 export function readPort(view: OvsdbView, name: string): PortInfo | undefined {
   const u = view.uuidByName('Port', name);
   const row = u === undefined ? undefined : view.row('Port', u);
-  return row && portOf(view, row, holders(view));
+  return row && u !== undefined ? portOf(view, row, holderOf(view, u)) : undefined;
 }
 
 /** Every port whose external_ids mark it as ovsvlan's (all ports with `all`). */
@@ -43,7 +43,7 @@ export function readPorts(view: OvsdbView, all = false): PortInfo[] {
   const held = holders(view);
   return [...view.rows('Port').values()]
     .filter((r) => all || isOurs(r))
-    .map((r) => portOf(view, r, held));
+    .map((r) => portOf(view, r, held.get(uuidOf(r['_uuid']))));
 }
 
 /** The Port row of that name with its holder, for a transaction that changes it (and guards on its marks). */
@@ -51,15 +51,34 @@ export function findPort(view: OvsdbView, name: string): FoundPort | undefined {
   const u = view.uuidByName('Port', name);
   const row = u === undefined ? undefined : view.row('Port', u);
   if (!row || u === undefined) return undefined;
-  return { uuid: ['uuid', u], externalIds: fromOvsMap(row['external_ids']), bridge: holders(view).get(u) };
+  return { uuid: ['uuid', u], externalIds: fromOvsMap(row['external_ids']), bridge: holderOf(view, u) };
 }
 
 const isOurs = (row: Readonly<Row>): boolean => fromOvsMap(row['external_ids'])[OWNER_KEY] === OWNER_VALUE;
 
+/**
+ * Bridge row → the UUIDs of its ports. The cache replaces a row on each
+ * update and never changes one in place, so each row's set is built once:
+ * a lookup costs one probe per bridge, not a walk over every port.
+ */
+const portSets = new WeakMap<Readonly<Row>, ReadonlySet<string>>();
+
+function portsOf(bridge: Readonly<Row>): ReadonlySet<string> {
+  let set = portSets.get(bridge);
+  if (!set) portSets.set(bridge, (set = new Set(fromOvsSet<Uuid>(bridge['ports']).map(uuidOf))));
+  return set;
+}
+
+/** The name of the bridge that holds the port, or undefined. */
+function holderOf(view: OvsdbView, portUuid: string): string | undefined {
+  for (const b of view.rows('Bridge').values()) if (portsOf(b).has(portUuid)) return String(b['name']);
+  return undefined;
+}
+
 /** Port UUID → name of the bridge that holds it. */
 function holders(view: OvsdbView): Map<string, string> {
   const out = new Map<string, string>();
-  for (const b of view.rows('Bridge').values()) for (const p of fromOvsSet<Uuid>(b['ports'])) out.set(uuidOf(p), String(b['name']));
+  for (const b of view.rows('Bridge').values()) for (const p of portsOf(b)) out.set(p, String(b['name']));
   return out;
 }
 
@@ -72,13 +91,13 @@ function bridgeOf(view: OvsdbView, row: Readonly<Row>): BridgeInfo {
   };
 }
 
-function portOf(view: OvsdbView, row: Readonly<Row>, held: Map<string, string>): PortInfo {
+function portOf(view: OvsdbView, row: Readonly<Row>, bridge: string | undefined): PortInfo {
   const name = String(row['name']);
   const ifaceUuid = view.uuidByName('Interface', name);
   const iface = ifaceUuid === undefined ? undefined : view.row('Interface', ifaceUuid);
   return {
     name,
-    bridge: held.get(uuidOf(row['_uuid'])),
+    bridge,
     tag: fromOvsSet<number>(row['tag'])[0],
     trunks: fromOvsSet<number>(row['trunks']),
     vlanMode: fromOvsSet<string>(row['vlan_mode'])[0],
