@@ -8,8 +8,8 @@ import { parsePrefix } from './ipam/address.js';
 import type { DefaultRange } from './ipam/pools.js';
 import { LISTEN_FORM, parseListenAddress } from './metrics/listen.js';
 import { hasReservedPrefix, isValidBridgeName } from './names.js';
+import type { DatapathSetting } from './vswitch/datapath.js';
 
-export type Datapath = 'system' | 'netdev' | 'auto';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 export interface Config {
@@ -20,7 +20,7 @@ export interface Config {
   readonly stateDir: string;
   /** Bridge used by networks that do not name one. */
   readonly bridge: string;
-  readonly datapath: Datapath;
+  readonly datapath: DatapathSetting;
   readonly logLevel: LogLevel;
   /** Where pools come from without --subnet, per address family (`base/len:size`, comma-separated, in the setting). */
   readonly defaultPools: DefaultPools;
@@ -52,7 +52,7 @@ export interface DefaultPools {
   readonly v6: DefaultRange;
 }
 
-const DATAPATHS: readonly Datapath[] = ['system', 'netdev', 'auto'];
+const DATAPATHS: readonly DatapathSetting[] = ['system', 'netdev', 'auto'];
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'];
 
 export const SETTINGS: readonly Setting[] = [
@@ -83,7 +83,7 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)'),
     parse: (v) => Number(v) * 1000 },
   { key: 'spares', env: 'OVSVLAN_SPARES', flag: '--spares', default: '4',
-    doc: 'veth pairs each network keeps attached and tagged, handed out at CreateEndpoint so that no container waits for OVS to reconfigure its bridge; a burst may grow the pool to 4 times this; 0: none',
+    doc: 'veth pairs each network keeps attached and tagged, handed out at CreateEndpoint so that no container waits for OVS to reconfigure its bridge; a burst may grow the pool to 16 times this; 0: none',
     check: (v) => (/^(0|[1-9][0-9]?)$/.test(v) && Number(v) <= 64 ? undefined : 'must be a number from 0 to 64'),
     parse: (v) => Number(v) },
   { key: 'metrics', env: 'OVSVLAN_METRICS', flag: '--metrics', default: '',

@@ -2,7 +2,7 @@
 // takes what was read and returns a verdict line, with the command that fixes
 // a WARN or FAIL. The checks of each network's host settings are in
 // doctor-network.ts, the reads in doctor-probe.ts, the order in doctor.ts.
-import type { Datapath } from '../config.js';
+import type { DatapathSetting } from '../vswitch/datapath.js';
 import { shortId } from '../names.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { Inventory } from '../vswitch/inventory.js';
@@ -85,7 +85,7 @@ export function portErrorsCheck(ovs: Inventory): Check {
 }
 
 /** The datapath new bridges get, against what the kernel and ovs-vswitchd offer, and the bridges the networks use. */
-export function datapathCheck(setting: Datapath, moduleLoaded: boolean, ovs: Inventory | undefined, bridges: ReadonlySet<string>): Check {
+export function datapathCheck(setting: DatapathSetting, moduleLoaded: boolean, ovs: Inventory | undefined, bridges: ReadonlySet<string>): Check {
   const name = 'datapath';
   if (setting === 'system' && !moduleLoaded) {
     return fail(name, 'OVSVLAN_DATAPATH=system, but the openvswitch kernel module is not loaded', 'modprobe openvswitch, or --datapath netdev (userspace)');

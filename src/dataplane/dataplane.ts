@@ -126,10 +126,6 @@ export class Dataplane {
     this.#supply.refill(networkId);
   }
 
-  spareCount(networkId: string): number {
-    return this.#pool.count(networkId);
-  }
-
   /** Whether `host` is the port of a spare in the pool. */
   hasSpare(host: string): boolean {
     return this.#pool.has(host);

@@ -1,5 +1,5 @@
 // What every driver phase works with. Built once by the daemon.
-import type { Datapath } from '../config.js';
+import type { DatapathType } from '../vswitch/datapath.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { DataplaneContext } from '../dataplane/context.js';
 import type { IpamDriver } from '../ipam/driver.js';
@@ -13,5 +13,5 @@ export interface DriverContext extends DataplaneContext {
   /** OVSVLAN_BRIDGE: the bridge of networks that name none. */
   readonly defaultBridge: string;
   /** OVSVLAN_DATAPATH, resolved: the datapath of bridges ovsvlan creates. */
-  readonly datapath: Exclude<Datapath, 'auto'>;
+  readonly datapath: DatapathType;
 }

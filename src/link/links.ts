@@ -76,11 +76,6 @@ export async function setAlias(name: string, alias: string): Promise<void> {
   await request('route', `set alias of ${name}`, RTM_SETLINK, 0, byName(name, strAttr(IFLA_IFALIAS, alias)));
 }
 
-/** Brings a link up. */
-export async function setLinkUp(name: string): Promise<void> {
-  await request('route', `set ${name} up`, RTM_SETLINK, 0, [ifinfomsg({ flags: IFF_UP, change: IFF_UP }), strAttr(IFLA_IFNAME, name)]);
-}
-
 /** Sets IFF_NOARP: the link neither asks nor answers ARP (harden.ts, on a link found existing). */
 export async function setNoArp(name: string): Promise<void> {
   await request('route', `set ${name} arp off`, RTM_SETLINK, 0, [ifinfomsg({ flags: IFF_NOARP, change: IFF_NOARP }), strAttr(IFLA_IFNAME, name)]);

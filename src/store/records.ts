@@ -3,7 +3,7 @@
 // the sequence number of the last change it includes, and a journal,
 // `state.journal`, of the changes made since (changes.ts).
 import type { Mode } from '../model.js';
-import type { DatapathType } from '../vswitch/vswitch.js';
+import type { DatapathType } from '../vswitch/datapath.js';
 import type { NetworkPortNames } from '../names.js';
 
 /** 4: the snapshot has `seq`, and a journal may follow it (3: the whole state rewritten at each change). */
