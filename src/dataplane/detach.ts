@@ -112,7 +112,7 @@ export class Detacher {
       if (!link) continue;
       const legacy = recorded && (link.alias === undefined || link.alias === spareMark(ep.networkId));
       // a record made since with the same name (a retry with its ID) keeps its link
-      const claimed = this.#ctx.state.endpoints().some((e) => e.hostIf === name || e.containerIf === name);
+      const claimed = this.#ctx.state.endpointsByLink(name).length > 0;
       if (!claimed && (link.alias === linkMark(ep.id) || legacy)) await deleteLink(name);
     }
   }

@@ -74,7 +74,7 @@ async function makeVeth(ctx: DataplaneContext, net: NetworkRecord, ep: EndpointR
  */
 function isEndpointsLink(state: StateCache, ep: EndpointRecord, link: LinkInfo): boolean {
   if (link.alias === linkMark(ep.id)) return true;
-  const namedBy = state.endpoints().filter((e) => e.hostIf === link.name || e.containerIf === link.name);
+  const namedBy = state.endpointsByLink(link.name);
   const onlyMine = namedBy.length === 1 && namedBy[0]?.id === ep.id;
   return onlyMine && (link.alias === undefined || link.alias === spareMark(ep.networkId));
 }

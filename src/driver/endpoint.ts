@@ -122,8 +122,7 @@ export function endpointOf(ctx: DriverContext, networkId: string, endpointId: st
 
 /** Two records never name the same link (IDs whose names collide, by chance or on purpose). */
 function refuseTakenNames(ctx: DriverContext, ep: EndpointRecord): void {
-  const mine = [ep.hostIf, ep.containerIf];
-  const holder = ctx.state.endpoints().find((e) => e.id !== ep.id && (mine.includes(e.hostIf) || mine.includes(e.containerIf)));
+  const holder = [ep.hostIf, ep.containerIf].flatMap((name) => ctx.state.endpointsByLink(name)).find((e) => e.id !== ep.id);
   if (holder) {
     throw new ConflictError(`endpoint ${shortId(ep.id)} would use veth ${ep.hostIf}, the name of endpoint ${shortId(holder.id)} ` +
       `of network ${shortId(holder.networkId)}; ovsvlan never shares a link: use another endpoint ID`);

@@ -30,6 +30,8 @@ export class StateCache {
   #open: Batch | undefined;
   /** The last batch's save, failures swallowed: the next one starts after it. */
   #saving: Promise<void> = Promise.resolve();
+  /** Veth name (host or container end) → IDs of the endpoints whose records name it: endpointsByLink in O(1). */
+  readonly #byLink = new Map<string, Set<string>>();
 
   constructor(store: Store) {
     this.#store = store;
@@ -38,6 +40,8 @@ export class StateCache {
   /** Called once at daemon start, before the socket serves: the saved state, its records frozen. */
   async load(): Promise<void> {
     this.#state = freezeRecords(await this.#store.load());
+    this.#byLink.clear();
+    for (const e of Object.values(this.#state.endpoints)) this.#index(e, true);
   }
 
   /** True once load() has read the saved state. */
@@ -71,6 +75,11 @@ export class StateCache {
   endpoints(networkId?: string): EndpointRecord[] {
     const all = Object.values(this.#s.endpoints);
     return networkId === undefined ? all : all.filter((e) => e.networkId === networkId);
+  }
+
+  /** The endpoints whose records name the link (host or container end): none, one, or more after a collision of names. */
+  endpointsByLink(name: string): EndpointRecord[] {
+    return [...(this.#byLink.get(name) ?? [])].flatMap((id) => this.#s.endpoints[id] ?? []);
   }
 
   pool(id: string): PoolRecord | undefined {
@@ -137,8 +146,23 @@ export class StateCache {
   async #commit(batch: Batch): Promise<void> {
     if (this.#open === batch) this.#open = undefined; // later changes wait for the next save
     const seq = await this.#store.append(batch.changes);
+    const touched = new Set(batch.changes.flatMap((c) => c.op === 'put' && c.kind === 'endpoints' ? [c.record.id] : c.op === 'remove' && c.kind === 'endpoints' ? [c.id] : []));
+    for (const id of touched) this.#index(this.#s.endpoints[id], false);
     applyChanges(this.#s, batch.changes);
+    for (const id of touched) this.#index(this.#s.endpoints[id], true);
     this.#s.seq = seq;
     this.#store.maybeCompact(this.#s);
+  }
+
+  /** Adds the endpoint's link names to the by-link index, or takes them out. */
+  #index(e: EndpointRecord | undefined, add: boolean): void {
+    if (!e) return;
+    for (const name of [e.hostIf, e.containerIf]) {
+      const ids = this.#byLink.get(name) ?? new Set<string>();
+      if (add) ids.add(e.id);
+      else ids.delete(e.id);
+      if (ids.size > 0) this.#byLink.set(name, ids);
+      else this.#byLink.delete(name);
+    }
   }
 }

@@ -33,7 +33,7 @@ function fakeContext(onBatchDone: () => void, ports = new Map<string, Record<str
     }
   };
   const ctx = {
-    state: { endpoints: () => [] },
+    state: { endpointsByLink: () => [] },
     vswitch: { detachPorts },
     locks: undefined,
     log: { debug: onBatchDone, error: noop, warn: noop, info: noop },

@@ -29,6 +29,7 @@ function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?:
     requireNetwork: () => net,
     endpoint: (id: string) => endpoints.get(id),
     endpoints: () => [...endpoints.values()],
+    endpointsByLink: (name: string) => [...endpoints.values()].filter((e) => e.hostIf === name || e.containerIf === name),
     putEndpoint: async (e: EndpointRecord) => {
       calls.push('putEndpoint');
       await Promise.resolve();

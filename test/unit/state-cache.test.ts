@@ -157,3 +157,32 @@ export function leaseMapIsReadonly(p: PoolRecord): void {
   // @ts-expect-error: the lease map is Readonly to its readers
   p.leases['10.0.0.8'] = { kind: 'aux', at: 1 };
 }
+
+t.test('endpointsByLink follows loads, puts, renames, removals and failed saves', async (t) => {
+  const initial = emptyState();
+  initial.endpoints['old'] = ep('old');
+  const store = new FakeStore(initial);
+  const state = new StateCache(store);
+  await state.load();
+  const ids = (name: string): string[] => state.endpointsByLink(name).map((e) => e.id).sort();
+  t.same(ids('ovhold'), ['old'], 'loaded');
+  t.same(ids('ovcold'), ['old'], 'by its container end too');
+  const put = state.putEndpoint(ep('a'));
+  t.same(ids('ovha'), [], 'not before its save is durable');
+  await store.finish(true);
+  await put;
+  t.same(ids('ovha'), ['a']);
+  const renamed = state.putEndpoint({ ...ep('a'), hostIf: 'ovhspare', containerIf: 'ovcspare' });
+  await store.finish(true);
+  await renamed;
+  t.same(ids('ovha'), [], 'its old names forgotten');
+  t.same(ids('ovhspare'), ['a']);
+  const failed = outcome(state.putEndpoint(ep('b')));
+  await store.finish(false);
+  await failed;
+  t.same(ids('ovhb'), [], 'a failed save indexes nothing');
+  const removed = state.removeEndpoint('old');
+  await store.finish(true);
+  await removed;
+  t.same(ids('ovhold'), []);
+});
