@@ -16,8 +16,9 @@
 // starts whenever the pool holds fewer than the target (the low watermark is
 // the target itself: a burst is met while the pool still has spares, not
 // once it is dry), and makes the difference in one OVSDB transaction. An idle
-// network's target falls back to its size; spares made for a burst stay in
-// the pool until handed out (reaping them would cost a reconfiguration too).
+// network's target falls back to its size; the surplus a burst left (spares
+// above the size) stays until the network has had no demand for
+// IDLE_SHRINK_MS, then leaves the pool to be reaped in one batch (supply.ts).
 
 /** A spare veth pair of a network; `host` is its OVS port. */
 export interface Spare {
@@ -31,6 +32,14 @@ export const BURST_FACTOR = 16;
 
 /** Demand is counted over at least this long (ms). */
 export const DEMAND_WINDOW_MS = 1000;
+
+/**
+ * A network with no demand for this long (ms) gives back the spares above the
+ * pool's size. Each idle spare is an OVS port, and every port makes each later
+ * ovs-vswitchd reconfiguration dearer (~0.23 ms a port); reaping the surplus
+ * costs one reconfiguration, so it waits until a burst is surely over.
+ */
+export const IDLE_SHRINK_MS = 60_000;
 
 export class SparePool {
   /** OVSVLAN_SPARES: how many spares a network keeps; 0 disables them. */
@@ -103,6 +112,26 @@ export class SparePool {
       this.#refillMs.delete(networkId);
     }
     return gone;
+  }
+
+  /**
+   * The periodic shrink (supply.ts): when the network holds more spares than
+   * the size and has had no demand for IDLE_SHRINK_MS, takes the surplus (the
+   * newest) out of the pool and returns it, to be reaped; otherwise none.
+   */
+  shrink(networkId: string): Spare[] {
+    const list = this.#ready.get(networkId);
+    if (!list || list.length <= this.size) return [];
+    const last = this.#demand.get(networkId)?.at(-1) ?? -Infinity;
+    if (this.#now() - last < IDLE_SHRINK_MS) return [];
+    const gone = list.splice(this.size);
+    for (const s of gone) this.#names.delete(s.host);
+    return gone;
+  }
+
+  /** The networks that have spares in the pool. */
+  networks(): string[] {
+    return [...this.#ready.keys()];
   }
 
   /** How many spares the network should hold now: its recent demand (see the top of this file), between the size and the cap. */

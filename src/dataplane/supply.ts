@@ -5,15 +5,20 @@
 // (one ovs-vswitchd reconfiguration for all, instead of one more of its own);
 // a refill that fails is retried after a pause that doubles up to
 // RETRY_MAX_MS, and nothing else starts one for that network meanwhile.
+// Every SHRINK_CHECK_MS, the surplus of each network idle for IDLE_SHRINK_MS
+// leaves the pool and is reaped in one batch (spares.ts says why).
 import { performance } from 'node:perf_hooks';
 import type { DataplaneContext } from './context.js';
 import { makeSpares, reapSpares } from './refill.js';
-import { SparePool, type Spare } from './spares.js';
+import { IDLE_SHRINK_MS, SparePool, type Spare } from './spares.js';
 import { shortId } from '../names.js';
 
 /** The first pause after a failed refill (ms); it doubles with each failure in a row. */
 export const RETRY_MIN_MS = 1000;
 export const RETRY_MAX_MS = 30_000;
+
+/** How often the pools are checked for an idle network's surplus (ms): it goes between IDLE_SHRINK_MS and this much later. */
+export const SHRINK_CHECK_MS = IDLE_SHRINK_MS / 4;
 
 /** Making and reaping spares, as refill.ts does them. */
 export interface SpareOps {
@@ -33,20 +38,27 @@ export class SpareSupply {
   readonly #paused = new Map<string, NodeJS.Timeout>();
   /** network ID → the length of its last pause (ms), while its refills keep failing */
   readonly #pauseMs = new Map<string, number>();
+  /** the reaping of idle networks' surplus, running or waiting for its lock */
+  readonly #shrinking = new Set<Promise<void>>();
+  readonly #shrinkTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  /** `ops`: how spares are made and reaped (refill.ts; tests pass their own). */
-  constructor(ctx: DataplaneContext, size: number, ops: SpareOps = { make: makeSpares, reap: reapSpares }) {
+  /** `ops`: how spares are made and reaped (refill.ts; tests pass their own); `now`: the pool's clock (tests pass their own). */
+  constructor(ctx: DataplaneContext, size: number, ops: SpareOps = { make: makeSpares, reap: reapSpares }, now?: () => number) {
     this.#ctx = ctx;
     this.#ops = ops;
-    this.pool = new SparePool(size);
+    this.pool = new SparePool(size, now);
+    if (size > 0) {
+      this.#shrinkTimer = setInterval(() => this.shrink(), SHRINK_CHECK_MS);
+      this.#shrinkTimer.unref(); // never keeps the daemon alive
+    }
   }
 
   /**
    * Tops the network's pool up to its target in the background, never while a
    * request waits: the refill waits at the gate of a reconciliation like a
-   * request, and runs under the network's spare lock, which only DeleteNetwork
-   * (to reap) also takes. Called after each hand-out, at the end of each
+   * request, and runs under the network's spare lock, which only the reaping
+   * of spares (DeleteNetwork's, an idle network's surplus) also takes. Called after each hand-out, at the end of each
    * reconciliation, and by itself after a refill (demand may have grown
    * meanwhile) or after the pause that follows a failure.
    */
@@ -66,6 +78,29 @@ export class SpareSupply {
   }
 
   /**
+   * Gives back the surplus of each network idle for IDLE_SHRINK_MS
+   * (SparePool.shrink): out of the pool at once, so never handed out
+   * afterwards, then reaped in the background in one batch (one detachPorts)
+   * under the network's spare lock, after the gate of a reconciliation, like a
+   * refill. A network whose refill is queued or running is left for the next
+   * check. Called every SHRINK_CHECK_MS.
+   */
+  shrink(): void {
+    if (this.#closed) return;
+    const { locks, log } = this.#ctx;
+    for (const networkId of this.pool.networks()) {
+      if (this.#refilling.has(networkId)) continue;
+      const surplus = this.pool.shrink(networkId);
+      if (surplus.length === 0) continue;
+      const run: Promise<void> = locks.outside(() => locks.run(spareLockKey(networkId), () => this.#ops.reap(this.#ctx, surplus)))
+        .then(() => log.debug({ network: shortId(networkId), reaped: surplus.length, ready: this.pool.count(networkId) }, 'idle network\'s surplus spares reaped'),
+          (err: unknown) => log.error({ err, network: shortId(networkId) }, `reaping surplus spares failed: ${(err as Error).message}; reconciliation will finish it`))
+        .finally(() => this.#shrinking.delete(run));
+      this.#shrinking.add(run);
+    }
+  }
+
+  /**
    * CreateEndpoint, having found the pool empty: a spare of the refill that is
    * making the network's spares now, once it is made; undefined at once when
    * none is (no refill, or one still waiting for its turn), and when that
@@ -82,11 +117,12 @@ export class SpareSupply {
     return this.#ctx.locks.run(spareLockKey(networkId), fn);
   }
 
-  /** No refill starts any more; resolves once those running are done. */
+  /** No refill or shrink starts any more; resolves once those running are done. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#shrinkTimer);
     for (const timer of this.#paused.values()) clearTimeout(timer);
-    await Promise.all([...this.#refilling.values()]);
+    await Promise.all([...this.#refilling.values(), ...this.#shrinking]);
   }
 
   async #refillNow(networkId: string): Promise<number> {

@@ -2,10 +2,11 @@
 // spare handed out twice, a target that follows demand, the pool's cap; and
 // its supply (src/dataplane/supply.ts): a burst served from the pool, a
 // CreateEndpoint that finds it empty handed a spare of the refill under way,
-// a failed refill paused before it is tried again.
+// a failed refill paused before it is tried again, an idle network's surplus
+// given back.
 import t from 'tap';
 import { pino } from 'pino';
-import { BURST_FACTOR, DEMAND_WINDOW_MS, SparePool, type Spare } from '../../src/dataplane/spares.js';
+import { BURST_FACTOR, DEMAND_WINDOW_MS, IDLE_SHRINK_MS, SparePool, type Spare } from '../../src/dataplane/spares.js';
 import { RETRY_MIN_MS, SpareSupply, type SpareOps } from '../../src/dataplane/supply.js';
 import type { DataplaneContext } from '../../src/dataplane/context.js';
 import { Dataplane } from '../../src/dataplane/dataplane.js';
@@ -78,9 +79,10 @@ t.test('target: the size when idle, the demand of the last second in a burst, ca
 
 const net = { id: NET, bridge: 'br', vlan: 10, mtu: 1500, datapath: 'netdev' } as unknown as NetworkRecord;
 
-/** A supply whose spares are made by `make` (in memory), on a context with one network. */
-function supply(size: number, make: (count: number) => Promise<Spare[]>) {
+/** A supply whose spares are made by `make` (in memory), on a context with one network; `now`: its pool's clock. */
+function supply(size: number, make: (count: number) => Promise<Spare[]>, now?: () => number) {
   const reaped: Spare[] = [];
+  const reapBatches: number[] = [];
   const batches: number[] = [];
   const ctx = { state: { network: (id: string) => (id === NET ? net : undefined) }, locks: new KeyedMutex(),
     log: pino({ level: 'silent' }) } as unknown as DataplaneContext;
@@ -89,9 +91,12 @@ function supply(size: number, make: (count: number) => Promise<Spare[]>) {
       batches.push(count);
       return make(count);
     },
-    reap: async (_ctx, spares) => void reaped.push(...spares),
+    reap: async (_ctx, spares) => {
+      if (spares.length > 0) reapBatches.push(spares.length);
+      reaped.push(...spares);
+    },
   };
-  return { s: new SpareSupply(ctx, size, ops), reaped, batches };
+  return { s: new SpareSupply(ctx, size, ops, now), reaped, batches, reapBatches };
 }
 const made = async (count: number): Promise<Spare[]> => Array.from({ length: count }, () => spare());
 const until = async (cond: () => boolean): Promise<void> => {
@@ -159,6 +164,35 @@ t.test('a failed refill: its waiters get none, no refill starts during the pause
   t.equal(batches.length, 2, 'retried once after the pause');
   t.equal(s.pool.count(NET), 4);
   await s.close();
+});
+
+t.test('an idle network gives back its burst surplus: out of the pool at once, reaped in one batch; demand within the idle time keeps it', async (t) => {
+  let now = 0;
+  const { s, reaped, reapBatches } = supply(4, made, () => now);
+  for (let i = 0; i < 20; i++) s.pool.take(NET); // a burst of 20 found the pool empty
+  s.refill(NET);
+  await until(() => s.pool.count(NET) === 20);
+  t.equal(s.pool.count(NET), 20, 'after the burst the pool holds it');
+  const before = s.pool.all();
+
+  now += IDLE_SHRINK_MS - 1;
+  s.shrink();
+  t.equal(s.pool.count(NET), 20, 'not idle long enough yet: kept');
+  const handed = s.pool.take(NET); // one more container, 1 ms before the pool would shrink
+  now += IDLE_SHRINK_MS - 1;
+  s.shrink();
+  t.equal(s.pool.count(NET), 19, 'demand within the idle time keeps the surplus');
+
+  now += 2;
+  s.shrink();
+  t.equal(s.pool.count(NET), 4, 'idle for the idle time: the pool is back to OVSVLAN_SPARES at once');
+  t.equal(s.pool.take(NET)?.host, before[1]?.host, 'the oldest are kept and handed out as before');
+  await s.close();
+  t.same(reapBatches, [15], 'the surplus was reaped in one batch');
+  t.same(reaped.map((r) => r.host), before.slice(5).map((r) => r.host), 'the reaped ones are the newest, none of them in the pool');
+  t.notOk(reaped.some((r) => r.host === handed?.host || s.pool.has(r.host)), 'none handed out or still in the pool');
+  s.shrink();
+  t.same(reapBatches, [15], 'nothing after close');
 });
 
 t.test('size 0: no spares, nothing to refill', async (t) => {
