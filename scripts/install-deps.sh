@@ -12,6 +12,9 @@
 #  * Starts no service: a temporary /usr/sbin/policy-rc.d ("exit 101", only if none exists) keeps
 #    the package scripts from starting openvswitch-switch, docker and containerd; the tests run
 #    their own daemons and OVS's init script would load openvswitch.ko, which some machines lack.
+#  * etcd (tests only: etcd, etcdctl from Debian's etcd-server 3.4 and etcd-client): the tests run
+#    their own members; etcd-server's postinst enables etcd.service for boot, so when installed here
+#    that unit is disabled again (and stopped, had a policy-rc.d of the machine let it start).
 #  * Node.js >= 20 and npm are checked, not installed.
 # Quiet when everything is present (one line). Idempotent; needs root only to install.
 # Usage: bash scripts/install-deps.sh [--quickstart] [--record FILE]
@@ -47,13 +50,15 @@ declare -A PKG=(
     [dockerd]=docker.io [docker]=docker.io [containerd]=docker.io [runc]=docker.io
     [busybox]=busybox-static [ethtool]=ethtool [tcpdump]=tcpdump [ip]=iproute2
     [nsenter]=util-linux [unshare]=util-linux [setsid]=util-linux [findmnt]=util-linux
-    [mount]=mount [tar]=tar [systemd-analyze]=systemd
+    [mount]=mount [tar]=tar [systemd-analyze]=systemd [etcd]=etcd-server [etcdctl]=etcd-client
 )
 OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
 DOCKER_BINS=(dockerd docker containerd runc)
 OTHER_BINS=(busybox ethtool ip setsid tar)
 # systemd-analyze: the tests verify the service unit with it
 [ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount systemd-analyze)
+# etcd: the cluster-mode tests start three members of their own (test/helpers/etcd.ts)
+[ "$PROFILE" = tests ] && OTHER_BINS+=(etcd etcdctl)
 
 missing_of() { local b; for b in "$@"; do have "$b" || echo "$b"; done; }
 static_busybox() { local b; b=$(command -v busybox) && ! ldd "$b" >/dev/null 2>&1; }
@@ -119,6 +124,13 @@ if [ ${#want[@]} != 0 ]; then
     STEP="apt-get install ${want[*]}"
     HINT="see apt's message above; fix it (apt-get -f install, a held package, disk space), then run this again"
     apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+    if printf '%s\n' "${new[@]}" | grep -qx etcd-server; then
+        # its postinst enabled etcd.service (and the sysv link) for boot: no system etcd is wanted here
+        STEP="disabling the etcd service etcd-server enabled"
+        deb-systemd-helper disable etcd.service >/dev/null 2>&1 || true
+        [ ! -x /etc/init.d/etcd ] || update-rc.d etcd disable >/dev/null 2>&1 || true
+        [ ! -d /run/systemd/system ] || systemctl stop etcd.service >/dev/null 2>&1 || true
+    fi
     [ -z "$RECORD" ] || [ ${#new[@]} = 0 ] || printf '%s\n' "${new[@]}" >>"$RECORD"
     echo "install-deps: installed ${want[*]}"
 fi
