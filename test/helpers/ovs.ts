@@ -2,7 +2,9 @@
 // database, sockets and pidfiles under RUN_DIR, never the machine's own OVS.
 // ovs-vswitchd runs inside `netns` so its ports and tap devices live there.
 import { mkdir, rm, readFile } from 'node:fs/promises';
-import { RUN_DIR, ensureRunDir, run, runOk, stopPid } from './run.js';
+import type { Teardownable } from './host.js';
+import { createNetns, type Netns } from './netns.js';
+import { RUN_DIR, RUN_PREFIX, ensureRunDir, run, runOk, stopPid } from './run.js';
 
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 
@@ -93,4 +95,17 @@ export async function killOvsByPidfiles(name: string): Promise<void> {
     if (pid) await stopPid(pid);
   }
   await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * A private OVS whose ovs-vswitchd runs in a netns of its own (`${RUN_PREFIX}-${name}`); both are
+ * removed when `t` ends, also when the start fails half-way (killOvsByPidfiles).
+ */
+export async function startOvsInNetns(t: Teardownable, name: string): Promise<{ ns: Netns; ovs: OvsInstance }> {
+  const ns = await createNetns(`${RUN_PREFIX}-${name}`);
+  t.teardown(() => ns.remove());
+  let ovs: OvsInstance | undefined;
+  t.teardown(() => (ovs ? destroyOvs(ovs) : killOvsByPidfiles(name)));
+  ovs = await startOvs(name, ns.name);
+  return { ns, ovs };
 }

@@ -3,8 +3,8 @@
 // observer; nothing touches the machine's own OVS.
 import t from 'tap';
 import { once } from 'node:events';
-import { createNetns, linkNames } from '../helpers/netns.js';
-import { startOvs, destroyOvs, killOvsByPidfiles, type OvsInstance } from '../helpers/ovs.js';
+import { linkNames } from '../helpers/netns.js';
+import { startOvsInNetns } from '../helpers/ovs.js';
 import { RUN_PREFIX } from '../helpers/run.js';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { OvsdbConnectionError, OvsdbError, OvsdbTimeoutError } from '../../src/ovsdb/errors.js';
@@ -28,12 +28,7 @@ function accessPortOps(name: string, tag: number, endpoint: string): Operation[]
 }
 
 t.test('OvsdbClient on a private OVS', async (t) => {
-  const ns = await createNetns(`${RUN_PREFIX}-x`);
-  t.teardown(() => ns.remove());
-  let ovs: OvsInstance | undefined;
-  t.teardown(() => (ovs ? destroyOvs(ovs) : killOvsByPidfiles('x')));
-  ovs = await startOvs('x', ns.name);
-  const o = ovs;
+  const { ns, ovs: o } = await startOvsInNetns(t, 'x');
   const { logger, lines } = captureLogger();
   const client = new OvsdbClient({ endpoint: o.endpoint, logger, backoff: { initialMs: 100, maxMs: 800 } });
   t.teardown(() => client.close());

@@ -4,8 +4,7 @@
 // "other client" whose changes the cache must see.
 import t from 'tap';
 import { pino } from 'pino';
-import { createNetns } from '../helpers/netns.js';
-import { startOvs, destroyOvs, killOvsByPidfiles, type OvsInstance } from '../helpers/ovs.js';
+import { startOvsInNetns } from '../helpers/ovs.js';
 import { RUN_PREFIX } from '../helpers/run.js';
 import { OvsdbClient } from '../../src/ovsdb/client.js';
 import { Vswitch } from '../../src/vswitch/vswitch.js';
@@ -18,12 +17,7 @@ const endpoint = (net: string, ep: string): Record<string, string> => ({ ...OWNE
 const port = (n: number): string => `${RUN_PREFIX}s${n}`;
 
 t.test('Vswitch on a private OVS', async (t) => {
-  const ns = await createNetns(`${RUN_PREFIX}-v`);
-  t.teardown(() => ns.remove());
-  let ovs: OvsInstance | undefined;
-  t.teardown(() => (ovs ? destroyOvs(ovs) : killOvsByPidfiles('v')));
-  ovs = await startOvs('v', ns.name);
-  const o = ovs;
+  const { ovs: o } = await startOvsInNetns(t, 'v');
   const client = new OvsdbClient({ endpoint: o.endpoint, logger: pino({ level: 'silent' }), backoff: { initialMs: 100, maxMs: 800 } });
   t.teardown(() => client.close());
   await client.connect();
