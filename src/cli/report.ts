@@ -3,6 +3,7 @@
 import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
 import { isOrphanLink, isWantedPort, isWantedSpare, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
+import { isSparePort } from '../dataplane/owned.js';
 
 export interface NetworkStatus {
   id: string;
@@ -66,6 +67,7 @@ export function statusReport(f: Facts): StatusReport {
   const networks = Object.values(state?.networks ?? {});
   const endpoints = Object.values(state?.endpoints ?? {});
 
+  const sparesOf = countSpares(ovs?.ports.values() ?? []);
   const report: StatusReport = {
     unreadable,
     networks: networks.map((n) => ({
@@ -73,7 +75,7 @@ export function statusReport(f: Facts): StatusReport {
       subnets: n.subnets ?? Object.values(state?.pools ?? {}).filter((p) => p.networkId === n.id).map((p) => p.pool),
       gateway: n.gatewayV4 ?? n.gatewayV6, uplink: n.uplink, nativeVlan: n.nativeVlan, hostIp: n.hostIp, remotes: n.remotes,
       mtu: n.mtu, endpoints: endpoints.filter((e) => e.networkId === n.id).length,
-      spares: [...(ovs?.ports.values() ?? [])].filter((p) => p.externalIds[ROLE_KEY] === 'spare' && p.externalIds[NETWORK_KEY] === n.id).length,
+      spares: sparesOf.get(n.id) ?? 0,
     })),
     endpoints: endpoints.map((e) => {
       const port = ovs?.ports.get(e.hostIf);
@@ -126,4 +128,14 @@ export function statusReport(f: Facts): StatusReport {
 
 function networksOn(networks: ReadonlyArray<{ id: string; bridge: string }>, bridge: string): string {
   return `network ${networks.filter((n) => n.bridge === bridge).map((n) => shortId(n.id)).join(', ')}`;
+}
+
+/** How many spare ports each network has (network ID → count), in one pass over the ports. */
+function countSpares(ports: Iterable<{ externalIds: Record<string, string> }>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const p of ports) {
+    const network = p.externalIds[NETWORK_KEY];
+    if (isSparePort(p) && network !== undefined) counts.set(network, (counts.get(network) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -168,7 +168,7 @@ export class Dataplane {
     const left = ctx.state.endpoints(n.id);
     for (const ep of left) await removeEndpoint(ctx, ep);
     if (ctx.state.network(n.id)) await ctx.state.removeNetwork(n.id);
-    await this.detached(n.id); // its own endpoints' only: other networks' are no business of this one
+    await this.#detacher.idle(n.id); // its own endpoints' only (their re-marks were awaited above): other networks' are no business of this one
     await this.#supply.run(n.id, async () => {
       const pooled = this.#pool.drop(n.id);
       const stray = (await listOwnedSpares(ctx.vswitch)).filter((s) => s.networkId === n.id && !pooled.some((p) => p.host === s.host));

@@ -61,14 +61,14 @@ export class SparePool {
   /** Hands out one spare of the network (oldest first), or undefined; counts the demand either way. */
   take(networkId: string): Spare | undefined {
     if (this.size === 0) return undefined;
-    this.countDemand(networkId);
+    this.#countDemand(networkId);
     const spare = this.#ready.get(networkId)?.shift();
     if (spare) this.#names.delete(spare.host);
     return spare;
   }
 
-  /** Counts one unit of demand now (take() does; so does a spare handed out straight from a refill). */
-  countDemand(networkId: string): void {
+  /** Counts one unit of demand now (each take(), whether it found a spare or not). */
+  #countDemand(networkId: string): void {
     const times = this.#demand.get(networkId) ?? [];
     times.push(this.#now());
     if (times.length > this.max) times.shift();

@@ -53,7 +53,7 @@ const byName = (name: string, ...attrs: Buffer[]): Buffer[] => [ifinfomsg(), str
 export async function createVethPair(host: string, peer: string, mtu: number, alias: string): Promise<boolean> {
   // the host end is up and NOARP from birth (link/harden.ts); the container end keeps ARP and stays down
   const hostEnd = ifinfomsg({ flags: IFF_UP | IFF_NOARP, change: IFF_UP | IFF_NOARP });
-  const peerEnd = Buffer.concat([ifinfomsg(), strAttr(IFLA_IFNAME, peer), u32Attr(IFLA_MTU, mtu)]);
+  const peerEnd = Buffer.concat(byName(peer, u32Attr(IFLA_MTU, mtu)));
   const linkinfo = nest(IFLA_LINKINFO, strAttr(IFLA_INFO_KIND, 'veth'), nest(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peerEnd)));
   try {
     await request('route', `create veth ${host} (peer ${peer})`, RTM_NEWLINK, NLM_F.CREATE | NLM_F.EXCL,

@@ -11,12 +11,13 @@ import { deleteLink } from '../link/links.js';
 import { isSparePort, spareOf } from '../dataplane/owned.js';
 import type { Spare } from '../dataplane/spares.js';
 import type { Look } from './look.js';
+import { recordedLinks } from './wanted.js';
 import type { Act, ReconcileContext } from './reconcile.js';
 
 export async function reconcileSpares(ctx: ReconcileContext, act: Act, look: Look): Promise<void> {
   const found = (await look.ports()).filter(isSparePort).map(spareOf);
   const links = await look.links();
-  const recorded = new Set(ctx.state.endpoints().flatMap((e) => [e.hostIf, e.containerIf]));
+  const recorded = recordedLinks(ctx.state.endpoints());
   const inOvs = new Set(found.map((s) => s.host));
   const fields = (s: Spare): Record<string, unknown> => ({ network: shortId(s.networkId), port: s.host });
 

@@ -7,6 +7,7 @@
 // (isWantedSpare, isOrphanLink), one of a gone network is not.
 import { ENDPOINT_KEY, isOurLinkName, NETWORK_KEY, portNamesOf, ROLE_KEY, spareNetworkOf, type PortRole } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
+import { isSparePort } from '../dataplane/owned.js';
 
 export interface WantedPort {
   name: string;
@@ -61,7 +62,7 @@ export function isWantedPort(wanted: ReadonlyMap<string, WantedPort>, port: { na
 
 /** A spare port (ovsvlan-role=spare) of a live network: its pool's, not an orphan. */
 export function isWantedSpare(port: { externalIds: Record<string, string> }, liveNetworks: ReadonlySet<string>): boolean {
-  return port.externalIds[ROLE_KEY] === 'spare' && liveNetworks.has(port.externalIds[NETWORK_KEY] ?? '');
+  return isSparePort(port) && liveNetworks.has(port.externalIds[NETWORK_KEY] ?? '');
 }
 
 /** The link names endpoint records hold (both ends of each), for isOrphanLink. */

@@ -163,12 +163,16 @@ export class Vswitch {
       const { found } = await this.#lookup(ports.map((p) => p.name), []);
       const gone = ports.flatMap((p) => {
         const f = found.get(p.name);
-        return f?.bridge !== undefined && hasMarks(f.externalIds, p.marks) ? [{ name: p.name, found: f }] : [];
+        return f?.bridge !== undefined && hasMarks(f.externalIds, p.marks) ? [{ name: p.name, found: f, bridge: f.bridge }] : [];
       });
       if (gone.length === 0) return [];
       // Port and Interface are not root tables: dropping the reference deletes them.
       const byBridge = new Map<string, Uuid[]>();
-      for (const g of gone) byBridge.set(g.found.bridge ?? '', [...(byBridge.get(g.found.bridge ?? '') ?? []), g.found.uuid]);
+      for (const g of gone) {
+        let uuids = byBridge.get(g.bridge);
+        if (!uuids) byBridge.set(g.bridge, (uuids = []));
+        uuids.push(g.found.uuid);
+      }
       const ops: Operation[] = [
         ...gone.map((g) => unchanged(g.found)),
         ...[...byBridge].map(([b, uuids]) => mutate('Bridge', [['name', '==', b]], [['ports', 'delete', ovsSet(uuids)]])),
