@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'OVSVLAN_ERR_CONFLICT'
   | 'OVSVLAN_ERR_LINK'
   | 'OVSVLAN_ERR_STORE'
-  | 'OVSVLAN_ERR_CONFIG';
+  | 'OVSVLAN_ERR_CONFIG'
+  /** etcd (cluster mode) did not answer: src/cluster/kv.ts ClusterUnreachableError */
+  | 'OVSVLAN_ERR_CLUSTER';
 
 export class OvsvlanError extends Error {
   readonly code: ErrorCode;
