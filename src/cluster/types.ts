@@ -16,7 +16,11 @@ export interface ClusterSettings {
   readonly prefix: string;
   /** this host's stable id (OVSVLAN_HOST_ID, else /etc/machine-id) */
   readonly hostId: string;
-  /** this host's tunnel endpoint (OVSVLAN_UNDERLAY_IP, else the address of the interface holding the default route) */
+  /**
+   * this host's tunnel endpoint (OVSVLAN_UNDERLAY_IP); '' in the parsed
+   * settings means "the address of the interface holding the default route",
+   * resolved by the daemon at start (cluster.ts)
+   */
   readonly underlayIp: string;
   /** a peer whose liveness record is gone keeps its tunnels this long (OVSVLAN_MESH_GRACE, seconds in the setting) */
   readonly meshGraceMs: number;

@@ -35,6 +35,10 @@ export interface NetworkRecord {
   subnets?: string[];
   /** The names of its tunnel and host ports; absent in records older than issue 9 (names.ts portNamesOf). */
   ports?: NetworkPortNames;
+  /** Cluster mode: the network's identity in etcd (cluster/types.ts NetworkIdent); absent: a network of this host alone. */
+  ident?: string;
+  /** Cluster mode, overlays without remote=: the tunnel ports follow the cluster's live hosts (cluster/mesh.ts owns them, `remotes` is empty). */
+  mesh?: boolean;
 }
 
 export interface EndpointRecord {
