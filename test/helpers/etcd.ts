@@ -1,9 +1,11 @@
-// A private etcd cluster for the cluster-mode tests: N `etcd` members (Debian's etcd-server 3.4)
-// on 127.0.0.1, each with a client and a peer port picked free for this run, data dirs, logs and
-// pidfiles under RUN_DIR/etcd-<name>/ (scripts/cleanup-tests.sh stops what a crashed run left by
-// those pidfiles), a per-run cluster token. Never the machine's own etcd, never a fixed port.
+// A private etcd cluster for the cluster-mode tests: N `etcd` members (Debian's etcd-server 3.4),
+// data dirs, logs and pidfiles under RUN_DIR/etcd-<name>/ (scripts/cleanup-tests.sh stops what a
+// crashed run left by those pidfiles), a per-run cluster token. Never the machine's own etcd.
+//  - loopback mode (default): on 127.0.0.1, each member's client and peer port picked free for this run;
+//  - netns mode (`netns` + `address`): inside a test's own netns (the hub of test/helpers/cluster.ts),
+//    on `address` with fixed ports 2379+2i (client) and 2380+2i (peer): that netns is private.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { Teardownable } from './host.js';
@@ -41,6 +43,26 @@ export interface EtcdClusterOpts {
   members?: number;
   /** When given, destroy() is registered as its teardown. */
   t?: Teardownable;
+  /** Run the members (and etcdctl) inside this netns; needs `address`. */
+  netns?: string;
+  /** The address the members listen on inside `netns` (no prefix length). */
+  address?: string;
+}
+
+/** The netns mode's fixed ports: member i listens on 2379+2i (client) and 2380+2i (peer). */
+const fixedPorts = (n: number): number[] => Array.from({ length: 2 * n }, (_, k) => 2379 + k);
+
+/** `ip netns exec NS` in front of a command when `netns` is given. */
+const inNetns = (netns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] =>
+  netns === undefined ? [cmd, [...args]] : ['ip', ['netns', 'exec', netns, cmd, ...args]];
+
+/** The command name of a PID (/proc/PID/comm), '' when it is gone. */
+function commOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
 }
 
 /** `n` distinct free TCP ports on 127.0.0.1: all held open at once, so none is handed out twice. */
@@ -71,14 +93,17 @@ async function freePorts(n: number): Promise<number[]> {
  */
 export async function startEtcdCluster(name: string, opts: EtcdClusterOpts = {}): Promise<EtcdCluster> {
   const count = opts.members ?? 3;
+  const { netns } = opts;
+  if ((netns === undefined) !== (opts.address === undefined)) throw new Error('startEtcdCluster: netns and address go together');
+  const host = opts.address ?? '127.0.0.1';
   await ensureRunDir();
   const dir = `${RUN_DIR}/etcd-${name}`;
   await mkdir(dir, { recursive: true });
-  const ports = await freePorts(2 * count);
+  const ports = netns === undefined ? await freePorts(2 * count) : fixedPorts(count);
   const specs = Array.from({ length: count }, (_, i) => ({
     name: `${RUN_PREFIX}-${name}-m${i}`,
-    clientUrl: `http://127.0.0.1:${ports[2 * i]}`,
-    peerUrl: `http://127.0.0.1:${ports[2 * i + 1]}`,
+    clientUrl: `http://${host}:${ports[2 * i]}`,
+    peerUrl: `http://${host}:${ports[2 * i + 1]}`,
     dataDir: `${dir}/m${i}.data`,
     logFile: `${dir}/m${i}.log`,
     pidFile: `${dir}/m${i}.pid`,
@@ -94,24 +119,31 @@ export async function startEtcdCluster(name: string, opts: EtcdClusterOpts = {})
   const endpoints = specs.map((s) => s.clientUrl);
 
   const etcdctl = (args: readonly string[], eps: readonly string[] = endpoints): Promise<RunResult> =>
-    run('etcdctl', [`--endpoints=${eps.join(',')}`, '--dial-timeout=2s', '--command-timeout=5s', ...args],
+    run(...inNetns(netns, 'etcdctl', [`--endpoints=${eps.join(',')}`, '--dial-timeout=2s', '--command-timeout=5s', ...args]),
       { env: { ETCDCTL_API: '3' }, timeout: 20_000 });
 
   const launch = async (i: number): Promise<void> => {
     const s = spec(i);
     const logFd = openSync(s.logFile, 'a');
     // node's spawn, detached, output to a file: a member must not depend on this process' pipes
-    const child = spawn('etcd', ['--name', s.name, '--data-dir', s.dataDir, '--logger=zap', '--log-outputs=stderr',
+    // in a netns through `ip netns exec`, which execs etcd: the PID recorded is etcd's (checked below)
+    const child = spawn(...inNetns(netns, 'etcd', ['--name', s.name, '--data-dir', s.dataDir, '--logger=zap', '--log-outputs=stderr',
       '--listen-client-urls', s.clientUrl, '--advertise-client-urls', s.clientUrl,
       '--listen-peer-urls', s.peerUrl, '--initial-advertise-peer-urls', s.peerUrl,
-      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token],
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token]),
     { detached: true, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     child.on('error', () => undefined);
     child.unref();
     if (child.pid === undefined) throw new Error(`etcd ${s.name}: spawn failed`);
-    pids[i] = child.pid;
-    await writeFile(s.pidFile, `${child.pid}\n`);
+    const pid = child.pid;
+    pids[i] = pid;
+    await writeFile(s.pidFile, `${pid}\n`);
+    if (netns !== undefined) {
+      await waitFor(`etcd ${s.name} to be exec'd by ip netns exec (pid ${pid})`,
+        async () => commOf(pid) === 'etcd' || !pidAlive(pid), 5_000);
+      if (commOf(pid) !== 'etcd') throw new Error(`etcd ${s.name}: pid ${pid} is not etcd (it exited, see ${s.logFile})`);
+    }
   };
   const healthy = async (eps: readonly string[], cluster: boolean): Promise<boolean> =>
     (await etcdctl(['endpoint', 'health', ...(cluster ? ['--cluster'] : [])], eps)).exitCode === 0;
