@@ -2,7 +2,10 @@
 // managed plugin's way) or the matching --flag, is validated and parsed once
 // (a number is a number, a range is a prefix), and is frozen. Every bad
 // setting is reported at once.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CLUSTER_KEYS, clusterSettings, HOST_ID, HOST_ID_FORM, parseEndpoints, parseUnderlayIp, type ClusterKey } from './cluster/settings.js';
+import type { ClusterSettings } from './cluster/types.js';
 import { ConfigError } from './errors.js';
 import { parsePrefix } from './ipam/address.js';
 import type { DefaultRange } from './ipam/pools.js';
@@ -32,10 +35,13 @@ export interface Config {
   readonly metrics: string;
   /** Spare ports each network keeps attached for its next endpoints (0-64; 0: none). */
   readonly spares: number;
+  /** Cluster mode (OVSVLAN_ETCD and the settings that go with it); undefined: local mode, this host alone. */
+  readonly cluster: ClusterSettings | undefined;
 }
 
 export interface Setting {
-  key: keyof Config;
+  /** a Config field, or one of the settings that make up Config.cluster */
+  key: Exclude<keyof Config, 'cluster'> | ClusterKey;
   env: string;
   flag: string;
   default: string;
@@ -44,7 +50,7 @@ export interface Setting {
   /** The problem with a value, or undefined when it is good. */
   check?: (v: string) => string | undefined;
   /** What a good value stands for, when it is not the text itself; throws (a ConfigError naming the problem) on a bad one. */
-  parse?: (v: string) => Config[keyof Config];
+  parse?: (v: string) => unknown;
 }
 
 export interface DefaultPools {
@@ -89,6 +95,31 @@ export const SETTINGS: readonly Setting[] = [
   { key: 'metrics', env: 'OVSVLAN_METRICS', flag: '--metrics', default: '',
     doc: 'IP:PORT to serve Prometheus metrics on (GET /metrics) and a health check (GET /healthz); empty: off',
     check: (v) => (v === '' || parseListenAddress(v) ? undefined : LISTEN_FORM) },
+  { key: 'etcd', env: 'OVSVLAN_ETCD', flag: '--etcd', default: '',
+    doc: 'cluster mode: etcd client URLs, comma-separated (http:// or https://HOST:PORT); networks and addresses are then shared with the other hosts on that etcd; empty: local mode',
+    parse: (v) => parseEndpoints(v) },
+  { key: 'etcdCa', env: 'OVSVLAN_ETCD_CA', flag: '--etcd-ca', default: '',
+    doc: 'cluster mode: PEM file of the CA that signed the etcd servers\' certificates (https endpoints); empty: the system\'s CAs',
+    check: (v) => (v === '' || v.startsWith('/') ? undefined : 'must be an absolute path, or empty') },
+  { key: 'etcdCert', env: 'OVSVLAN_ETCD_CERT', flag: '--etcd-cert', default: '',
+    doc: 'cluster mode: PEM client certificate for etcd, with OVSVLAN_ETCD_KEY; empty: none',
+    check: (v) => (v === '' || v.startsWith('/') ? undefined : 'must be an absolute path, or empty') },
+  { key: 'etcdKey', env: 'OVSVLAN_ETCD_KEY', flag: '--etcd-key', default: '',
+    doc: 'cluster mode: PEM private key of OVSVLAN_ETCD_CERT; empty: none',
+    check: (v) => (v === '' || v.startsWith('/') ? undefined : 'must be an absolute path, or empty') },
+  { key: 'etcdPrefix', env: 'OVSVLAN_ETCD_PREFIX', flag: '--etcd-prefix', default: '/ovsvlan',
+    doc: 'cluster mode: every key ovsvlan keeps in etcd is under it (one cluster of ovsvlan hosts per prefix)',
+    check: (v) => (/^\/[A-Za-z0-9_./-]+$/.test(v) && !v.endsWith('/') ? undefined : 'must be "/" followed by letters, digits, "_", ".", "/" or "-", not ending in "/"') },
+  { key: 'hostId', env: 'OVSVLAN_HOST_ID', flag: '--host-id', default: '',
+    doc: 'cluster mode: this host\'s name in the cluster, stable across restarts; empty: the content of /etc/machine-id',
+    check: (v) => (v === '' || HOST_ID.test(v) ? undefined : HOST_ID_FORM) },
+  { key: 'underlayIp', env: 'OVSVLAN_UNDERLAY_IP', flag: '--underlay-ip', default: '',
+    doc: 'cluster mode: this host\'s tunnel endpoint address for mesh overlays; empty: the first global address of the interface holding the default route',
+    parse: (v) => parseUnderlayIp(v) },
+  { key: 'meshGraceMs', env: 'OVSVLAN_MESH_GRACE', flag: '--mesh-grace', default: '60',
+    doc: 'cluster mode: seconds a host that stopped renewing its liveness record keeps its tunnels on the others',
+    check: (v) => (/^\d{1,6}$/.test(v) ? undefined : 'must be a number of seconds (0-999999)'),
+    parse: (v) => Number(v) * 1000 },
   { key: 'logLevel', env: 'OVSVLAN_LOG_LEVEL', flag: '--log-level', default: 'info',
     doc: 'fatal, error, warn, info, debug or trace',
     check: (v) => ((LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) },
@@ -114,6 +145,13 @@ export function parseDefaultPools(v: string): DefaultPools {
     out[family] = Object.freeze({ base: Object.freeze(base), bits });
   }
   return Object.freeze({ v4: out.v4 ?? DEFAULT_RANGES.v4, v6: out.v6 ?? DEFAULT_RANGES.v6 });
+}
+
+const readMachineId = (): string => readFileSync('/etc/machine-id', 'utf8');
+
+function named(key: ClusterKey): string {
+  const s = SETTINGS.find((x) => x.key === key);
+  return s ? `${s.env} (${s.flag})` : key;
 }
 
 const DEFAULT_RANGES: DefaultPools = {
@@ -168,25 +206,37 @@ function describeParseError(err: Error & { code?: string }): string {
   return err.message.split('\n')[0]?.replace(/\.$/, '') ?? err.message;
 }
 
-/** Flags win over environment variables, which win over defaults. Every bad setting is reported at once. */
-export function resolveConfig(flags: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>): Config {
+/**
+ * Flags win over environment variables, which win over defaults. Every bad
+ * setting is reported at once. `machineId` reads the default host id of
+ * cluster mode (/etc/machine-id), only when OVSVLAN_ETCD is set and
+ * OVSVLAN_HOST_ID is not.
+ */
+export function resolveConfig(flags: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>>,
+  machineId: () => string = readMachineId): Config {
   const problems: string[] = [];
   const out: Record<string, unknown> = {};
+  const cluster: Record<string, unknown> = {};
+  const given = new Set<ClusterKey>();
   for (const s of SETTINGS) {
     const value = flags.get(s.flag) ?? env[s.env] ?? s.default;
+    const into = CLUSTER_KEYS.has(s.key) ? cluster : out;
+    if (into === cluster && value !== s.default) given.add(s.key as ClusterKey);
     let problem = s.check?.(value);
     try {
-      out[s.key] = problem || !s.parse ? value : s.parse(value);
+      into[s.key] = problem || !s.parse ? value : s.parse(value);
     } catch (err) {
       problem = (err as Error).message;
     }
     if (problem) problems.push(`${s.env} (${s.flag}) "${value}": ${problem}`);
   }
+  out['cluster'] = clusterSettings(cluster, given, problems, named, machineId);
   if (problems.length > 0) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);
   return Object.freeze(out as unknown as Config);
 }
 
 /** The daemon's settings from its command line (setting flags only) and environment. */
-export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Config {
-  return resolveConfig(parseCommandLine(argv).settings, env);
+export function loadConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>,
+  machineId: () => string = readMachineId): Config {
+  return resolveConfig(parseCommandLine(argv).settings, env, machineId);
 }

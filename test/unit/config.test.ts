@@ -16,6 +16,7 @@ t.test('defaults', async (t) => {
     spares: 4,
     metrics: '',
     logLevel: 'info',
+    cluster: undefined,
   });
   t.same([c.defaultPools.v4.base.cidr, c.defaultPools.v4.bits, c.defaultPools.v6.base.cidr, c.defaultPools.v6.bits],
     ['10.200.0.0/16', 24, 'fd6f:7673:766c::/48', 64], 'default pools parsed: a prefix and a size per family');
@@ -67,4 +68,52 @@ t.test('default pools', async (t) => {
 t.test('lease grace: seconds in the setting, ms once loaded', async (t) => {
   t.equal(loadConfig(['--lease-grace', '5'], {}).leaseGraceMs, 5000);
   t.throws(() => loadConfig([], { OVSVLAN_LEASE_GRACE: '1.5' }), /OVSVLAN_LEASE_GRACE \(--lease-grace\) "1.5": must be a number of seconds/);
+});
+
+t.test('cluster mode: off without OVSVLAN_ETCD, its settings parsed with it', async (t) => {
+  const noMachineId = (): string => {
+    throw new Error('not to be read');
+  };
+  t.equal(loadConfig([], {}, noMachineId).cluster, undefined, 'local mode by default; /etc/machine-id not read');
+  const c = loadConfig(['--etcd', 'http://127.0.0.1:2379, https://etcd-2.example:2379/'], {
+    OVSVLAN_HOST_ID: 'h1', OVSVLAN_UNDERLAY_IP: '2001:DB8:0::1', OVSVLAN_MESH_GRACE: '5', OVSVLAN_ETCD_PREFIX: '/lab/ovsvlan',
+    OVSVLAN_ETCD_CA: '/etc/ovsvlan/ca.pem', OVSVLAN_ETCD_CERT: '/etc/ovsvlan/c.pem', OVSVLAN_ETCD_KEY: '/etc/ovsvlan/k.pem',
+  }, noMachineId);
+  t.same(c.cluster, {
+    endpoints: ['http://127.0.0.1:2379', 'https://etcd-2.example:2379'], ca: '/etc/ovsvlan/ca.pem', cert: '/etc/ovsvlan/c.pem',
+    key: '/etc/ovsvlan/k.pem', prefix: '/lab/ovsvlan', hostId: 'h1', underlayIp: '2001:db8::1', meshGraceMs: 5000,
+  });
+  t.ok(Object.isFrozen(c.cluster));
+  const d = loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1:2379' }, () => '0123456789abcdef0123456789abcdef\n');
+  t.same([d.cluster?.hostId, d.cluster?.prefix, d.cluster?.underlayIp, d.cluster?.meshGraceMs, d.cluster?.ca],
+    ['0123456789abcdef0123456789abcdef', '/ovsvlan', '', 60_000, undefined], 'defaults: the machine id, /ovsvlan, underlay resolved at start, 60 s');
+});
+
+t.test('cluster mode: every bad value named with what it may be', async (t) => {
+  const err = t.throws(() => loadConfig([], {
+    OVSVLAN_ETCD: 'http://10.0.0.1:2379,10.0.0.2:2379', OVSVLAN_HOST_ID: '-h', OVSVLAN_ETCD_PREFIX: '/ovsvlan/',
+    OVSVLAN_UNDERLAY_IP: '10.0.0.1/24', OVSVLAN_MESH_GRACE: '1m', OVSVLAN_ETCD_CA: 'ca.pem',
+  })) as Error;
+  t.ok(err instanceof ConfigError);
+  t.match(err.message, /OVSVLAN_ETCD \(--etcd\) "http:\/\/10.0.0.1:2379,10.0.0.2:2379": "10.0.0.2:2379" is not an etcd client URL: must be http:\/\/ or https:\/\//);
+  t.match(err.message, /OVSVLAN_HOST_ID \(--host-id\) "-h": must be 1-63 letters/);
+  t.match(err.message, /OVSVLAN_ETCD_PREFIX \(--etcd-prefix\) "\/ovsvlan\/": .*not ending in "\/"/);
+  t.match(err.message, /OVSVLAN_UNDERLAY_IP \(--underlay-ip\) "10.0.0.1\/24": must be an IPv4 or IPv6 address/);
+  t.match(err.message, /OVSVLAN_MESH_GRACE \(--mesh-grace\) "1m": must be a number of seconds/);
+  t.match(err.message, /OVSVLAN_ETCD_CA \(--etcd-ca\) "ca.pem": must be an absolute path/);
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'etcd://10.0.0.1:2379' }, () => 'h'), /not an etcd client URL/);
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1' }, () => 'h'), /not an etcd client URL/, 'a port is required');
+});
+
+t.test('cluster mode: cert and key together, its settings only with OVSVLAN_ETCD, a host id needed', async (t) => {
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'https://10.0.0.1:2379', OVSVLAN_HOST_ID: 'h1', OVSVLAN_ETCD_CERT: '/c.pem' }),
+    /OVSVLAN_ETCD_CERT \(--etcd-cert\) and OVSVLAN_ETCD_KEY \(--etcd-key\): give both/);
+  t.throws(() => loadConfig(['--host-id', 'h1'], { OVSVLAN_MESH_GRACE: '5' }),
+    /OVSVLAN_HOST_ID \(--host-id\), OVSVLAN_MESH_GRACE \(--mesh-grace\): only for cluster mode; set OVSVLAN_ETCD \(--etcd\) too/);
+  t.equal(loadConfig([], { OVSVLAN_ETCD_PREFIX: '/ovsvlan', OVSVLAN_MESH_GRACE: '60' }).cluster, undefined,
+    'defaults given explicitly (the managed plugin sets every variable) are not a cluster setting given');
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1:2379' }, () => {
+    throw new Error('ENOENT: no such file');
+  }), /OVSVLAN_HOST_ID \(--host-id\): not set, and \/etc\/machine-id cannot be read \(ENOENT: no such file\); set it/);
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1:2379' }, () => ''), /\/etc\/machine-id holds "", which is not a host id/);
 });
