@@ -10,12 +10,15 @@ import { format, parseAddress, parsePrefix, reserved, type Prefix } from './addr
 import { nextFree } from './allocator.js';
 import { newPoolId } from './pool-id.js';
 import { choosePool, type DefaultRange } from './pools.js';
+import { saveShared, sharedPool, type IpamCluster } from './shared.js';
 
 export interface IpamContext {
   readonly state: StateCache;
   readonly locks: KeyedMutex;
   readonly log: Logger;
   readonly defaults: { v4: DefaultRange; v6: DefaultRange };
+  /** Cluster mode: container addresses of shared networks are taken through etcd; absent: local mode. */
+  readonly cluster?: IpamCluster;
 }
 
 export const LOCAL_ADDRESS_SPACE = 'ovsvlan-local';
@@ -65,38 +68,46 @@ export async function releasePool(ctx: IpamContext, poolId: string): Promise<voi
 /**
  * RequestAddress is invoked for the network's gateway (`gateway` true) and
  * --aux-address values at network creation, and for each container endpoint
- * (with --ip, or none to pick one). Returns the address in CIDR form.
+ * (with --ip, or none to pick one). Returns the address in CIDR form. In
+ * cluster mode a container's address on a shared network is taken through
+ * etcd first (shared.ts): never one another host holds.
  */
 export async function requestAddress(ctx: IpamContext, poolId: string, wanted: string | undefined, gateway: boolean): Promise<string> {
   return ctx.locks.run(poolId, async () => {
     const p = requirePool(ctx, poolId);
     const prefix = prefixOf(p);
     const isTaken = takenCheck(p, prefix);
-    let value: bigint;
+    const range = p.subPool ? parsePrefix(p.subPool) ?? prefix : prefix;
+    const last = p.lastAllocated ? parseAddress(p.lastAllocated)?.value : undefined;
+    let value: bigint | undefined;
     if (wanted !== undefined) {
       value = checkWanted(p, prefix, wanted, isTaken);
     } else if (gateway) {
       value = prefix.family === 4 && prefix.bits >= 31 ? prefix.first : prefix.first + 1n;
       if (isTaken(value)) throw new ConflictError(`the default gateway ${format(prefix.family, value)} of pool ${p.pool} is already in use; give --gateway`);
-    } else {
-      const range = p.subPool ? parsePrefix(p.subPool) ?? prefix : prefix;
-      const last = p.lastAllocated ? parseAddress(p.lastAllocated)?.value : undefined;
-      const free = await nextFree({ range, isTaken, takenCount: () => reserved(prefix).length + Object.keys(p.leases).length, last });
-      if (free === undefined) {
-        throw new ConflictError(`no free address left in ${range.cidr} (pool ${p.pool}): the pool is exhausted`);
-      }
-      value = free;
+    }
+    const shared = gateway ? undefined : sharedPool(ctx.cluster, p);
+    const allocation = shared && await shared.cluster.addresses.allocate({ ident: shared.ident, prefix, range, wanted: value, isTakenLocally: isTaken, last });
+    value = allocation?.value ?? value;
+    if (value === undefined) {
+      value = await nextFree({ range, isTaken, takenCount: () => reserved(prefix).length + Object.keys(p.leases).length, last });
+      if (value === undefined) throw new ConflictError(`no free address left in ${range.cidr} (pool ${p.pool}): the pool is exhausted`);
     }
     const address = format(prefix.family, value);
     const kind: LeaseKind = gateway ? 'gateway' : 'pending';
-    await ctx.state.changeLeases(poolId, { [address]: { kind, at: Date.now() } },
+    const save = (): Promise<void> => ctx.state.changeLeases(poolId, { [address]: { kind, at: Date.now() } },
       wanted === undefined && !gateway ? { lastAllocated: address } : {});
-    ctx.log.debug({ pool: poolId, address, kind }, 'address leased');
+    await (shared && allocation ? saveShared(shared, address, allocation, save) : save());
+    ctx.log.debug({ pool: poolId, address, kind, ident: shared?.ident }, 'address leased');
     return `${address}/${prefix.bits}`;
   });
 }
 
-/** ReleaseAddress is invoked after DeleteEndpoint, and for the gateway and aux addresses on `docker network rm`. */
+/**
+ * ReleaseAddress is invoked after DeleteEndpoint, and for the gateway and aux
+ * addresses on `docker network rm`. In cluster mode a container's address is
+ * then given back in etcd (never fails: address sync finishes it).
+ */
 export async function releaseAddress(ctx: IpamContext, poolId: string, address: string): Promise<void> {
   await ctx.locks.run(poolId, async () => {
     const p = ctx.state.pool(poolId);
@@ -112,7 +123,9 @@ export async function releaseAddress(ctx: IpamContext, poolId: string, address: 
       return;
     }
     await ctx.state.changeLeases(poolId, { [key]: undefined });
-    ctx.log.debug({ pool: poolId, address: key }, 'address released');
+    const shared = lease.kind === 'pending' || lease.kind === 'endpoint' ? sharedPool(ctx.cluster, p) : undefined;
+    await shared?.cluster.addresses.release(shared.ident, key);
+    ctx.log.debug({ pool: poolId, address: key, ident: shared?.ident }, 'address released');
   });
 }
 
