@@ -4,7 +4,8 @@
 //    an internal port with the VTEP address 10.99.0.<n>/24 (the br-phy pattern userspace tunnels
 //    need: ovs-vswitchd resolves remote VTEPs through the kernel routes of its netns and pops
 //    tunnelled frames addressed to that port). Hosts are cabled by a veth (2 hosts) or by a Linux
-//    bridge in a netns of its own (more).
+//    bridge in a netns of its own (more, or with `hubAddress`: the hub bridge then holds that address,
+//    e.g. for the cluster tests' etcd, and addHost() cables one more host later).
 //  - createSwitch: a third netns with its own OVS instance whose bridge plays the physical switch,
 //    a trunk port per host, cabled to `${RUN_PREFIX}up` in every host netns (the uplink to hand
 //    ovsvlan), and tcpdump on those cables.
@@ -51,6 +52,10 @@ export interface Underlay {
   /** VTEP address of hosts[i] (10.99.0.<i+1>), without prefix length. */
   readonly ips: readonly string[];
   readonly mtu: number;
+  /** The hub netns (its Linux bridge cables the hosts), undefined when two hosts share one veth. */
+  readonly hub: Netns | undefined;
+  /** Cables one more host to the hub (VTEP 10.99.0.<n>, n = hosts so far + 1) and resolves its VTEP address once it reaches every other host. */
+  addHost(host: Host): Promise<string>;
   /** Removes the VTEP bridges, cables and the switch netns (idempotent, never throws). */
   remove(): Promise<void>;
 }
@@ -60,14 +65,24 @@ export interface UnderlayOpts {
   mtu?: number;
   /** When given, remove() runs at its end (also when it fails). */
   t?: Teardownable;
+  /**
+   * An address (CIDR, e.g. 10.99.0.250/24) for the hub bridge: the hosts are then always cabled
+   * through the hub netns, one host is enough, and addHost() works.
+   */
+  hubAddress?: string;
 }
 
-export async function createUnderlay(hosts: readonly Host[], opts: UnderlayOpts = {}): Promise<Underlay> {
-  if (hosts.length < 2) throw new Error('createUnderlay: needs at least two hosts');
+export async function createUnderlay(initialHosts: readonly Host[], opts: UnderlayOpts = {}): Promise<Underlay> {
+  const useHub = initialHosts.length > 2 || opts.hubAddress !== undefined;
+  if (initialHosts.length < (useHub ? 1 : 2)) throw new Error('createUnderlay: needs at least two hosts (one with hubAddress)');
   const mtu = opts.mtu ?? 1500;
+  const mtuArgs = ['mtu', String(mtu)];
   const bridge = `${RUN_PREFIX}phy`;
   const nic = `${RUN_PREFIX}ul`;
-  const ips = hosts.map((_, i) => `10.99.0.${i + 1}`);
+  const sw = `${RUN_PREFIX}ulsw`;
+  // grow with addHost()
+  const hosts: Host[] = [];
+  const ips: string[] = [];
   let hub: Netns | undefined;
   let removing: Promise<void> | undefined;
   const remove = (): Promise<void> =>
@@ -80,42 +95,65 @@ export async function createUnderlay(hosts: readonly Host[], opts: UnderlayOpts 
     })());
   safeTeardown(opts.t, 'underlay', remove);
 
+  /** hosts[i]'s cable to the hub bridge (its far end `${RUN_PREFIX}u<i>` in the hub). */
+  const cableToHub = async (h: Host, i: number): Promise<void> => {
+    if (!hub) throw new Error('underlay: no hub');
+    const far = `${RUN_PREFIX}u${i}`;
+    await runOk('ip', ['-n', h.ns.name, 'link', 'add', nic, ...mtuArgs, 'type', 'veth', 'peer', 'name', far, 'netns', hub.name, ...mtuArgs]);
+    await hub.ip(['link', 'set', far, 'master', sw]);
+    await prepareCable(hub.name, far);
+  };
+  /** hosts[i]'s VTEP bridge with its NIC and the address 10.99.0.<i+1>. */
+  const vtep = async (h: Host, i: number): Promise<void> => {
+    await prepareCable(h.ns.name, nic);
+    await h.ovs.vsctl(['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev', '--', 'add-port', bridge, nic,
+      '--', 'set', 'interface', bridge, `mtu_request=${mtu}`]);
+    await h.ns.ip(['addr', 'add', `${ips[i]}/24`, 'dev', bridge]);
+    await h.ns.ip(['link', 'set', bridge, 'up']);
+  };
+  /** hosts[i] reaches every other VTEP and the hub's address (this also fills OVS' tnl/arp cache by snooping). */
+  const reaches = async (i: number): Promise<void> => {
+    const h = hosts[i] as Host;
+    const targets = ips.filter((_, j) => j !== i);
+    if (opts.hubAddress !== undefined) targets.push(opts.hubAddress.replace(/\/\d+$/, ''));
+    for (const ip of targets) {
+      if (!(await nsPing(h.ns.name, ip, 3))) throw new Error(`underlay: ${h.name} cannot ping ${ip}`);
+    }
+  };
+
   try {
-    const mtuArgs = ['mtu', String(mtu)];
-    const [a, b] = hosts as [Host, Host];
-    if (hosts.length === 2) {
+    hosts.push(...initialHosts);
+    ips.push(...hosts.map((_, i) => `10.99.0.${i + 1}`));
+    if (!useHub) {
       // one cable, created directly in both namespaces (same name on both ends)
+      const [a, b] = hosts as [Host, Host];
       await runOk('ip', ['-n', a.ns.name, 'link', 'add', nic, ...mtuArgs, 'type', 'veth', 'peer', 'name', nic, 'netns', b.ns.name, ...mtuArgs]);
     } else {
       hub = await createNetns(`${RUN_PREFIX}-ul`);
-      const sw = `${RUN_PREFIX}ulsw`;
       await hub.ip(['link', 'add', sw, 'type', 'bridge']);
+      if (opts.hubAddress !== undefined) await hub.ip(['addr', 'add', opts.hubAddress, 'dev', sw]);
       await hub.ip(['link', 'set', sw, 'up']);
-      for (const [i, h] of hosts.entries()) {
-        const far = `${RUN_PREFIX}u${i}`;
-        await runOk('ip', ['-n', h.ns.name, 'link', 'add', nic, ...mtuArgs, 'type', 'veth', 'peer', 'name', far, 'netns', hub.name, ...mtuArgs]);
-        await hub.ip(['link', 'set', far, 'master', sw]);
-        await prepareCable(hub.name, far);
-      }
+      for (const [i, h] of hosts.entries()) await cableToHub(h, i);
     }
-    for (const [i, h] of hosts.entries()) {
-      await prepareCable(h.ns.name, nic);
-      await h.ovs.vsctl(['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev', '--', 'add-port', bridge, nic,
-        '--', 'set', 'interface', bridge, `mtu_request=${mtu}`]);
-      await h.ns.ip(['addr', 'add', `${ips[i]}/24`, 'dev', bridge]);
-      await h.ns.ip(['link', 'set', bridge, 'up']);
-    }
-    // every host reaches every other VTEP (this also fills OVS' tnl/arp cache by snooping)
-    for (const [i, h] of hosts.entries()) {
-      for (const [j, ip] of ips.entries()) {
-        if (i !== j && !(await nsPing(h.ns.name, ip, 3))) throw new Error(`underlay: ${h.name} cannot ping ${ip}`);
-      }
-    }
+    for (const [i, h] of hosts.entries()) await vtep(h, i);
+    for (const i of hosts.keys()) await reaches(i);
   } catch (err) {
     await remove().catch(() => undefined);
     throw err;
   }
-  return { bridge, nic, ips, mtu, remove };
+  const addHost = async (h: Host): Promise<string> => {
+    if (!hub) throw new Error('underlay: addHost needs the hub (three hosts or more, or hubAddress)');
+    const i = hosts.length;
+    const ip = `10.99.0.${i + 1}`;
+    // recorded first: remove() takes what a half-way cabling left
+    hosts.push(h);
+    ips.push(ip);
+    await cableToHub(h, i);
+    await vtep(h, i);
+    await reaches(i);
+    return ip;
+  };
+  return { bridge, nic, ips, mtu, hub, addHost, remove };
 }
 
 /** tcpdump running on an interface; stop() or its own -c / time limit ends it. */
@@ -185,6 +223,8 @@ export interface Switch {
   readonly trunks: readonly number[];
   /** tcpdump on the uplink cable of `host`, inside that host's netns. */
   capture(host: Host, opts?: CaptureOpts): Promise<Capture>;
+  /** Cables one more host to a new trunk port (`${RUN_PREFIX}s<n>`, same trunks). */
+  addHost(host: Host): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -194,11 +234,13 @@ export interface SwitchOpts {
   t?: Teardownable;
 }
 
-export async function createSwitch(hosts: readonly Host[], opts: SwitchOpts = {}): Promise<Switch> {
+export async function createSwitch(initialHosts: readonly Host[], opts: SwitchOpts = {}): Promise<Switch> {
   const trunks = opts.trunks ?? [860, 861];
   const bridge = `${RUN_PREFIX}sw`;
   const uplink = `${RUN_PREFIX}up`;
-  const ports = hosts.map((_, i) => `${RUN_PREFIX}s${i}`);
+  // grow with addHost()
+  const hosts: Host[] = [];
+  const ports: string[] = [];
   let ns: Netns | undefined;
   let ovs: OvsInstance | undefined;
   let removing: Promise<void> | undefined;
@@ -211,17 +253,22 @@ export async function createSwitch(hosts: readonly Host[], opts: SwitchOpts = {}
     })());
   safeTeardown(opts.t, 'switch', remove);
 
+  /** A trunk port of the switch cabled to `h`'s uplink; recorded first, so that remove() takes a half-made one. */
+  const cable = async (h: Host): Promise<void> => {
+    if (!ns || !ovs) throw new Error('switch: not started');
+    const port = `${RUN_PREFIX}s${ports.length}`;
+    hosts.push(h);
+    ports.push(port);
+    await runOk('ip', ['-n', h.ns.name, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', port, 'netns', ns.name]);
+    await prepareCable(h.ns.name, uplink);
+    await prepareCable(ns.name, port);
+    await ovs.vsctl(['add-port', bridge, port, '--', 'set', 'port', port, `trunks=${trunks.join(',')}`]);
+  };
   try {
     ns = await createNetns(`${RUN_PREFIX}-sw`);
     ovs = await startOvs('switch', ns.name);
     await ovs.vsctl(['add-br', bridge, '--', 'set', 'bridge', bridge, 'datapath_type=netdev']);
-    for (const [i, h] of hosts.entries()) {
-      const port = ports[i] as string;
-      await runOk('ip', ['-n', h.ns.name, 'link', 'add', uplink, 'type', 'veth', 'peer', 'name', port, 'netns', ns.name]);
-      await prepareCable(h.ns.name, uplink);
-      await prepareCable(ns.name, port);
-      await ovs.vsctl(['add-port', bridge, port, '--', 'set', 'port', port, `trunks=${trunks.join(',')}`]);
-    }
+    for (const h of initialHosts) await cable(h);
   } catch (err) {
     await remove().catch(() => undefined);
     throw err;
@@ -234,6 +281,7 @@ export async function createSwitch(hosts: readonly Host[], opts: SwitchOpts = {}
     ports,
     trunks,
     capture: (host, o) => startCapture(host.ns.name, uplink, o),
+    addHost: cable,
     remove,
   };
   return sw;
