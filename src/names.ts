@@ -80,6 +80,25 @@ export function networkPortNames(networkId: string, remotes: number, hostIp: boo
   };
 }
 
+/** external_ids key of a mesh tunnel port (cluster/mesh.ts): the host id of the peer it leads to. */
+export const PEER_KEY = 'ovsvlan-peer';
+
+/** The tunnel port of mesh network `networkId` to cluster host `hostId` (cluster/mesh.ts): one per peer, named from both. */
+export const meshTunnelName = (networkId: string, hostId: string): string => `${TUNNEL_PREFIX}${digest(`${networkId}/peer/${hostId}`)}`;
+
+/** Marks of a mesh tunnel port: a tunnel of its network, and the peer it leads to. */
+export function meshTunnelExternalIds(networkId: string, hostId: string): Record<string, string> {
+  return { ...infraExternalIds('tunnel', networkId), [PEER_KEY]: hostId };
+}
+
+/** The network and peer of a mesh tunnel port (ovsvlan's, role tunnel, with a network and a peer mark), or undefined for any other port. */
+export function meshPeerOf(externalIds: Readonly<Record<string, string>>): { networkId: string; hostId: string } | undefined {
+  const networkId = externalIds[NETWORK_KEY];
+  const hostId = externalIds[PEER_KEY];
+  if (externalIds[OWNER_KEY] !== OWNER_VALUE || externalIds[ROLE_KEY] !== 'tunnel' || !networkId || !hostId) return undefined;
+  return { networkId, hostId };
+}
+
 /**
  * The port names of a network record. Records made before issue 9 hold none:
  * theirs are `ovt` + 10 characters of the ID + the remote's index in 2 hex

@@ -1,7 +1,7 @@
 // `ovsvlan status` as data (pure): the networks and endpoints of the records,
 // what OVS and the kernel have of them, and the drift between the three.
 import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
-import { isOrphanLink, isWantedPort, isWantedSpare, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
+import { isMeshTunnel, isOrphanLink, isWantedPort, isWantedSpare, meshBridges, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
 import { isSparePort } from '../dataplane/owned.js';
 
@@ -90,6 +90,7 @@ export function statusReport(f: Facts): StatusReport {
   const drift = report.drift;
   const wanted = wantedPorts(networks, endpoints);
   const live = new Set(networks.map((n) => n.id));
+  const mesh = meshBridges(networks);
   if (ovs) {
     const bridges = new Set(ovs.bridges.map((b) => b.name));
     for (const b of new Set(networks.map((n) => n.bridge))) {
@@ -108,7 +109,7 @@ export function statusReport(f: Facts): StatusReport {
       }
     }
     for (const p of ovs.ports.values()) {
-      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || isWantedPort(wanted, p) || isWantedSpare(p, live)) continue;
+      if (p.externalIds[OWNER_KEY] !== OWNER_VALUE || isWantedPort(wanted, p) || isWantedSpare(p, live) || isMeshTunnel(p, mesh)) continue;
       drift.push({ kind: 'port-orphan', object: p.name, detail: `OVS port ${p.name} (${p.externalIds[ROLE_KEY] ?? 'endpoint'}) on ${p.bridge ?? 'no bridge'} is ovsvlan's but no record wants it` });
     }
   }

@@ -1,18 +1,20 @@
 // A network's own OVS objects besides endpoint ports: the tunnel ports of an
 // overlay, the bridge's trunk uplink, and the host's internal port. Each
 // function makes OVS match the record and is safe to run again (create,
-// retries, and reconciliation use the same code).
+// retries, and reconciliation use the same code). A cluster mesh network
+// (record.mesh) has no `remotes` tunnels: cluster/mesh.ts makes one per live
+// peer; removeInfra removes those too.
 import { setAddress } from '../link/addr.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
 import type { DataplaneContext } from './context.js';
-import { BASE_TRUNKS_KEY, hasMarks, infraExternalIds, OWNER_KEY, OWNER_VALUE, portNamesOf, ROLE_KEY } from '../names.js';
+import { BASE_TRUNKS_KEY, hasMarks, infraExternalIds, meshPeerOf, meshTunnelExternalIds, OWNER_KEY, OWNER_VALUE, portNamesOf, ROLE_KEY } from '../names.js';
 
 /** Tunnel and host ports of the network; `repair` only touches what is missing or different. Returns what it (re)made. */
 export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repair = false): Promise<string[]> {
   const made: string[] = [];
   const names = portNamesOf(net);
-  if (net.mode !== 'vlan') {
+  if (net.mode !== 'vlan' && net.mesh !== true) {
     for (const [i, remote] of net.remotes.entries()) {
       const name = names.tunnels[i] ?? '';
       const key = net.key ?? 0;
@@ -40,10 +42,15 @@ function isTunnel(p: PortInfo | undefined, marks: Record<string, string>, bridge
     && p.options['remote_ip'] === remote && p.options['key'] === String(key);
 }
 
-/** Removes the network's tunnel and host ports: those marked as its own (what is gone already is fine). */
+/** Removes the network's tunnel and host ports, its mesh's tunnels included: those marked as its own (what is gone already is fine). */
 export async function removeInfra(ctx: DataplaneContext, net: NetworkRecord): Promise<void> {
   const names = portNamesOf(net);
   for (const name of names.tunnels) await ctx.vswitch.detachPort(name, infraExternalIds('tunnel', net.id));
+  const peers = (await ctx.vswitch.listOwnedPorts()).flatMap((p) => {
+    const peer = meshPeerOf(p.externalIds);
+    return peer?.networkId === net.id ? [{ name: p.name, marks: meshTunnelExternalIds(net.id, peer.hostId) }] : [];
+  });
+  if (peers.length > 0) await ctx.vswitch.detachPorts(peers, { wait: true });
   if (names.host) await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
 }
 

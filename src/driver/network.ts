@@ -183,8 +183,8 @@ export async function deleteNetwork(ctx: DriverContext, id: string): Promise<voi
   await ctx.ipam.releaseEndpoints(id, left);
 }
 
-/** Bridge creation and removal are serialised per bridge, across networks. */
-const bridgeLockKey = (bridge: string): string => `bridge:${bridge}`;
+/** Bridge creation and removal are serialised per bridge, across networks (and with the cluster mesh's tunnel changes, cluster/mesh.ts). */
+export const bridgeLockKey = (bridge: string): string => `bridge:${bridge}`;
 
 /** Runs `fn` holding every key, taken in the order given. */
 function withLocks<T>(ctx: DriverContext, keys: readonly string[], fn: () => Promise<T>): Promise<T> {

@@ -32,7 +32,7 @@ import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
-import { isOrphanLink, isWantedPort, recordedLinks, wantedPorts } from './wanted.js';
+import { isMeshTunnel, isOrphanLink, isWantedPort, meshBridges, recordedLinks, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DataplaneContext {
   readonly plane: Dataplane;
@@ -197,8 +197,9 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
 async function removeOrphans(ctx: ReconcileContext, act: Act, look: Look): Promise<void> {
   const known = recordedLinks(ctx.state.endpoints());
   const wanted = wantedPorts(ctx.state.networks(), ctx.state.endpoints());
+  const mesh = meshBridges(ctx.state.networks());
   for (const port of await look.ports()) {
-    if (isWantedPort(wanted, port) || isSparePort(port)) continue; // spares are reconcileSpares' own
+    if (isWantedPort(wanted, port) || isSparePort(port) || isMeshTunnel(port, mesh)) continue; // spares are reconcileSpares' own, mesh tunnels the mesh's
     const fields = { port: port.name, bridge: port.bridge, role: port.externalIds[ROLE_KEY], network: shortId(port.externalIds[NETWORK_KEY] ?? '') };
     await act.guard(fields, async () => {
       act('port-orphan', fields);

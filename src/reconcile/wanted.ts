@@ -4,8 +4,10 @@
 // compares OVS with it to report drift; reconciliation removes the ports of
 // ovsvlan's that it does not list. Spares (random names, any number) are not
 // listed: a spare port or veth of a live network is wanted by its pool
-// (isWantedSpare, isOrphanLink), one of a gone network is not.
-import { ENDPOINT_KEY, isOurLinkName, NETWORK_KEY, portNamesOf, ROLE_KEY, spareNetworkOf, type PortRole } from '../names.js';
+// (isWantedSpare, isOrphanLink), one of a gone network is not. Nor are a
+// cluster mesh's tunnels (one per live peer, cluster/mesh.ts): the mesh owns
+// them (isMeshTunnel).
+import { ENDPOINT_KEY, isOurLinkName, meshPeerOf, NETWORK_KEY, portNamesOf, ROLE_KEY, spareNetworkOf, type PortRole } from '../names.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import { isSparePort } from '../dataplane/owned.js';
 
@@ -63,6 +65,22 @@ export function isWantedPort(wanted: ReadonlyMap<string, WantedPort>, port: { na
 /** A spare port (ovsvlan-role=spare) of a live network: its pool's, not an orphan. */
 export function isWantedSpare(port: { externalIds: Record<string, string> }, liveNetworks: ReadonlySet<string>): boolean {
   return isSparePort(port) && liveNetworks.has(port.externalIds[NETWORK_KEY] ?? '');
+}
+
+/** Network ID → bridge of each mesh network (cluster mode, overlays without remote=), for isMeshTunnel. */
+export function meshBridges(networks: readonly NetworkRecord[]): Map<string, string> {
+  return new Map(networks.filter((n) => n.mesh === true && n.mode !== 'vlan').map((n) => [n.id, n.bridge]));
+}
+
+/**
+ * A tunnel port marked with a peer (names.ts meshPeerOf) on the bridge of its
+ * mesh network (`mesh`: meshBridges): the mesh's own, which adds and removes
+ * them as hosts come and go; reconciliation leaves it alone, status calls it
+ * no drift. One of a gone network, or on another bridge, is an orphan.
+ */
+export function isMeshTunnel(port: { bridge: string | undefined; externalIds: Record<string, string> }, mesh: ReadonlyMap<string, string>): boolean {
+  const peer = meshPeerOf(port.externalIds);
+  return peer !== undefined && port.bridge !== undefined && mesh.get(peer.networkId) === port.bridge;
 }
 
 /** The link names endpoint records hold (both ends of each), for isOrphanLink. */

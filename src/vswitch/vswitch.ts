@@ -6,11 +6,12 @@
 // serves reads, the database stays the judge of writes.
 import type { OvsdbClient } from '../ovsdb/client.js';
 import { insert, mutate, update, wait, type Operation } from '../ovsdb/ops.js';
-import { fromOvsMap, namedUuid, ovsMap, ovsSet, type NamedUuid, type Row, type Uuid } from '../ovsdb/notation.js';
+import { namedUuid, ovsMap, ovsSet, type Row } from '../ovsdb/notation.js';
 import { OvsdbError } from '../ovsdb/errors.js';
 import { ConflictError, NotFoundError, OvsvlanError } from '../errors.js';
 import { bridgeExternalIds, describeOwner, hasMarks } from '../names.js';
 import { findPort, readBridge, readOwnedBridgeNames, readPort, readPorts, type FoundPort } from './reads.js';
+import { detachOps, putOps, tunnelPort, type MarkedPort, type NewPort } from './port-ops.js';
 import type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, TunnelPort, UplinkPort } from './types.js';
 
 export type { AccessPort, BridgeInfo, DatapathType, HostPort, PortInfo, TunnelPort, UplinkPort } from './types.js';
@@ -79,11 +80,30 @@ export class Vswitch {
 
   /** A native OVS tunnel port to one remote; `protected` so that tunnels never forward to each other (split horizon). */
   attachTunnel(p: TunnelPort): Promise<void> {
-    return this.#putPorts([{ bridge: p.bridge, name: p.name, iface: {
-      type: p.type,
-      options: ovsMap({ remote_ip: p.remote, key: String(p.key) }),
-      external_ids: ovsMap(p.externalIds),
-    }, port: { protected: true, external_ids: ovsMap(p.externalIds) } }]);
+    return this.#putPorts([tunnelPort(p)]);
+  }
+
+  /**
+   * The cluster mesh's change to one bridge (cluster/mesh.ts), in ONE transaction that waits for
+   * ovs-vswitchd: adds to `bridge` (or replaces, by attachTunnel's rules) the tunnels of `add` and removes each
+   * port of `remove` that carries its marks (detachPorts' rules: another's is left alone). A
+   * refused port (ConflictError) refuses the whole change; a port whose marks changed meanwhile
+   * makes it look again and retry.
+   */
+  async syncTunnels(bridge: string, add: readonly TunnelPort[], remove: readonly MarkedPort[]): Promise<void> {
+    if (add.length === 0 && remove.length === 0) return;
+    const items = add.map((p) => tunnelPort({ ...p, bridge }));
+    for (let attempt = 1; ; attempt++) {
+      const { found, missingBridges } = await this.#lookup([...items.map((i) => i.name), ...remove.map((r) => r.name)], [bridge]);
+      if (missingBridges.length > 0) throw new NotFoundError(`OVS bridge ${bridge} does not exist`);
+      const removal = detachOps(remove, found);
+      try {
+        await this.#db.transactAndWait([...removal.ops, ...putOps(items, found)]);
+        return;
+      } catch (err) {
+        if (!(attempt < GUARD_RETRIES && failedGuard(err, removal.guards))) throw err;
+      }
+    }
   }
 
   /** An existing interface as an 802.1Q trunk carrying `trunks`, with an optional native (untagged) VLAN. */
@@ -105,43 +125,13 @@ export class Vswitch {
     return readPort(await this.#db.view(), name);
   }
 
-  /**
-   * Inserts each Interface + Port and links the Port to its bridge: one transaction for all.
-   * A port of that name is replaced (a retried call, a repair) only when it is
-   * on this bridge and carries the new port's marks; any other is refused with
-   * a ConflictError, and never taken off another bridge or from its owner.
-   */
+  /** Inserts each Interface + Port and links the Port to its bridge: one transaction for all (port-ops.ts putOps' rules). */
   async #putPorts(items: readonly NewPort[]): Promise<void> {
     if (items.length === 0) return;
     const bridges = [...new Set(items.map((i) => i.bridge))];
     const { found, missingBridges } = await this.#lookup(items.map((i) => i.name), bridges);
     if (missingBridges.length > 0) throw new NotFoundError(`OVS bridge ${missingBridges.join(', ')} does not exist`);
-    const ops: Operation[] = [];
-    const added = new Map<string, NamedUuid[]>(bridges.map((b) => [b, []]));
-    items.forEach((item, i) => {
-      const { bridge: bridgeName, name } = item;
-      const marks = fromOvsMap(item.port['external_ids']);
-      const held = found.get(name);
-      if (held) {
-        if (held.bridge !== bridgeName) {
-          throw new ConflictError(`OVS port ${name} is on bridge ${held.bridge ?? '(none)'} (${describeOwner(held.externalIds)}); ` +
-            `ovsvlan never takes a port off another bridge: remove it there, or free the name`);
-        }
-        if (!hasMarks(held.externalIds, marks)) {
-          throw new ConflictError(`OVS port ${name} on bridge ${bridgeName} belongs to ${describeOwner(held.externalIds)}, ` +
-            `not to ${describeOwner(marks)}; ovsvlan does not share or take over a port`);
-        }
-        ops.push(unchanged(held), mutate('Bridge', [['name', '==', bridgeName]], [['ports', 'delete', ovsSet([held.uuid])]]));
-      }
-      // unique port names: a port of that name made meanwhile fails the whole transaction
-      ops.push(
-        insert('Interface', { name, ...item.iface }, `iface${i}`),
-        insert('Port', { name, interfaces: namedUuid(`iface${i}`), ...item.port }, `port${i}`),
-      );
-      added.get(bridgeName)?.push(namedUuid(`port${i}`));
-    });
-    for (const [b, refs] of added) ops.push(mutate('Bridge', [['name', '==', b]], [['ports', 'insert', ovsSet(refs)]]));
-    await this.#db.transactAndWait(ops);
+    await this.#db.transactAndWait(putOps(items, found));
   }
 
   /**
@@ -158,30 +148,16 @@ export class Vswitch {
    * left alone); returns the names removed. A port whose marks change meanwhile makes the transaction
    * fail its guard: the ports are then looked up again and the transaction retried.
    */
-  async detachPorts(ports: readonly { name: string; marks: Readonly<Record<string, string>> }[], opts: { wait: boolean }): Promise<string[]> {
+  async detachPorts(ports: readonly MarkedPort[], opts: { wait: boolean }): Promise<string[]> {
     for (let attempt = 1; ; attempt++) {
       const { found } = await this.#lookup(ports.map((p) => p.name), []);
-      const gone = ports.flatMap((p) => {
-        const f = found.get(p.name);
-        return f?.bridge !== undefined && hasMarks(f.externalIds, p.marks) ? [{ name: p.name, found: f, bridge: f.bridge }] : [];
-      });
-      if (gone.length === 0) return [];
-      // Port and Interface are not root tables: dropping the reference deletes them.
-      const byBridge = new Map<string, Uuid[]>();
-      for (const g of gone) {
-        let uuids = byBridge.get(g.bridge);
-        if (!uuids) byBridge.set(g.bridge, (uuids = []));
-        uuids.push(g.found.uuid);
-      }
-      const ops: Operation[] = [
-        ...gone.map((g) => unchanged(g.found)),
-        ...[...byBridge].map(([b, uuids]) => mutate('Bridge', [['name', '==', b]], [['ports', 'delete', ovsSet(uuids)]])),
-      ];
+      const { ops, names, guards } = detachOps(ports, found);
+      if (names.length === 0) return [];
       try {
         await (opts.wait ? this.#db.transactAndWait(ops) : this.#db.transact(ops));
-        return gone.map((g) => g.name);
+        return names;
       } catch (err) {
-        if (!(attempt < GUARD_RETRIES && failedGuard(err, gone.length))) throw err;
+        if (!(attempt < GUARD_RETRIES && failedGuard(err, guards))) throw err;
       }
     }
   }
@@ -264,20 +240,7 @@ export class Vswitch {
 /** How often a batch whose guard failed (a port changed meanwhile) is looked up and tried again. */
 const GUARD_RETRIES = 3;
 
-/** An access, tunnel, uplink or host port to insert: its Interface and Port columns. */
-interface NewPort {
-  bridge: string;
-  name: string;
-  iface: Row;
-  port: Row;
-}
-
 /** Whether `err` is a transaction refused by one of its first `guards` operations (the `wait`s). */
 function failedGuard(err: unknown, guards: number): boolean {
   return err instanceof OvsdbError && err.code === 'timed out' && err.opIndex !== undefined && err.opIndex < guards;
-}
-
-/** Precondition of a transaction: the port found is still there with the same marks. */
-function unchanged(found: FoundPort): Operation {
-  return wait('Port', [['_uuid', '==', found.uuid]], ['external_ids'], '==', [{ external_ids: ovsMap(found.externalIds) }], 0);
 }
