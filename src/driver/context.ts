@@ -3,6 +3,16 @@ import type { DatapathType } from '../vswitch/datapath.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import type { DataplaneContext } from '../dataplane/context.js';
 import type { IpamDriver } from '../ipam/driver.js';
+import type { ClusterNetworks } from '../cluster/types.js';
+
+/** What the driver asks of cluster mode (cluster/cluster.ts ClusterMode gives it). */
+export interface DriverCluster {
+  /** network definitions in etcd: joined at CreateNetwork, left at DeleteNetwork */
+  readonly networks: ClusterNetworks;
+  /** this host's tunnel endpoint, and the MTU of the interface holding it: a mesh overlay's MTU is that less the tunnel's overhead */
+  readonly underlayIp: string;
+  readonly underlayMtu: number;
+}
 
 /** What the driver asks of the IPAM: the records that tie leases and pools to its endpoints and networks. */
 export type AddressBook = Pick<IpamDriver, 'bindNetwork' | 'claimAddresses' | 'releaseEndpoints'>;
@@ -14,4 +24,6 @@ export interface DriverContext extends DataplaneContext {
   readonly defaultBridge: string;
   /** OVSVLAN_DATAPATH, resolved: the datapath of bridges ovsvlan creates. */
   readonly datapath: DatapathType;
+  /** OVSVLAN_ETCD set: networks are joined in etcd by their identity; absent: local mode. */
+  readonly cluster?: DriverCluster;
 }

@@ -13,6 +13,7 @@ import { applyInfra } from '../dataplane/infra.js';
 import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
+import { identOfSpec, refuseSameIdent, sharedSpecOf } from './shared.js';
 
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
@@ -22,7 +23,10 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  * is made (bridge, tunnel ports, uplink, host port, record) is removed again
  * if a later step fails, as DeleteNetwork would. Then the IPAM's pools are
  * bound to the network (a failure there takes a network this call made back
- * again), and the network's spares are made in the background.
+ * again), and the network's spares are made in the background. In cluster
+ * mode the network's definition in etcd is joined (or written, by the first
+ * host) once the local checks pass and before anything is made; it is left
+ * again when a later step fails.
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const { created } = await makeNetwork(ctx, req);
@@ -37,8 +41,10 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): 
 }
 
 async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
-  const spec = parseNetworkOptions(req.generic, ctx.defaultBridge);
+  const spec = parseNetworkOptions(req.generic, ctx.defaultBridge, ctx.cluster !== undefined);
   checkHostIpFamily(spec.hostIp, req);
+  // cluster mode: one local network per identity, whichever bridge it names
+  const ident = ctx.cluster ? identOfSpec(spec) : undefined;
   const id = req.networkId;
   return ctx.locks.run(id, async () => {
     const existing = ctx.state.network(id);
@@ -48,14 +54,18 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
     }
     const bridge = spec.mode === 'vlan' ? spec.bridge : overlayBridgeName(id);
     // VLAN networks are checked against the others on their bridge, overlays against all overlays (and own their bridge)
-    await withLocks(ctx, spec.mode === 'vlan' ? [bridgeLockKey(bridge)] : ['overlays', bridgeLockKey(bridge)], async () => {
+    const keys = [...(ident ? [`ident:${ident}`] : []), ...(spec.mode === 'vlan' ? [] : ['overlays']), bridgeLockKey(bridge)];
+    await withLocks(ctx, keys, async () => {
+      if (ident) refuseSameIdent(ctx.state, ident, id);
       const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec, bridge);
+      // the definition in etcd is joined (or written) before anything is made: a refusal changes nothing here
+      const agreed = ctx.cluster && ident ? await ctx.cluster.networks.join(sharedSpecOf(ident, req, spec, spec.mtu ?? extra.mtu)) : undefined;
       let record: NetworkRecord = {
         id: id,
         mode: spec.mode,
         bridge,
         vlan: spec.mode === 'vlan' ? spec.vlan : undefined,
-        mtu: spec.mtu ?? extra.mtu,
+        mtu: agreed?.mtu ?? spec.mtu ?? extra.mtu,
         key: spec.mode === 'vlan' ? undefined : spec.key,
         remotes: spec.mode === 'vlan' ? [] : spec.remotes,
         uplink: extra.uplink,
@@ -67,6 +77,8 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
         internal: req.internal,
         subnets: [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
         ports: networkPortNames(id, spec.mode === 'vlan' ? 0 : spec.remotes.length, spec.hostIp !== undefined),
+        ...(ident ? { ident } : {}),
+        ...(spec.mode !== 'vlan' && spec.mesh ? { mesh: true } : {}),
       };
       const adopted: NetworkRecord[] = [];
       try {
@@ -76,11 +88,12 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
         await shareUplink(ctx, record, adopted);
         await applyInfra(ctx, record);
         ctx.log.info({ network: shortId(id), mode: record.mode, bridge, vlan: record.vlan, key: record.key, remotes: record.remotes,
-          uplink: record.uplink, mtu: record.mtu, bridgeCreated: created }, 'network created');
+          uplink: record.uplink, mtu: record.mtu, bridgeCreated: created, ident, mesh: record.mesh }, 'network created');
       } catch (err) {
         for (const before of adopted) await ctx.state.putNetwork(before).catch(() => undefined);
         await ctx.plane.removeNetwork(record).catch((undoErr: unknown) =>
           ctx.log.error({ err: undoErr, network: shortId(record.id) }, 'rollback of network failed; reconciliation will finish it'));
+        if (agreed) await ctx.cluster?.networks.leave(agreed.ident);
         throw err;
       }
     });
@@ -147,6 +160,9 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
       'an overlay never shares its bridge: use another network ID');
   }
   if (spec.mtu !== undefined) return { mtu: spec.mtu, uplink: undefined, nativeVlan: undefined };
+  if (spec.mesh && ctx.cluster) {
+    return { mtu: ctx.cluster.underlayMtu - tunnelOverhead(spec.mode, ctx.cluster.underlayIp), uplink: undefined, nativeVlan: undefined };
+  }
   let mtu = Infinity;
   for (const remote of spec.remotes) {
     const under = await routeMtu(remote).catch(() => {
@@ -170,17 +186,21 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
  * the network anyway. Returns their IDs, so that their leases can be freed
  * (Docker releases the network's pool before DeleteNetwork, which frees them
  * with it; a pool that outlived a crash still bound to the network is freed
- * of them here, and by reconciliation's pool-orphan rule).
+ * of them here, and by reconciliation's pool-orphan rule). In cluster mode
+ * this host then leaves the network's definition in etcd, which stays while
+ * another host has the network.
  */
 export async function deleteNetwork(ctx: DriverContext, id: string): Promise<void> {
-  const left = await ctx.locks.run(id, async () => {
+  const { left, ident } = await ctx.locks.run(id, async () => {
     const n = ctx.state.network(id);
-    if (!n) return [];
+    if (!n) return { left: [], ident: undefined };
     const gone = await ctx.locks.run(bridgeLockKey(n.bridge), () => ctx.plane.removeNetwork(n));
     ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode, endpointsLeft: gone.length }, 'network deleted');
-    return gone;
+    return { left: gone, ident: n.ident };
   });
   await ctx.ipam.releaseEndpoints(id, left);
+  // in cluster mode the definition stays for the other hosts; it goes with its last one (never fails: address sync finishes it)
+  if (ident !== undefined) await ctx.cluster?.networks.leave(ident);
 }
 
 /** Bridge creation and removal are serialised per bridge, across networks (and with the cluster mesh's tunnel changes, cluster/mesh.ts). */

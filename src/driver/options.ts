@@ -42,7 +42,10 @@ export interface OverlaySpec extends CommonSpec {
   mode: 'vxlan' | 'gre';
   /** the VNI (vxlan) or the GRE key */
   key: number;
+  /** empty for a mesh */
   remotes: string[];
+  /** cluster mode without remote=: the tunnels follow the cluster's live hosts (cluster/mesh.ts) */
+  mesh: boolean;
 }
 
 export type NetworkSpec = VlanSpec | OverlaySpec;
@@ -64,7 +67,7 @@ export const NETWORK_OPTIONS: readonly OptionDoc[] = [
   { name: 'native_vlan', allowed: `a VLAN ID from ${MIN_VLAN} to ${MAX_VLAN} sent untagged on the uplink (needs uplink)`, modes: ['vlan'] },
   { name: 'vni', allowed: `a VXLAN network identifier from 1 to ${MAX_VNI}`, modes: ['vxlan'] },
   { name: 'key', allowed: `a GRE key from 0 to ${MAX_GRE_KEY}`, modes: ['gre'] },
-  { name: 'remote', allowed: `the tunnel endpoint IPs of the other hosts, comma-separated (at most ${MAX_REMOTES})`, modes: ['vxlan', 'gre'] },
+  { name: 'remote', allowed: `the tunnel endpoint IPs of the other hosts, comma-separated (at most ${MAX_REMOTES}); in cluster mode, without it: every host of the cluster`, modes: ['vxlan', 'gre'] },
   { name: 'host_ip', allowed: 'an address with prefix length for the host on this network, e.g. 10.13.160.254/24', modes: ALL },
 ];
 const BY_NAME = new Map(NETWORK_OPTIONS.map((o) => [o.name, o]));
@@ -73,9 +76,11 @@ type Options = Readonly<Record<string, unknown>>;
 
 /**
  * Builds the spec from the generic options map. `defaultBridge` is the
- * daemon's OVSVLAN_BRIDGE. Throws InvalidOptionError on the first bad option.
+ * daemon's OVSVLAN_BRIDGE; `cluster`: the daemon runs in cluster mode (an
+ * overlay without remote= is then a mesh of every host). Throws
+ * InvalidOptionError on the first bad option.
  */
-export function parseNetworkOptions(generic: Options, defaultBridge: string): NetworkSpec {
+export function parseNetworkOptions(generic: Options, defaultBridge: string, cluster = false): NetworkSpec {
   for (const key of Object.keys(generic)) {
     if (!BY_NAME.has(key)) {
       throw new InvalidOptionError(key, `unknown option ${quoted(key)}; ovsvlan network options are: ${[...BY_NAME.keys()].join(', ')}`);
@@ -89,7 +94,7 @@ export function parseNetworkOptions(generic: Options, defaultBridge: string): Ne
     }
   }
   const common: CommonSpec = { mtu: parseMtu(generic), hostIp: parseHostIp(generic) };
-  return mode === 'vlan' ? { mode, ...common, ...parseVlan(generic, defaultBridge) } : { mode, ...common, ...parseOverlay(generic, mode) };
+  return mode === 'vlan' ? { mode, ...common, ...parseVlan(generic, defaultBridge) } : { mode, ...common, ...parseOverlay(generic, mode, cluster) };
 }
 
 function parseVlan(generic: Options, defaultBridge: string): Omit<VlanSpec, keyof CommonSpec | 'mode'> {
@@ -113,13 +118,17 @@ function parseVlan(generic: Options, defaultBridge: string): Omit<VlanSpec, keyo
   };
 }
 
-function parseOverlay(generic: Options, mode: 'vxlan' | 'gre'): Omit<OverlaySpec, keyof CommonSpec | 'mode'> {
+function parseOverlay(generic: Options, mode: 'vxlan' | 'gre', cluster: boolean): Omit<OverlaySpec, keyof CommonSpec | 'mode'> {
   const keyName = mode === 'vxlan' ? 'vni' : 'key';
   const keyRaw = text(generic, keyName);
   if (keyRaw === undefined) throw new InvalidOptionError(keyName, `mode=${mode} needs option "${keyName}": ${allowed(keyName)}`);
   const key = integer(keyName, keyRaw, mode === 'vxlan' ? 1 : 0, mode === 'vxlan' ? MAX_VNI : MAX_GRE_KEY);
   const remoteRaw = text(generic, 'remote');
-  if (remoteRaw === undefined || remoteRaw === '') throw new InvalidOptionError('remote', `mode=${mode} needs option "remote": ${allowed('remote')}`);
+  if ((remoteRaw === undefined || remoteRaw === '') && cluster) return { key, remotes: [], mesh: true };
+  if (remoteRaw === undefined || remoteRaw === '') {
+    throw new InvalidOptionError('remote', `mode=${mode} needs option "remote": the tunnel endpoint IPs of the other hosts, comma-separated; `
+      + 'or run the daemon in cluster mode (OVSVLAN_ETCD) for a mesh of every host of the cluster');
+  }
   const given = remoteRaw.split(',');
   if (given.length > MAX_REMOTES) throw new InvalidOptionError('remote', `option "remote" lists ${given.length} addresses; at most ${MAX_REMOTES}`);
   // canonical text, so that 2001:DB8::1 and 2001:db8:0::1 are one remote
@@ -130,7 +139,7 @@ function parseOverlay(generic: Options, mode: 'vxlan' | 'gre'): Omit<OverlaySpec
   });
   const twice = remotes.find((r, i) => remotes.indexOf(r) !== i);
   if (twice !== undefined) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${twice}`);
-  return { key, remotes };
+  return { key, remotes, mesh: false };
 }
 
 function parseMtu(generic: Options): number | undefined {

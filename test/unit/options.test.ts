@@ -16,11 +16,11 @@ t.test('valid options', async (t) => {
   t.same(parse({ vlan: '860', uplink: 'eth1', native_vlan: '349', host_ip: '10.13.160.254/24' }),
     { ...vlanSpec, vlan: 860, bridge: 'ovs0', uplink: 'eth1', nativeVlan: 349, hostIp: '10.13.160.254/24' });
   t.same(parse({ mode: 'vxlan', vni: '5001', remote: '10.99.0.2,10.99.0.3' }),
-    { mode: 'vxlan', key: 5001, remotes: ['10.99.0.2', '10.99.0.3'], mtu: undefined, hostIp: undefined });
+    { mode: 'vxlan', key: 5001, remotes: ['10.99.0.2', '10.99.0.3'], mesh: false, mtu: undefined, hostIp: undefined });
   t.same(parse({ mode: 'vxlan', vni: '5001', remote: '2001:DB8:0::1' }),
-    { mode: 'vxlan', key: 5001, remotes: ['2001:db8::1'], mtu: undefined, hostIp: undefined }, 'remotes in canonical text');
+    { mode: 'vxlan', key: 5001, remotes: ['2001:db8::1'], mesh: false, mtu: undefined, hostIp: undefined }, 'remotes in canonical text');
   t.same(parse({ mode: 'gre', key: '0', remote: 'fd00::2', mtu: '1400' }),
-    { mode: 'gre', key: 0, remotes: ['fd00::2'], mtu: 1400, hostIp: undefined });
+    { mode: 'gre', key: 0, remotes: ['fd00::2'], mesh: false, mtu: 1400, hostIp: undefined });
 });
 
 const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
@@ -38,7 +38,7 @@ const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ['uplink with an overlay', { mode: 'vxlan', vni: '5', remote: '10.0.0.1', uplink: 'eth1' }, 'uplink', /does not apply to mode=vxlan/],
   ['vxlan without vni', { mode: 'vxlan', remote: '10.0.0.1' }, 'vni', /mode=vxlan needs option "vni": a VXLAN network identifier from 1 to 16777215/],
   ['vni too big', { mode: 'vxlan', vni: '16777216', remote: '10.0.0.1' }, 'vni', /invalid vni "16777216"/],
-  ['gre without remote', { mode: 'gre', key: '42' }, 'remote', /mode=gre needs option "remote"/],
+  ['gre without remote', { mode: 'gre', key: '42' }, 'remote', /mode=gre needs option "remote": .*; or run the daemon in cluster mode \(OVSVLAN_ETCD\)/],
   ['bad remote', { mode: 'gre', key: '42', remote: '10.0.0.1,host2' }, 'remote', /invalid remote "host2"/],
   ['remote twice', { mode: 'gre', key: '42', remote: '10.0.0.1,10.0.0.1' }, 'remote', /lists an address twice/],
   ['native_vlan without uplink', { vlan: '860', native_vlan: '349' }, 'native_vlan', /needs option "uplink"/],
@@ -80,3 +80,11 @@ for (const [name, opts, option, message] of bad) {
     t.ok((err as Error).message.length < 400, 'a short message');
   });
 }
+
+t.test('cluster mode: an overlay without remote= is a mesh of every host; remote= still makes a hand-made one', async (t) => {
+  const cluster = (o: Record<string, unknown>) => parseNetworkOptions(o, 'ovs0', true);
+  t.same(cluster({ mode: 'vxlan', vni: '5001' }), { mode: 'vxlan', key: 5001, remotes: [], mesh: true, mtu: undefined, hostIp: undefined });
+  t.same(cluster({ mode: 'gre', key: '42', remote: '' }), { mode: 'gre', key: 42, remotes: [], mesh: true, mtu: undefined, hostIp: undefined });
+  t.same(cluster({ mode: 'gre', key: '42', remote: '10.0.0.1' }), { mode: 'gre', key: 42, remotes: ['10.0.0.1'], mesh: false, mtu: undefined, hostIp: undefined });
+  t.same(cluster({ vlan: '860' }), { ...vlanSpec, vlan: 860, bridge: 'ovs0' }, 'VLANs unchanged');
+});

@@ -1,0 +1,56 @@
+// CreateNetwork in cluster mode: a network is the same network on every host
+// that gives it the same data plane (mode and VLAN/VNI/GRE key, its identity).
+// The first host writes its definition to etcd; every other host must agree
+// with it (cluster/definitions.ts checks and names the difference). These
+// helpers build what is checked and keep one identity to one local network.
+import { identOf, type NetworkIdent, type SharedSpec } from '../cluster/types.js';
+import { ConflictError } from '../errors.js';
+import { format, parseAddress, parsePrefix } from '../ipam/address.js';
+import { shortId } from '../names.js';
+import type { CreateNetworkReq } from '../protocol/types.js';
+import type { StateCache } from '../store/state.js';
+import type { NetworkSpec } from './options.js';
+
+/** The identity a network of `spec` has in the cluster: `vlan.860`, `vxlan.5001`, `gre.42`. */
+export const identOfSpec = (spec: NetworkSpec): NetworkIdent => identOf(spec.mode, spec.mode === 'vlan' ? spec.vlan : spec.key);
+
+/**
+ * Called by CreateNetwork in cluster mode, holding the identity's lock:
+ * another local network with the same identity would be the same cluster
+ * network twice on this host (one address plan, two bridges or VLAN ports).
+ */
+export function refuseSameIdent(state: StateCache, ident: NetworkIdent, networkId: string): void {
+  const twin = state.networks().find((n) => n.ident === ident && n.id !== networkId);
+  if (twin) {
+    throw new ConflictError(`network ${shortId(twin.id)} on this host is already the cluster network ${ident} (same mode and ` +
+      `${ident.startsWith('vlan.') ? 'VLAN' : ident.startsWith('vxlan.') ? 'VNI' : 'GRE key'}); a host has each cluster network once: use it, or another tag`);
+  }
+}
+
+/**
+ * What every host of the network must agree on, from CreateNetwork's request:
+ * subnets, gateways and aux addresses as Docker's IPAM data gave them
+ * (canonical), the MTU (`mtu`: this host's, explicit when -o mtu or Docker's
+ * MTU option gave it), internal, and whether it is a mesh.
+ */
+export function sharedSpecOf(ident: NetworkIdent, req: CreateNetworkReq, spec: NetworkSpec, mtu: number): SharedSpec {
+  const pools = [...req.ipv4, ...req.ipv6];
+  return {
+    ident,
+    mode: spec.mode,
+    tag: spec.mode === 'vlan' ? spec.vlan : spec.key,
+    subnets: pools.map((p) => parsePrefix(p.pool)?.cidr ?? p.pool),
+    gateways: pools.map((p) => canonical(p.gateway) ?? ''),
+    aux: pools.flatMap((p) => Object.values(p.aux).map((a) => canonical(a) ?? a)).sort(),
+    mtu,
+    mtuExplicit: spec.mtu !== undefined,
+    internal: req.internal,
+    mesh: spec.mode !== 'vlan' && spec.mesh,
+  };
+}
+
+/** Canonical address text of a CIDR or plain address, or undefined. */
+function canonical(cidrOrAddress: string | undefined): string | undefined {
+  const a = cidrOrAddress ? parseAddress(cidrOrAddress.split('/')[0] ?? '') : undefined;
+  return a ? format(a.family, a.value) : undefined;
+}
