@@ -1,7 +1,7 @@
 // The cluster's hosts in etcd (issue 11): this host's liveness record
-// (EtcdLiveness) and the view of every host's (EtcdHostView), which the tunnel
-// mesh follows (mesh.ts). Key layout: keys.ts (hosts/<id>/alive on a lease,
-// hosts/<id>/info unleased, hosts/<id>/epoch).
+// (EtcdLiveness) and the view of every host's (EtcdHostView, in host-view.ts,
+// exported here too), which the tunnel mesh follows (mesh.ts). Key layout:
+// keys.ts (hosts/<id>/alive on a lease, hosts/<id>/info unleased, hosts/<id>/epoch).
 //
 // What the daemon does with them:
 //   const liveness = new EtcdLiveness(kv, keys, () => ({ id, underlayIp, encapsulations, mtu, versions }), log);
@@ -15,20 +15,16 @@
 // watch or an unreachable etcd is retried with backoff (1 s → 10 s) forever.
 import type { Logger } from 'pino';
 import { OvsvlanError } from '../errors.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type { Keys } from './keys.js';
-import { ClusterUnreachableError, type Compare, type Kv, type KvEvent, type KvLease, type KvPair, type KvWatch } from './kv.js';
-import { HOST_TTL_SECONDS, type AddressConflict, type HostRecord, type HostView, type Liveness, type NetworkIdent } from './types.js';
+import { ClusterUnreachableError, type Compare, type Kv, type KvLease, type KvPair } from './kv.js';
+import { HOST_TTL_SECONDS, type AddressConflict, type HostRecord, type Liveness, type NetworkIdent } from './types.js';
+
+export { EtcdHostView, parseHostRecord } from './host-view.js';
+export type { BackoffOptions } from './backoff.js';
 
 /** What the daemon knows of itself; the rest of the record (epoch, times, tunnels, conflicts) is EtcdLiveness's. */
 export type HostFields = Omit<HostRecord, 'epoch' | 'startedAt' | 'updatedAt' | 'tunnels' | 'conflicts'>;
-
-export interface BackoffOptions {
-  initialMs: number;
-  maxMs: number;
-}
-
-/** Retries while etcd is unreachable: 1 s, doubling, at most 10 s. */
-const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 1_000, maxMs: 10_000 };
 
 /** How many times the epoch's compare-and-swap is tried (only this host writes it: a race is a second daemon of the same id). */
 const EPOCH_ATTEMPTS = 10;
@@ -197,214 +193,5 @@ export class EtcdLiveness implements Liveness {
     if (pair?.lease === lease.id || this.#lease !== lease || this.#stopped) return;
     this.#log.warn({ lease: lease.id, found: pair?.lease ?? 'no key' }, 'host alive key gone while the lease is kept: putting it again');
     this.#schedule();
-  }
-}
-
-/**
- * Every host's liveness as the watch sees it: a range read of hosts/, then a
- * watch from the next revision. An `alive` key that is deleted (lease expired
- * or revoked) moves its host to departed with `since` = now; a put brings it
- * back. When the watch resets (compaction, a dropped stream, etcd unreachable)
- * the view lists again, with backoff while etcd does not answer, and hosts
- * missing from the new list depart then. Departed hosts are kept until they
- * return (the mesh ignores them once its grace has passed): a few hundred
- * bytes per host ever seen. onChange callbacks run at most once per
- * `debounceMs` (default 150), after the first change of a burst.
- */
-export class EtcdHostView implements HostView {
-  readonly #kv: Kv;
-  readonly #keys: Keys;
-  readonly #log: Logger;
-  readonly #debounceMs: number;
-  readonly #backoff: Backoff;
-  #alive = new Map<string, HostRecord>();
-  readonly #departed = new Map<string, { readonly record: HostRecord; readonly since: number }>();
-  readonly #callbacks: Array<() => void> = [];
-  #watch: KvWatch | undefined;
-  /** bumped at each listing and at close: events of an older watch are ignored */
-  #generation = 0;
-  #debounce: NodeJS.Timeout | undefined;
-  #closed = false;
-
-  constructor(kv: Kv, keys: Keys, log: Logger, opts: { debounceMs?: number; backoff?: BackoffOptions } = {}) {
-    this.#kv = kv;
-    this.#keys = keys;
-    this.#log = log;
-    this.#debounceMs = opts.debounceMs ?? 150;
-    this.#backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
-  }
-
-  /** At daemon start: the first listing and the watch. Rejects with ClusterUnreachableError (the daemon retries it in the background). */
-  start(): Promise<void> {
-    return this.#list();
-  }
-
-  alive(): ReadonlyMap<string, HostRecord> {
-    return this.#alive;
-  }
-
-  departed(): ReadonlyMap<string, { readonly record: HostRecord; readonly since: number }> {
-    return this.#departed;
-  }
-
-  /** `cb` runs after each change (coalesced); the mesh subscribes once at its start. */
-  onChange(cb: () => void): void {
-    this.#callbacks.push(cb);
-  }
-
-  /** At daemon stop: the watch is closed, retries and pending callbacks end. */
-  async close(): Promise<void> {
-    this.#closed = true;
-    this.#generation++;
-    clearTimeout(this.#debounce);
-    this.#backoff.cancel();
-    await this.#watch?.close();
-    this.#watch = undefined;
-  }
-
-  /** Lists hosts/, replaces the alive map (departures and returns from the difference), then watches from the next revision. */
-  async #list(): Promise<void> {
-    const { pairs, revision } = await this.#kv.range(this.#keys.hosts());
-    const listed = new Map<string, HostRecord>();
-    for (const pair of pairs) {
-      const record = this.#parse(pair.key, pair.value);
-      if (record) listed.set(record.id, record);
-    }
-    const now = Date.now();
-    let changed = false;
-    for (const [id, record] of this.#alive) {
-      if (!listed.has(id)) changed = this.#depart(id, record, now);
-    }
-    for (const [id, record] of listed) {
-      if (JSON.stringify(this.#alive.get(id)) !== JSON.stringify(record)) changed = true;
-      this.#departed.delete(id);
-    }
-    this.#alive = listed;
-    if (changed) this.#changed();
-    const generation = ++this.#generation;
-    const watch = await this.#kv.watch(this.#keys.hosts(), revision + 1, {
-      onEvents: (events) => {
-        if (generation === this.#generation) this.#apply(events);
-      },
-      onReset: (reason) => {
-        if (generation === this.#generation) void this.#relist(reason);
-      },
-    });
-    if (generation !== this.#generation) await watch.close(); // closed (or listed again) meanwhile
-    else this.#watch = watch;
-  }
-
-  #apply(events: readonly KvEvent[]): void {
-    let changed = false;
-    for (const e of events) {
-      if (e.type === 'put') {
-        const record = this.#parse(e.key, e.value);
-        if (!record) continue;
-        this.#alive.set(record.id, record);
-        this.#departed.delete(record.id);
-        changed = true;
-      } else {
-        const id = this.#keys.parseHost(e.key);
-        const record = id?.kind === 'alive' ? this.#alive.get(id.host) : undefined;
-        if (id && record) changed = this.#depart(id.host, record, Date.now());
-      }
-    }
-    if (changed) this.#changed();
-  }
-
-  #depart(id: string, record: HostRecord, since: number): true {
-    this.#alive.delete(id);
-    this.#departed.set(id, { record, since });
-    this.#log.info({ host: id, underlayIp: record.underlayIp }, 'cluster host departed');
-    return true;
-  }
-
-  /** The watch ended: list again (and watch from there), with backoff while etcd does not answer. */
-  async #relist(reason: string): Promise<void> {
-    this.#watch = undefined;
-    this.#log.warn({ reason }, 'hosts watch reset: listing the hosts again');
-    while (!this.#closed) {
-      try {
-        await this.#list();
-        this.#backoff.reset();
-        return;
-      } catch (err) {
-        this.#log.warn({ err, retryInMs: this.#backoff.nextMs }, 'hosts not listed; retrying');
-        await this.#backoff.wait();
-      }
-    }
-  }
-
-  /** The record of an `alive` key, or undefined for other keys and values that are no host record (logged). */
-  #parse(key: string, value: string): HostRecord | undefined {
-    const id = this.#keys.parseHost(key);
-    if (id?.kind !== 'alive') return undefined;
-    const record = parseHostRecord(value);
-    if (!record) this.#log.warn({ key }, 'not a host record: ignored');
-    return record === undefined ? undefined : { ...record, id: id.host };
-  }
-
-  #changed(): void {
-    if (this.#debounce !== undefined || this.#closed) return;
-    this.#debounce = setTimeout(() => {
-      this.#debounce = undefined;
-      for (const cb of this.#callbacks) {
-        try {
-          cb();
-        } catch (err) {
-          this.#log.error({ err }, 'hosts change callback failed');
-        }
-      }
-    }, this.#debounceMs);
-  }
-}
-
-/** A HostRecord from its JSON, or undefined when it is not one (another version's, a hand-made key). */
-export function parseHostRecord(value: string): HostRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Partial<HostRecord>;
-  if (typeof r.id !== 'string' || typeof r.underlayIp !== 'string' || !Array.isArray(r.encapsulations)) return undefined;
-  return { versions: {}, mtu: 0, epoch: 0, startedAt: 0, updatedAt: 0, tunnels: {}, conflicts: [], ...r } as HostRecord;
-}
-
-/** Doubling delays from initialMs to maxMs, and a wait that cancel() cuts short (stop, close). */
-class Backoff {
-  readonly #opts: BackoffOptions;
-  #delay: number;
-  #timer: NodeJS.Timeout | undefined;
-  #wake: (() => void) | undefined;
-
-  constructor(opts: BackoffOptions) {
-    this.#opts = opts;
-    this.#delay = opts.initialMs;
-  }
-
-  get nextMs(): number {
-    return this.#delay;
-  }
-
-  reset(): void {
-    this.#delay = this.#opts.initialMs;
-  }
-
-  async wait(): Promise<void> {
-    const ms = this.#delay;
-    this.#delay = Math.min(ms * 2, this.#opts.maxMs);
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      this.#timer = setTimeout(resolve, ms);
-    });
-    this.#wake = undefined;
-  }
-
-  cancel(): void {
-    clearTimeout(this.#timer);
-    this.#wake?.();
   }
 }
