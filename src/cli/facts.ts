@@ -1,10 +1,14 @@
 // What the operator commands read, each source on its own and bounded in
 // time: the records (state.json and state.journal, read only), OVS (one snapshot), the kernel's
-// links, and Docker's names for the endpoints. A source that cannot be read is
+// links, Docker's names for the endpoints and, in cluster mode, etcd. A source that cannot be read is
 // reported as such; the others are still shown.
 import { access } from 'node:fs/promises';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
+import { openEtcdKv } from '../cluster/etcd-kv.js';
+import { Keys } from '../cluster/keys.js';
+import { readClusterStatus } from '../cluster/status.js';
+import type { ClusterSettings, ClusterStatus } from '../cluster/types.js';
 import { listLinks, type LinkInfo } from '../link/links.js';
 import { OvsdbClient } from '../ovsdb/client.js';
 import { DockerReader } from '../reconcile/docker.js';
@@ -23,18 +27,32 @@ export interface Facts {
   links: Read<LinkInfo[]>;
   /** endpoint ID → container name; undefined when Docker is not configured or does not answer */
   containers: Map<string, string> | undefined;
+  /** this host's id and the cluster as etcd has it; undefined outside cluster mode */
+  cluster: { hostId: string; status: Read<ClusterStatus> } | undefined;
 }
 
 export async function gatherFacts(config: Config): Promise<Facts> {
   // OVS and the kernel first, the records after: a change in flight (the daemon makes a
   // port, then saves its record) then shows up as drift of the first read only
-  const [ovs, links, containers] = await Promise.all([
+  const settings = config.cluster;
+  const [ovs, links, containers, cluster] = await Promise.all([
     attempt(() => readOvs(config.ovsdb)),
     attempt(() => listLinks()),
     new DockerReader(config.docker).containerNames(),
+    settings ? attempt(() => readCluster(settings)).then((status) => ({ hostId: settings.hostId, status })) : undefined,
   ]);
   const state = await attempt(() => readState(config.stateDir));
-  return { state, ovs, links, containers };
+  return { state, ovs, links, containers, cluster };
+}
+
+/** The cluster's hosts and shared networks through a short-lived etcd session (rejects with "etcd unreachable: …"). */
+async function readCluster(settings: ClusterSettings): Promise<ClusterStatus> {
+  const kv = await openEtcdKv(settings);
+  try {
+    return await readClusterStatus(kv, new Keys(settings.prefix));
+  } finally {
+    await kv.close().catch(() => undefined);
+  }
 }
 
 /** Runs a read; a failure becomes its message. */

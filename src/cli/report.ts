@@ -1,8 +1,10 @@
 // `ovsvlan status` as data (pure): the networks and endpoints of the records,
-// what OVS and the kernel have of them, and the drift between the three.
+// what OVS and the kernel have of them, and the drift between the three; in
+// cluster mode, the cluster as etcd has it.
 import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, isWantedSpare, meshBridges, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
 import type { Facts } from './facts.js';
+import type { AddressConflict, ClusterStatus, NetworkIdent } from '../cluster/types.js';
 import { isSparePort } from '../dataplane/owned.js';
 
 export interface NetworkStatus {
@@ -47,12 +49,40 @@ export interface Drift {
   detail: string;
 }
 
+/** One host of the cluster as `ovsvlan status` shows it. */
+export interface ClusterHostStatus {
+  id: string;
+  /** its `alive` key exists (else: the last record it put, from `info`) */
+  alive: boolean;
+  /** `ipam reclaim` fenced it and it has not restored its addresses since */
+  fenced: boolean;
+  underlayIp: string;
+  epoch: number;
+  /** address keys it holds, every network together */
+  addresses: number;
+  /** mesh network → tunnel ports it has to peers */
+  tunnels: Record<NetworkIdent, number>;
+  /** ms since epoch of its last record */
+  updatedAt: number;
+}
+
+/** The CLUSTER section of `ovsvlan status` (and `cluster` of --json). */
+export interface ClusterReport {
+  hostId: string;
+  hosts: ClusterHostStatus[];
+  /** this host's addresses another host holds (from this host's record) */
+  conflicts: AddressConflict[];
+  networks: Array<{ ident: NetworkIdent; subnets: string[]; mesh: boolean; hosts: string[] }>;
+}
+
 export interface StatusReport {
   /** what could not be read: drift is only judged on what could */
-  unreadable: Array<{ source: 'state' | 'ovs' | 'links' | 'docker'; error: string }>;
+  unreadable: Array<{ source: 'state' | 'ovs' | 'links' | 'docker' | 'etcd'; error: string }>;
   networks: NetworkStatus[];
   endpoints: EndpointStatus[];
   drift: Drift[];
+  /** cluster mode only, when etcd could be read */
+  cluster?: ClusterReport;
 }
 
 export function statusReport(f: Facts): StatusReport {
@@ -61,6 +91,7 @@ export function statusReport(f: Facts): StatusReport {
   if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
   if (!f.links.ok) unreadable.push({ source: 'links', error: f.links.error });
   if (!f.containers) unreadable.push({ source: 'docker', error: 'Docker did not answer (or OVSVLAN_DOCKER is empty): no container names' });
+  if (f.cluster && !f.cluster.status.ok) unreadable.push({ source: 'etcd', error: f.cluster.status.error });
   const state = f.state.ok ? f.state.value : undefined;
   const ovs = f.ovs.ok ? f.ovs.value : undefined;
   const links = f.links.ok ? new Map(f.links.value.map((l) => [l.name, l])) : undefined;
@@ -85,6 +116,7 @@ export function statusReport(f: Facts): StatusReport {
       };
     }),
     drift: [],
+    ...(f.cluster?.status.ok ? { cluster: clusterReport(f.cluster.status.value, f.cluster.hostId) } : {}),
   };
   if (!state) return report;
   const drift = report.drift;
@@ -139,4 +171,18 @@ function countSpares(ports: Iterable<{ externalIds: Record<string, string> }>): 
     if (isSparePort(p) && network !== undefined) counts.set(network, (counts.get(network) ?? 0) + 1);
   }
   return counts;
+}
+
+/** The cluster section from what etcd answered: hosts by id, this host's conflicts from its own record. */
+export function clusterReport(c: ClusterStatus, hostId: string): ClusterReport {
+  const hosts = [...c.hosts].sort((a, b) => a.record.id.localeCompare(b.record.id));
+  return {
+    hostId,
+    hosts: hosts.map((h) => ({
+      id: h.record.id, alive: h.alive, fenced: h.fenced, underlayIp: h.record.underlayIp, epoch: h.record.epoch,
+      addresses: h.addresses, tunnels: { ...h.record.tunnels }, updatedAt: h.record.updatedAt,
+    })),
+    conflicts: [...(hosts.find((h) => h.record.id === hostId)?.record.conflicts ?? [])],
+    networks: c.networks.map((n) => ({ ident: n.ident, subnets: [...n.subnets], mesh: n.mesh, hosts: [...n.hosts] })),
+  };
 }

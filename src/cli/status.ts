@@ -1,11 +1,12 @@
-// `ovsvlan status [--json]`: every network and endpoint, and the drift.
-// Exit status 0 when nothing drifted, 1 when something did, 2 when the
-// records or OVS could not be read (drift cannot be judged then).
+// `ovsvlan status [--json]`: every network and endpoint, and the drift; in
+// cluster mode the cluster's hosts, this host's conflicts and the shared
+// networks too. Exit status 0 when nothing drifted, 1 when something did, 2
+// when the records, OVS or (in cluster mode) etcd could not be read.
 import { resolveConfig, type CommandLine } from '../config.js';
 import { shortId } from '../names.js';
 import type { Env } from './commands.js';
 import { gatherFacts, type Facts } from './facts.js';
-import { statusReport, type StatusReport } from './report.js';
+import { statusReport, type ClusterReport, type StatusReport } from './report.js';
 
 /** Drift must last this long to be reported: Docker may be half-way through a call. */
 const SETTLE_MS = 1_000;
@@ -14,7 +15,7 @@ export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
   const config = resolveConfig(cl.settings, env);
   const report = await settledReport(() => gatherFacts(config));
   process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
-  if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs')) return 2;
+  if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs' || u.source === 'etcd')) return 2;
   return report.drift.length > 0 ? 1 : 0;
 }
 
@@ -47,7 +48,26 @@ export function formatStatus(r: StatusReport): string {
       [e.addressV4, e.addressV6].filter(Boolean).join(',') || '-', String(e.mtu ?? '?')])));
   out.push('', r.drift.length === 0 ? 'DRIFT: none' : `DRIFT (${r.drift.length}): reconciliation repairs it (systemctl reload ovsvlan, or kill -HUP the daemon)`);
   for (const d of r.drift) out.push(`  ${d.kind.padEnd(14)} ${d.detail}`);
+  if (r.cluster) out.push('', ...formatCluster(r.cluster));
   return `${out.join('\n')}\n`;
+}
+
+/** How many host ids a shared network's row names before "…". */
+const HOSTS_SHOWN = 5;
+
+function formatCluster(c: ClusterReport): string[] {
+  const alive = c.hosts.filter((h) => h.alive).length;
+  const out = [`CLUSTER (this host: ${c.hostId}; ${alive} of ${c.hosts.length} hosts alive)`];
+  out.push(...table(['HOST', 'STATE', 'FENCED', 'UNDERLAY', 'EPOCH', 'ADDRESSES', 'TUNNELS', 'UPDATED'],
+    c.hosts.map((h) => [h.id === c.hostId ? `${h.id} (this)` : h.id, h.alive ? 'alive' : 'gone', h.fenced ? 'yes' : 'no', h.underlayIp || '-',
+      String(h.epoch), String(h.addresses), Object.entries(h.tunnels).map(([ident, n]) => `${ident}=${n}`).join(',') || '-',
+      new Date(h.updatedAt).toISOString().replace(/\.\d+Z$/, 'Z')])));
+  for (const x of c.conflicts) out.push(`  CONFLICT ${x.ident} ${x.address} held by ${x.heldBy}`);
+  out.push('', `SHARED NETWORKS (${c.networks.length})`);
+  out.push(...table(['IDENT', 'SUBNET', 'MESH', 'HOSTS'],
+    c.networks.map((n) => [n.ident, n.subnets.join(',') || '-', n.mesh ? 'yes' : 'no',
+      `${n.hosts.length}: ${n.hosts.slice(0, HOSTS_SHOWN).join(',')}${n.hosts.length > HOSTS_SHOWN ? ',…' : ''}`])));
+  return out;
 }
 
 function table(head: string[], rows: string[][]): string[] {
