@@ -5,12 +5,16 @@
 // Reconciliation runs again after each OVSDB reconnect, on SIGHUP, every few
 // minutes, and with backoff after a failure.
 // With OVSVLAN_METRICS, a metrics endpoint is opened once the socket is served.
+// With OVSVLAN_ETCD, cluster mode (cluster/cluster.ts, loaded only then) is
+// opened after the state is loaded: the driver joins network definitions and
+// the IPAM takes shared addresses through it; the tunnel mesh runs after each
+// reconciliation (OVSDB reconnects included). It never waits for etcd.
 // After the first reconciliation that ran with OVSDB connected (even if one of
 // its steps failed: a broken item must not keep containers down), the
 // containers dockerd gave up on while ovsvlan was missing are started again,
 // in the background (revive.ts): those whose start failed after ovsvlan last
 // ran, as its heartbeat in the state directory tells (heartbeat.ts).
-// close = cancel that, mark the heartbeat → stop listening → close OVSDB; the data plane is never touched.
+// close = cancel that, mark the heartbeat → stop listening → close cluster mode → close OVSDB; the data plane is never touched.
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { Dataplane } from './dataplane/dataplane.js';
@@ -33,6 +37,8 @@ import { FileStore } from './store/file-store.js';
 import { StateCache } from './store/state.js';
 import { resolveDatapath } from './vswitch/datapath.js';
 import { Vswitch } from './vswitch/vswitch.js';
+import { packageVersion } from './cli/version.js';
+import type { ClusterMode } from './cluster/cluster.js';
 
 const RECONCILE_EVERY_MS = 5 * 60_000;
 const STARTUP_WAIT_MS = 10_000;
@@ -58,7 +64,11 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
 
   const ovsdb = new OvsdbClient({ endpoint: config.ovsdb, logger: log.child({ module: 'ovsdb' }) });
   metrics?.watch({ state, ovsdb });
-  const plane = { state, vswitch: new Vswitch(ovsdb), locks, log: log.child({ module: 'driver' }) };
+  const vswitch = new Vswitch(ovsdb);
+  // etcd3 and gRPC (tens of MB) are loaded only in cluster mode
+  const cluster: ClusterMode | undefined = config.cluster && await (await import('./cluster/cluster.js'))
+    .openCluster(config.cluster, { state, vswitch, locks, log: log.child({ module: 'cluster' }), version: packageVersion() });
+  const plane = { state, vswitch, locks, log: log.child({ module: 'driver' }) };
   const ctx: ReconcileContext = {
     ...plane,
     plane: new Dataplane(plane, { spares: config.spares }),
@@ -66,8 +76,9 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
     graceMs: config.leaseGraceMs,
     observer: metrics?.reconcile,
   };
-  const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools });
-  const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath });
+  const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools,
+    cluster: cluster && { addresses: cluster.addresses, identOf: (networkId) => state.network(networkId)?.ident } });
+  const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath, cluster });
   const app = await startServer(routes(driver, ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await (await import('./metrics/http.js')).openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
@@ -76,7 +87,11 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const revive = (): void => {
     if (ovsdb.isConnected) void reviver.start(); // once; later calls are no-ops
   };
-  const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason).finally(revive), log.child({ module: 'reconcile' }),
+  const afterReconcile = (reason: string): void => {
+    revive();
+    cluster?.kickMesh(`after reconciliation (${reason})`); // OVS may have lost or changed tunnel ports
+  };
+  const scheduler = new ReconcileScheduler((reason) => reconcile(ctx, reason).finally(() => afterReconcile(reason)), log.child({ module: 'reconcile' }),
     { everyMs: RECONCILE_EVERY_MS, retryMs: { initial: 1_000, max: 30_000 } });
   const runReconcile = (reason: string): Promise<void> => scheduler.trigger(reason);
   let started = false;
@@ -84,9 +99,9 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
     if (started) void runReconcile('ovsdb-reconnect');
   });
   void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile))
-    .then((ran) => { if (ran) revive(); }); // after the exclusive section: `docker start` calls back into us
+    .then((ran) => { if (ran) afterReconcile('start'); }); // after the exclusive section: `docker start` calls back into us
 
-  log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath,
+  log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath, cluster: cluster?.hostId,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
   ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
 
@@ -99,6 +114,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
       await app.close();
       await socket.close();
       await ctx.plane.close();
+      await cluster?.close();
       await ovsdb.close();
     },
   };
