@@ -1,0 +1,99 @@
+// The etcd Kv (src/cluster/etcd-kv.ts) on a private three-member etcd 3.4 cluster: the Kv
+// contract (the same assertions the in-memory store passes); with one member stopped every call
+// still works; with all stopped each call fails with ClusterUnreachableError "etcd unreachable: …"
+// within the call deadline (a correctness bound, kept generous), a watch is reset, a lease whose
+// keepalives cannot get through for longer than its TTL is reported lost, and once the members are
+// back the same Kv works again; a watch from a compacted revision is reset.
+import t, { type Test } from 'tap';
+import { ClusterUnreachableError, ETCD_CALL_TIMEOUT_MS, type Kv } from '../../src/cluster/kv.js';
+import { openEtcdKv } from '../../src/cluster/etcd-kv.js';
+import { startEtcdCluster } from '../helpers/etcd.js';
+import { kvContract } from '../helpers/kv-contract.js';
+import { RUN_PREFIX, sleep, waitFor } from '../helpers/run.js';
+
+const etcd = await startEtcdCluster('kv', { members: 3, t });
+const P = `/${RUN_PREFIX}/etcd-kv/`;
+
+const open = async (t: Test): Promise<Kv> => {
+  const kv = await openEtcdKv({ endpoints: etcd.endpoints });
+  t.teardown(() => kv.close());
+  return kv;
+};
+
+/** One of each call that must reach etcd; each resolves or rejects. */
+const everyCall = (kv: Kv, key: string): Record<string, () => Promise<unknown>> => ({
+  get: () => kv.get(key),
+  range: () => kv.range(P),
+  txn: () => kv.txn([{ key, target: 'version', op: '>', value: -1 }], [{ op: 'put', key, value: 'x' }]),
+  grantLease: async () => (await kv.grantLease(5)).revoke(),
+  watch: async () => (await kv.watch(P, 0, { onEvents: () => {}, onReset: () => {} })).close(),
+});
+
+t.test('the Kv contract', async (t) => {
+  kvContract(t, async () => {
+    const kv = await openEtcdKv({ endpoints: etcd.endpoints });
+    return { kv, cleanup: () => kv.close() };
+  });
+});
+
+t.test('one member of three stopped: every call still works', async (t) => {
+  const kv = await open(t);
+  await kv.get(`${P}warm`); // connections to every member are made lazily; make some
+  await etcd.stop(1);
+  t.teardown(() => etcd.start(1));
+  // calls pick a member at random: repeat so the stopped one is picked too
+  for (let round = 0; round < 6; round++) {
+    for (const [name, call] of Object.entries(everyCall(kv, `${P}one-down`))) {
+      await t.resolves(call(), `${name}, round ${round}`);
+    }
+  }
+  await etcd.start(1);
+});
+
+t.test('all members stopped: calls fail fast with the etcd error, leases are lost, watches reset; back, the same Kv works', async (t) => {
+  const kv = await open(t);
+  const lease = await kv.grantLease(2);
+  await kv.txn([], [{ op: 'put', key: `${P}alive`, value: 'h', lease: lease.id }]);
+  const lost: string[] = [];
+  lease.onLost((r) => void lost.push(r));
+  const resets: string[] = [];
+  await kv.watch(P, 0, { onEvents: () => {}, onReset: (r) => void resets.push(r) });
+
+  await Promise.all(etcd.members.map((_, i) => etcd.stop(i)));
+  t.teardown(() => Promise.all(etcd.members.map((_, i) => etcd.start(i))));
+  for (const [name, call] of Object.entries(everyCall(kv, `${P}all-down`))) {
+    const started = Date.now();
+    const err = await call().then(() => undefined, (e: unknown) => e);
+    const took = Date.now() - started;
+    t.type(err, ClusterUnreachableError, `${name} rejects with ClusterUnreachableError`);
+    t.match((err as Error).message, /^etcd unreachable: no answer from http:\/\/127\.0\.0\.1:\d+,/, `${name}: ${(err as Error).message}`);
+    t.ok(took <= ETCD_CALL_TIMEOUT_MS + 1_000, `${name} failed after ${took} ms`);
+  }
+  await waitFor('the watch to be reset', async () => resets.length > 0, 15_000);
+  await waitFor('the lease to be reported lost', async () => lost.length > 0, 10_000);
+  t.equal(lost.length, 1, `onLost fired once: ${lost[0]}`);
+
+  await Promise.all(etcd.members.map((_, i) => etcd.start(i)));
+  // breakers reopen within about a second: the same Kv answers again without being reopened
+  await waitFor('the Kv to answer again', async () => kv.get(`${P}x`).then(() => true, () => false), 15_000);
+  for (const [name, call] of Object.entries(everyCall(kv, `${P}back`))) await t.resolves(call(), `${name} works again`);
+  const fresh = await kv.grantLease(5);
+  t.ok((await kv.txn([], [{ op: 'put', key: `${P}alive`, value: 'h', lease: fresh.id }])).succeeded, 'a new lease takes the key again');
+  await fresh.revoke();
+});
+
+t.test('a watch from a compacted revision is reset', async (t) => {
+  const kv = await open(t);
+  const first = await kv.txn([], [{ op: 'put', key: `${P}c`, value: '1' }]);
+  const last = await kv.txn([], [{ op: 'put', key: `${P}c`, value: '2' }]);
+  const r = await etcd.etcdctl(['compact', String(last.revision)]);
+  t.equal(r.exitCode, 0, r.stderr);
+  const resets: string[] = [];
+  const events: unknown[] = [];
+  const watch = await kv.watch(P, first.revision, { onEvents: (e) => void events.push(...e), onReset: (r) => void resets.push(r) }).catch((e: unknown) => e);
+  t.notOk(watch instanceof Error, `the watch call itself resolves: ${String(watch)}`);
+  await waitFor('the reset', async () => resets.length === 1, 10_000);
+  t.match(resets[0], /compact|cancel/);
+  await sleep(200);
+  t.same(events, [], 'no event from a compacted watch');
+});
