@@ -86,6 +86,29 @@ t.test('Vswitch on a private OVS', async (t) => {
     t.same(await vs.detachPorts([{ name: port(2), marks: spare('n1') }], { wait: false }), [], 'gone already: nothing removed');
   });
 
+  await t.test('syncTunnels adds, replaces and removes a bridge\'s tunnels in one transaction; another\'s port is left alone', async (t) => {
+    const peer = (h: string): Record<string, string> => ({ ...OWNER, 'ovsvlan-role': 'tunnel', 'ovsvlan-network': 'n2', 'ovsvlan-peer': h });
+    const tun = (n: number, remote: string): Parameters<typeof vs.syncTunnels>[1][number] =>
+      ({ bridge: BR, name: port(20 + n), type: 'vxlan', remote, key: 5001, externalIds: peer(`h${n}`) });
+    await vs.syncTunnels(BR, [tun(1, '10.99.9.1'), tun(2, '10.99.9.2')], []);
+    const before = await nextCfg();
+    await vs.syncTunnels(BR, [tun(2, '10.99.9.22'), tun(3, '10.99.9.3')], [
+      { name: port(21), marks: peer('h1') },
+      { name: port(9), marks: peer('h9') }, // not ours: left alone
+    ]);
+    t.equal(await nextCfg(), before + 1, 'one transaction waited for ovs-vswitchd');
+    const ports = (await o.vsctl(['list-ports', BR])).split('\n');
+    t.notOk(ports.includes(port(21)), 'h1\'s tunnel removed');
+    t.ok(ports.includes(port(9)), 'the port that is not ovsvlan\'s stays');
+    t.match(await o.vsctl(['get', 'Interface', port(22), 'options']), /remote_ip="?10\.99\.9\.22"?/, 'h2\'s tunnel replaced with its new address');
+    t.match(await o.vsctl(['get', 'Interface', port(23), 'options']), /key="?5001"?/, 'h3\'s tunnel added with the key');
+    t.equal(await o.vsctl(['get', 'Port', port(23), 'protected']), 'true');
+    const held = await vs.syncTunnels(BR, [{ ...tun(4, '10.99.9.4'), name: port(9) }], []).catch((e: unknown) => e);
+    t.ok(held instanceof ConflictError, 'a tunnel named like another\'s port is refused');
+    await vs.syncTunnels(BR, [], [{ name: port(22), marks: peer('h2') }, { name: port(23), marks: peer('h3') }]);
+    t.notOk((await o.vsctl(['list-ports', BR])).split('\n').some((p) => p === port(22) || p === port(23)), 'removed');
+  });
+
   /** Polls the cache (through Vswitch) until `check` holds: another client's change arrives as a notification. */
   const eventually = async (check: () => Promise<boolean>): Promise<boolean> => {
     for (const end = Date.now() + 5000; Date.now() < end; await new Promise((r) => setTimeout(r, 20))) if (await check()) return true;
