@@ -1,0 +1,131 @@
+// The IPAM in cluster mode, through its own functions (what Docker's
+// RequestAddress/ReleaseAddress reach): two hosts, each with its own records
+// and IpamContext, share one in-memory etcd. Their containers never get the
+// same address, --ip of another host's address names that host, releases go
+// by owner, and a local save that fails leaves no key behind.
+import t, { type Test } from 'tap';
+import pino from 'pino';
+import { EtcdAddresses } from '../../src/cluster/addresses.js';
+import { EtcdNetworks } from '../../src/cluster/definitions.js';
+import { Keys } from '../../src/cluster/keys.js';
+import { MemoryKv } from '../../src/cluster/memory-kv.js';
+import { ConflictError } from '../../src/errors.js';
+import { parsePrefix } from '../../src/ipam/address.js';
+import { bindNetwork } from '../../src/ipam/bind.js';
+import { releaseAddress, requestAddress, requestPool, type IpamContext } from '../../src/ipam/ipam.js';
+import { KeyedMutex } from '../../src/lock.js';
+import type { NetworkRecord } from '../../src/store/records.js';
+import type { StateCache } from '../../src/store/state.js';
+import { tempState } from '../helpers/temp-state.js';
+
+const SUBNET = '10.77.0.0/24';
+const IDENT = 'vlan.860';
+const keys = new Keys('/test');
+const log = pino({ level: 'silent' });
+
+interface Host {
+  readonly ctx: IpamContext;
+  readonly state: StateCache;
+  readonly poolId: string;
+}
+
+/** One host: its records, its network (of identity IDENT when `shared`, else of its own) bound to a pool of SUBNET. */
+async function host(t: Test, kv: MemoryKv, id: string, shared = true): Promise<Host> {
+  const ident = shared ? IDENT : undefined;
+  const state = await tempState(t, 'ipam-cluster');
+  const networks = new EtcdNetworks(kv, keys, id);
+  const addresses = new EtcdAddresses(kv, keys, { hostId: id, epoch: () => 1 }, networks);
+  const ctx: IpamContext = {
+    state, locks: new KeyedMutex(), log, defaults: { v4: { base: parsePrefix('10.200.0.0/16')!, bits: 24 }, v6: { base: parsePrefix('fd00::/48')!, bits: 64 } },
+    cluster: { addresses, identOf: (networkId) => state.network(networkId)?.ident },
+  };
+  const { poolId } = await requestPool(ctx, { addressSpace: '', pool: SUBNET, subPool: '', v6: false });
+  const gateway = await requestAddress(ctx, poolId, undefined, true);
+  const networkId = `${id}net`.padEnd(64, '0');
+  const record: NetworkRecord = {
+    id: networkId, mode: 'vlan', bridge: 'ovs0', vlan: 860, mtu: 1500, key: undefined, remotes: [], uplink: undefined, nativeVlan: undefined,
+    hostIp: undefined, datapath: 'system', gatewayV4: gateway.split('/')[0], gatewayV6: undefined, internal: false, subnets: [SUBNET],
+    ...(ident ? { ident } : {}),
+  };
+  if (ident) {
+    await networks.join({ ident, mode: 'vlan', tag: 860, subnets: [SUBNET], gateways: [gateway.split('/')[0]!], aux: [], mtu: 1500,
+      mtuExplicit: false, internal: false, mesh: false });
+  }
+  await state.putNetwork(record);
+  await bindNetwork(ctx, networkId, [{ pool: SUBNET, gateway, aux: {} }]);
+  return { ctx, state, poolId };
+}
+
+/** Address (no mask) → host id, as etcd holds them. */
+async function held(kv: MemoryKv): Promise<Map<string, string>> {
+  const { pairs } = await kv.range(keys.addresses(IDENT));
+  return new Map(pairs.map((p) => [keys.parseAddress(p.key)!.address, (JSON.parse(p.value) as { host: string }).host]));
+}
+
+const bare = (cidr: string): string => cidr.split('/')[0]!;
+
+t.test('two hosts on one subnet: distinct addresses, --ip of the other host\'s refused naming it, releases by owner', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const a = await host(t, kv, 'host-a');
+  const b = await host(t, kv, 'host-b');
+  // 20 containers each, at the same moment
+  const [fromA, fromB] = await Promise.all([a, b].map((h) =>
+    Promise.all(Array.from({ length: 20 }, () => requestAddress(h.ctx, h.poolId, undefined, false)))));
+  const all = [...fromA!, ...fromB!].map(bare);
+  t.equal(new Set(all).size, 40, 'no address twice across the hosts');
+  t.notOk(all.includes('10.77.0.1'), 'the gateway (the definition\'s) is never a container\'s');
+  const inEtcd = await held(kv);
+  t.same([...fromA!.map(bare)].map((x) => inEtcd.get(x)), Array(20).fill('host-a'), 'etcd names host-a for its addresses');
+  t.same([...fromB!.map(bare)].map((x) => inEtcd.get(x)), Array(20).fill('host-b'));
+
+  const theirs = bare(fromA![0]!);
+  const err = await requestAddress(b.ctx, b.poolId, theirs, false).catch((e: unknown) => e);
+  t.ok(err instanceof ConflictError, '--ip of host-a\'s address on host-b: a conflict');
+  t.match((err as Error).message, new RegExp(`address ${theirs.replace(/\./g, '\\.')} is already in use by a container on host host-a`));
+  t.notOk(b.state.pool(b.poolId)!.leases[theirs], 'and host-b saved no lease of it');
+
+  const replay = await requestAddress(a.ctx, a.poolId, bare(fromA![1]!), false).catch((e: unknown) => e);
+  t.match(replay, ConflictError, '--ip of an address this host\'s own container holds fails as in local mode');
+
+  await b.ctx.cluster!.addresses.release(IDENT, theirs);
+  t.equal((await held(kv)).get(theirs), 'host-a', 'host-b cannot release host-a\'s address');
+  await releaseAddress(a.ctx, a.poolId, theirs);
+  t.equal((await held(kv)).has(theirs), false, 'host-a\'s release frees it in etcd');
+  t.equal(bare(await requestAddress(b.ctx, b.poolId, theirs, false)), theirs, 'and host-b may take it now');
+  t.equal((await held(kv)).get(theirs), 'host-b');
+});
+
+t.test('a local save that fails gives the address back in etcd; etcd unreachable fails the request and saves nothing', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const a = await host(t, kv, 'host-a');
+  const before = await held(kv);
+  const real = a.state.changeLeases.bind(a.state);
+  a.state.changeLeases = async () => {
+    throw new Error('disk full');
+  };
+  await t.rejects(requestAddress(a.ctx, a.poolId, undefined, false), /disk full/);
+  a.state.changeLeases = real;
+  t.same(await held(kv), before, 'no key left without its local lease');
+
+  kv.setUnreachable(true);
+  const started = Date.now();
+  await t.rejects(requestAddress(a.ctx, a.poolId, undefined, false), /etcd unreachable/);
+  t.ok(Date.now() - started < 5_000, 'fails within 5 s');
+  t.same(Object.keys(a.state.pool(a.poolId)!.leases), ['10.77.0.1'], 'only the gateway is leased locally');
+  kv.setUnreachable(false);
+  const address = bare(await requestAddress(a.ctx, a.poolId, undefined, false));
+  t.equal((await held(kv)).get(address), 'host-a', 'works again once etcd answers');
+});
+
+t.test('a network of this host alone (no identity) and gateways stay local', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const a = await host(t, kv, 'host-a', false);
+  const b = await host(t, kv, 'host-b', false);
+  const x = await requestAddress(a.ctx, a.poolId, undefined, false);
+  const y = await requestAddress(b.ctx, b.poolId, undefined, false);
+  t.equal(x, y, 'two networks of their own hand out the same address, as in local mode');
+  t.equal((await kv.range(keys.addresses())).pairs.length, 0, 'nothing in etcd');
+});
