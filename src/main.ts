@@ -9,9 +9,13 @@ import { findCommand } from './cli/commands.js';
 import { commandHelp, mainHelp } from './cli/help.js';
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // a command of two words ("ipam reclaim") is named in the table with its space
+  const [first, ...after] = argv;
+  const twoWords = after[0] !== undefined && findCommand(`${first} ${after[0]}`) !== undefined;
+  const name = twoWords ? `${first} ${after[0]}` : first;
+  const rest = twoWords ? after.slice(1) : after;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    const topic = name === 'help' ? findCommand(rest[0]) : undefined;
+    const topic = name === 'help' ? findCommand(rest.slice(0, 2).join(' ')) ?? findCommand(rest[0]) : undefined;
     process.stdout.write(`${topic ? commandHelp(topic) : mainHelp()}\n`);
     return 0;
   }

@@ -73,6 +73,23 @@ export const COMMANDS: readonly Command[] = [
     run: async (cl, env) => (await import('./install-service.js')).runInstallService(cl, env),
   },
   {
+    // two words: main.ts takes a first argument and the next as one command when the table has that name
+    name: 'ipam reclaim',
+    summary: 'cluster mode: free the addresses of a host that is gone for good, and fence it',
+    description: 'Refused while the host\'s liveness record is in etcd (its daemon runs, or stopped less than 15 s ago).\n'
+      + 'Writes a fence for the host, deletes each of its address keys and takes it out of every network definition.\n'
+      + 'If the host comes back, its daemon takes no new address until it has restored its own, and reports those\n'
+      + 'now in use on another host as conflicts (ovsvlan status) instead of taking them back. Running it again is harmless.\n'
+      + 'Needs the daemon\'s OVSVLAN_ETCD* settings. Exit status: 0 done, 1 refused, 2 a usage error or etcd unreachable.',
+    flags: {
+      host: { type: 'string', help: 'the id of the lost host (OVSVLAN_HOST_ID on it; see ovsvlan status)' },
+      json: { type: 'boolean', help: 'print the freed addresses as one JSON document' },
+    },
+    settings: true,
+    example: 'ovsvlan ipam reclaim --host node-7',
+    run: async (cl, env) => (await import('./reclaim.js')).runReclaim(cl, env),
+  },
+  {
     name: 'version',
     summary: 'print the version',
     description: 'Prints "ovsvlan X.Y.Z".',
