@@ -47,6 +47,17 @@ export interface EtcdClusterOpts {
   netns?: string;
   /** The address the members listen on inside `netns` (no prefix length). */
   address?: string;
+  /** Serve clients over TLS (https:// client URLs) and require client certificates signed by `ca`; peers stay plain. */
+  tls?: EtcdTls;
+}
+
+/** PEM file paths for a TLS cluster: the members' certificate (valid for their address) and the one etcdctl presents. */
+export interface EtcdTls {
+  ca: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
 }
 
 /** The netns mode's fixed ports: member i listens on 2379+2i (client) and 2380+2i (peer). */
@@ -102,7 +113,7 @@ export async function startEtcdCluster(name: string, opts: EtcdClusterOpts = {})
   const ports = netns === undefined ? await freePorts(2 * count) : fixedPorts(count);
   const specs = Array.from({ length: count }, (_, i) => ({
     name: `${RUN_PREFIX}-${name}-m${i}`,
-    clientUrl: `http://${host}:${ports[2 * i]}`,
+    clientUrl: `${opts.tls ? 'https' : 'http'}://${host}:${ports[2 * i]}`,
     peerUrl: `http://${host}:${ports[2 * i + 1]}`,
     dataDir: `${dir}/m${i}.data`,
     logFile: `${dir}/m${i}.log`,
@@ -118,8 +129,10 @@ export async function startEtcdCluster(name: string, opts: EtcdClusterOpts = {})
   };
   const endpoints = specs.map((s) => s.clientUrl);
 
+  const { tls } = opts;
+  const ctlTls = tls ? [`--cacert=${tls.ca}`, `--cert=${tls.clientCert}`, `--key=${tls.clientKey}`] : [];
   const etcdctl = (args: readonly string[], eps: readonly string[] = endpoints): Promise<RunResult> =>
-    run(...inNetns(netns, 'etcdctl', [`--endpoints=${eps.join(',')}`, '--dial-timeout=2s', '--command-timeout=5s', ...args]),
+    run(...inNetns(netns, 'etcdctl', [`--endpoints=${eps.join(',')}`, '--dial-timeout=2s', '--command-timeout=5s', ...ctlTls, ...args]),
       { env: { ETCDCTL_API: '3' }, timeout: 20_000 });
 
   const launch = async (i: number): Promise<void> => {
@@ -130,7 +143,8 @@ export async function startEtcdCluster(name: string, opts: EtcdClusterOpts = {})
     const child = spawn(...inNetns(netns, 'etcd', ['--name', s.name, '--data-dir', s.dataDir, '--logger=zap', '--log-outputs=stderr',
       '--listen-client-urls', s.clientUrl, '--advertise-client-urls', s.clientUrl,
       '--listen-peer-urls', s.peerUrl, '--initial-advertise-peer-urls', s.peerUrl,
-      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token]),
+      '--initial-cluster', initialCluster, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
+      ...(tls ? ['--cert-file', tls.serverCert, '--key-file', tls.serverKey, '--trusted-ca-file', tls.ca, '--client-cert-auth'] : [])]),
     { detached: true, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     child.on('error', () => undefined);

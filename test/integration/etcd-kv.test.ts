@@ -3,13 +3,15 @@
 // still works; with all stopped each call fails with ClusterUnreachableError "etcd unreachable: …"
 // within the call deadline (a correctness bound, kept generous), a watch is reset, a lease whose
 // keepalives cannot get through for longer than its TTL is reported lost, and once the members are
-// back the same Kv works again; a watch from a compacted revision is reset.
+// back the same Kv works again; a watch from a compacted revision is reset; over TLS (a one-member
+// cluster with a CA made here) the Kv works with the CA and a client certificate, and fails without.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { ClusterUnreachableError, ETCD_CALL_TIMEOUT_MS, type Kv } from '../../src/cluster/kv.js';
 import { openEtcdKv } from '../../src/cluster/etcd-kv.js';
 import { startEtcdCluster } from '../helpers/etcd.js';
 import { kvContract } from '../helpers/kv-contract.js';
-import { RUN_PREFIX, sleep, waitFor } from '../helpers/run.js';
+import { RUN_DIR, RUN_PREFIX, run, runOk, sleep, waitFor } from '../helpers/run.js';
 
 const etcd = await startEtcdCluster('kv', { members: 3, t });
 const P = `/${RUN_PREFIX}/etcd-kv/`;
@@ -96,4 +98,44 @@ t.test('a watch from a compacted revision is reset', async (t) => {
   t.match(resets[0], /compact|cancel/);
   await sleep(200);
   t.same(events, [], 'no event from a compacted watch');
+});
+
+/** A CA, a member certificate for 127.0.0.1 and a client certificate, made with openssl in `dir`. */
+async function makeCerts(dir: string): Promise<{ ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string }> {
+  await mkdir(dir, { recursive: true });
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await runOk('openssl', ['req', '-x509', ...key, '-keyout', `${dir}/ca.key`, '-out', `${dir}/ca.crt`, '-days', '1', '-subj', `/CN=${RUN_PREFIX}-ca`]);
+  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n'], ['client', 'extendedKeyUsage=clientAuth\n']] as const) {
+    await writeFile(`${dir}/${name}.ext`, ext);
+    await runOk('openssl', ['req', ...key, '-keyout', `${dir}/${name}.key`, '-out', `${dir}/${name}.csr`, '-subj', `/CN=${RUN_PREFIX}-${name}`]);
+    await runOk('openssl', ['x509', '-req', '-in', `${dir}/${name}.csr`, '-CA', `${dir}/ca.crt`, '-CAkey', `${dir}/ca.key`, '-CAcreateserial',
+      '-out', `${dir}/${name}.crt`, '-days', '1', '-extfile', `${dir}/${name}.ext`]);
+  }
+  return { ca: `${dir}/ca.crt`, serverCert: `${dir}/server.crt`, serverKey: `${dir}/server.key`, clientCert: `${dir}/client.crt`, clientKey: `${dir}/client.key` };
+}
+
+const hasOpenssl = (await run('openssl', ['version'])).exitCode === 0;
+
+t.test('TLS: with the CA and a client certificate the Kv works; without them it fails with the etcd error', { skip: hasOpenssl ? false : 'no openssl' }, async (t) => {
+  const dir = `${RUN_DIR}/etcd-kv-certs`;
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const tls = await makeCerts(dir);
+  const secure = await startEtcdCluster('kvtls', { members: 1, t, tls });
+  t.match(secure.endpoints[0], /^https:\/\//);
+
+  const kv = await openEtcdKv({ endpoints: secure.endpoints, ca: tls.ca, cert: tls.clientCert, key: tls.clientKey });
+  t.teardown(() => kv.close());
+  t.ok((await kv.txn([], [{ op: 'put', key: `${P}tls`, value: 'ok' }])).succeeded);
+  t.equal((await kv.get(`${P}tls`))?.value, 'ok', 'read back over TLS');
+
+  for (const [what, opts] of [['no TLS settings', {}], ['the CA but no client certificate', { ca: tls.ca }]] as const) {
+    const bare = await openEtcdKv({ endpoints: secure.endpoints, ...opts });
+    t.teardown(() => bare.close());
+    const err = await bare.get(`${P}tls`).then(() => undefined, (e: unknown) => e);
+    t.type(err, ClusterUnreachableError, `${what}: ClusterUnreachableError`);
+    t.match((err as Error).message, /^etcd unreachable: /, `${what}: ${(err as Error).message}`);
+  }
+
+  await t.rejects(openEtcdKv({ endpoints: secure.endpoints, ca: `${dir}/missing.crt` }), { name: 'ConfigError', message: /^OVSVLAN_ETCD_CA: cannot read / });
+  await t.rejects(openEtcdKv({ endpoints: secure.endpoints, ca: tls.ca, cert: tls.clientCert }), { name: 'ConfigError', message: /OVSVLAN_ETCD_KEY/ });
 });
