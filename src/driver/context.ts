@@ -12,6 +12,8 @@ export interface DriverCluster {
   /** this host's tunnel endpoint, and the MTU of the interface holding it: a mesh overlay's MTU is that less the tunnel's overhead */
   readonly underlayIp: string;
   readonly underlayMtu: number;
+  /** A mesh run soon: a mesh network was just created and needs its tunnels to the cluster's hosts. */
+  kickMesh(reason: string): void;
 }
 
 /** What the driver asks of the IPAM: the records that tie leases and pools to its endpoints and networks. */

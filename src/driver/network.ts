@@ -37,6 +37,7 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): 
     throw err;
   }
   if (created) ctx.plane.refill(req.networkId);
+  if (created && ctx.state.network(req.networkId)?.mesh) ctx.cluster?.kickMesh('mesh network created'); // its tunnels to every host
   return { created };
 }
 
