@@ -65,15 +65,25 @@ export interface TunnelPlan {
   readonly add: readonly MeshTunnel[];
   /** tunnels to peers no longer wanted */
   readonly remove: readonly MeshTunnel[];
+  /** how many tunnels the network has once the plan is applied */
+  readonly tunnels: number;
 }
 
-/** The difference between the tunnels wanted and those OVS has, by port name. */
-export function planTunnels(wanted: readonly MeshTunnel[], actual: readonly MeshTunnel[]): TunnelPlan {
+/**
+ * The difference between the tunnels wanted and those OVS has, by port name.
+ * A tunnel OVS has that is not wanted is removed unless `keep` says otherwise
+ * (the mesh keeps those to peers it has not heard of yet, for a grace after
+ * its start).
+ */
+export function planTunnels(wanted: readonly MeshTunnel[], actual: readonly MeshTunnel[], keep: (t: MeshTunnel) => boolean = () => false): TunnelPlan {
   const want = new Map(wanted.map((t) => [t.name, t]));
   const have = new Map(actual.map((t) => [t.name, t]));
+  const unwanted = actual.filter((a) => !want.has(a.name));
+  const remove = unwanted.filter((a) => !keep(a));
   return {
     add: wanted.filter((w) => !sameTunnel(w, have.get(w.name))),
-    remove: actual.filter((a) => !want.has(a.name)),
+    remove,
+    tunnels: wanted.length + unwanted.length - remove.length,
   };
 }
 

@@ -44,6 +44,8 @@ export class Mesh {
   #resync: NodeJS.Timeout | undefined;
   #recheck: NodeJS.Timeout | undefined;
   #started = false;
+  /** ms since epoch when start() was called (0 before): tunnels to peers unheard of are kept for graceMs after it */
+  #startedAt = 0;
   #closed = false;
 
   constructor(ctx: MeshContext, view: HostView, self: { hostId: string; underlayIp: string }, graceMs: number) {
@@ -59,7 +61,8 @@ export class Mesh {
    * run after it (every such call gets that run's result). Never rejects: a
    * network whose change fails is logged and keeps what it had until the next
    * run. Resolves with ident → the network's tunnel ports now. It takes the
-   * bridges' locks: never await it from inside a locked section.
+   * bridges' locks: never await it from inside a locked section; and like
+   * start(), only once the host view has listed the hosts.
    */
   run(): Promise<Record<NetworkIdent, number>> {
     if (this.#queued) return this.#queued;
@@ -79,10 +82,16 @@ export class Mesh {
     return running;
   }
 
-  /** At daemon start, once the host view is started: runs now, on every change of the view and every MESH_RESYNC_MS. */
+  /**
+   * At daemon start, once the host view's start() has resolved (before, the
+   * view is empty and a run would remove every tunnel: while etcd is away at
+   * boot the tunnels stay as they are): runs now, on every change of the view
+   * and every MESH_RESYNC_MS. Kicks before it are ignored.
+   */
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    this.#startedAt = Date.now();
     this.#view.onChange(() => this.kick('hosts changed'));
     this.#resync = setInterval(() => this.kick('resync'), MESH_RESYNC_MS).unref();
     this.kick('start');
@@ -90,7 +99,7 @@ export class Mesh {
 
   /** A run soon, for `reason` (logged): the daemon calls it when OVS may have changed under it (OVSDB reconnect). */
   kick(reason: string): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#started) return;
     this.#ctx.log.debug({ reason }, 'mesh run');
     void this.#ctx.locks.outside(() => this.run()); // called from a locked section, it waits for that section like any request
   }
@@ -125,6 +134,8 @@ export class Mesh {
         counts[net.ident ?? net.id] = (await this.#actual(net.id, net.bridge).catch(() => [])).length;
       }
     }
+    const startGraceEnds = this.#startedAt + this.#graceMs;
+    if (startGraceEnds > Date.now()) recheckAt = Math.min(recheckAt ?? startGraceEnds, startGraceEnds);
     this.#scheduleRecheck(recheckAt);
     for (const cb of this.#countCallbacks) {
       try {
@@ -142,17 +153,27 @@ export class Mesh {
       const net = this.#ctx.state.network(networkId);
       if (!net || !isMesh(net) || net.bridge !== bridge) return 0; // deleted meanwhile: its tunnels went with it
       const actual = await this.#actual(networkId, bridge);
-      const { add, remove } = planTunnels(wanted, actual);
-      if (add.length === 0 && remove.length === 0) return actual.length;
+      const { add, remove, tunnels } = planTunnels(wanted, actual, (t) => this.#unheardOf(t.hostId));
+      if (add.length === 0 && remove.length === 0) return tunnels;
       await this.#ctx.vswitch.syncTunnels(bridge,
         add.map((t) => ({ bridge, name: t.name, type: net.mode, remote: t.remote, key: net.key ?? 0, externalIds: meshTunnelExternalIds(networkId, t.hostId) })),
         remove.map((t) => ({ name: t.name, marks: meshTunnelExternalIds(networkId, t.hostId) })));
       this.#ctx.log.info({
-        network: shortId(networkId), bridge, tunnels: wanted.length,
+        network: shortId(networkId), bridge, tunnels,
         added: add.map((t) => `${t.hostId}=${t.remote}`), removed: remove.map((t) => t.hostId),
       }, 'mesh tunnels changed');
-      return wanted.length;
+      return tunnels;
     });
+  }
+
+  /**
+   * A peer the view has never seen (neither alive nor departed) while the
+   * mesh is younger than its grace: a tunnel made before this daemon's start
+   * to a host whose key went meanwhile is kept for the grace, as if it had
+   * departed at the start (it may be a blip that overlapped the restart).
+   */
+  #unheardOf(hostId: string): boolean {
+    return Date.now() < this.#startedAt + this.#graceMs && !this.#view.alive().has(hostId) && !this.#view.departed().has(hostId);
   }
 
   /** The network's mesh tunnels OVS has on its bridge. */

@@ -4,6 +4,7 @@
 // ovs-vsctl is the observer: h1's bridge gets a tunnel port per live peer with the peer's
 // underlay address, the network's VNI and type; a host that joins gets one; one that goes for
 // good keeps its port through the grace, then loses it; one whose lease blips keeps it throughout;
+// after a restart, a tunnel to a host that went meanwhile is kept for the grace too;
 // DeleteNetwork's removeInfra takes them all with the network.
 import t from 'tap';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -85,8 +86,8 @@ t.test('a mesh network follows the live hosts of a real etcd', async (t) => {
   const view = new EtcdHostView(await connect(), keys, log);
   t.teardown(() => view.close());
   await view.start();
-  const mesh = new Mesh({ state, vswitch, locks: new KeyedMutex(), log }, view, { hostId: 'h1', underlayIp: underlay('h1') }, GRACE_MS);
-  t.teardown(() => mesh.close());
+  let mesh = new Mesh({ state, vswitch, locks: new KeyedMutex(), log }, view, { hostId: 'h1', underlayIp: underlay('h1') }, GRACE_MS);
+  t.teardown(() => mesh.close()); // the last one made
   const counts: Array<Record<string, number>> = [];
   mesh.onCounts((c) => counts.push(c));
   mesh.start();
@@ -160,6 +161,25 @@ t.test('a mesh network follows the live hosts of a real etcd', async (t) => {
     t.same(await tunnels(ovs), full('h2', 'h3', 'h4', 'h5'), 'still there shortly before the grace ends');
     await converge('h4\'s tunnel gone after the grace', full('h2', 'h3', 'h5'));
     t.ok(Date.now() - gone >= GRACE_MS - 1_000, 'not before the grace');
+  });
+
+  await t.test('a restart: the new mesh keeps a tunnel to a host that went while it was down for the grace, then removes it', async (t) => {
+    await mesh.close();
+    await view.close();
+    await hosts.get('h5')?.stop();
+    hosts.delete('h5');
+    await revoke('h5'); // h5 goes while h1's daemon is down: the new view never sees it
+    const view2 = new EtcdHostView(await connect(), keys, log);
+    t.teardown(() => view2.close());
+    await view2.start();
+    t.notOk(view2.alive().has('h5') || view2.departed().has('h5'), 'the new view has never heard of h5');
+    const started = Date.now();
+    mesh = new Mesh({ state, vswitch, locks: new KeyedMutex(), log }, view2, { hostId: 'h1', underlayIp: underlay('h1') }, GRACE_MS);
+    mesh.start();
+    t.same(await mesh.run(), { [`vxlan.${VNI}`]: 3 }, 'h5\'s tunnel counted');
+    t.same(await tunnels(ovs), full('h2', 'h3', 'h5'), 'and kept at start');
+    await converge('h5\'s tunnel gone after the grace', full('h2', 'h3'));
+    t.ok(Date.now() - started >= GRACE_MS - 1_000, 'not before the grace');
   });
 
   await t.test('the network deleted: its mesh tunnels go with it and the mesh makes none again', async (t) => {

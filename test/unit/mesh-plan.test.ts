@@ -46,7 +46,11 @@ t.test('plan: new peers added, gone peers removed, a changed address replaced, t
     [tun('h2', '10.0.0.2'), tun('h3', '10.0.0.3'), tun('h5', '10.0.0.5'), tun('h6', '10.0.0.6', { protected: false })]);
   t.same(plan.add.map((x) => x.hostId), ['h3', 'h4', 'h6'], 'h3 moved, h4 new, h6 lost its split horizon');
   t.same(plan.remove.map((x) => x.hostId), ['h5']);
-  t.same(planTunnels([tun('h2', '10.0.0.2')], [tun('h2', '10.0.0.2')]), { add: [], remove: [] }, 'nothing to do');
+  t.equal(plan.tunnels, 4);
+  t.same(planTunnels([tun('h2', '10.0.0.2')], [tun('h2', '10.0.0.2')]), { add: [], remove: [], tunnels: 1 }, 'nothing to do');
+  const kept = planTunnels([tun('h2', '10.0.0.2')], [tun('h2', '10.0.0.2'), tun('h7', '10.0.0.7'), tun('h8', '10.0.0.8')], (x) => x.hostId === 'h7');
+  t.same(kept.remove.map((x) => x.hostId), ['h8'], 'an unwanted tunnel the caller keeps is not removed');
+  t.equal(kept.tunnels, 2, 'and counts');
 });
 
 t.test('mesh tunnels: named from network and peer, marked with both; owned by a live mesh network on its bridge only', async (t) => {
