@@ -84,15 +84,16 @@ export class EtcdAddressSync implements AddressSync {
   }
 
   /**
-   * Keys of this host that no local lease explains: of an earlier epoch, at
-   * once; of this one, when not in flight and older than YOUNG_KEY_MS. Decided
-   * in one turn with the local view it is given.
+   * Keys of this host that no local lease explains and no allocation has in
+   * flight: of an earlier epoch, at once; of this one, once older than
+   * YOUNG_KEY_MS. Decided in one turn with the local view it is given.
    */
   #unexplained(keyed: ReadonlyMap<string, HeldAddress>, held: ReadonlyMap<NetworkIdent, ReadonlySet<string>>, epoch: number): HeldAddress[] {
     const now = Date.now();
     return [...keyed.values()].filter((a) => a.holder?.host === this.#self.hostId
       && !held.get(a.ident)?.has(a.address)
-      && (a.holder.epoch !== epoch || (!this.#addresses.inFlight(a.ident, a.address) && now - a.holder.at > YOUNG_KEY_MS)));
+      && !this.#addresses.inFlight(a.ident, a.address) // a replay may be answering with it right now
+      && (a.holder.epoch !== epoch || now - a.holder.at > YOUNG_KEY_MS));
   }
 
   /** A local lease without its key: put it again by version 0. Returns undefined when it did, else the holder found instead. */

@@ -44,6 +44,8 @@ t.test('a lease without its key is restored; keys no lease explains are released
   const prefix = parsePrefix(spec.subnets[0]!)!;
   const inFlight = await h1.addresses.allocate({ ident: spec.ident, prefix, range: prefix, wanted: A('10.13.160.15'), last: undefined, isTakenLocally: () => false });
   await putHolder(kv, spec.ident, '10.13.160.15', 'h1', 2, Date.now() - 60_000); // as if it had been in flight for a minute
+  await putHolder(kv, spec.ident, '10.13.160.16', 'h1', 1); // an earlier epoch's, that Docker's replay is being answered with
+  const replay = await h1.addresses.allocate({ ident: spec.ident, prefix, range: prefix, wanted: A('10.13.160.16'), last: undefined, isTakenLocally: () => false });
 
   const report = await syncOf(kv, h1, [spec]).run();
   t.same(report, { restored: 1, released: 2, conflicts: [] });
@@ -53,8 +55,10 @@ t.test('a lease without its key is restored; keys no lease explains are released
   t.equal(await holderOf(kv, spec.ident, '10.13.160.13'), 'h1', 'a young one kept');
   t.equal(await holderOf(kv, spec.ident, '10.13.160.14'), 'h2', 'another host\'s kept');
   t.equal(await holderOf(kv, spec.ident, '10.13.160.15'), 'h1', 'one in flight kept');
+  t.equal(await holderOf(kv, spec.ident, '10.13.160.16'), 'h1', 'one of an earlier epoch in flight (a replay) kept');
   inFlight.settle();
-  t.same(await syncOf(kv, h1, [spec]).run(), { restored: 0, released: 1, conflicts: [] }, 'settled without a lease: released on the next pass');
+  replay.settle();
+  t.same(await syncOf(kv, h1, [spec]).run(), { restored: 0, released: 2, conflicts: [] }, 'settled without a lease: released on the next pass');
 });
 
 t.test('memberships: a missing definition is written again, one this host no longer has is left', async (t) => {
