@@ -5,7 +5,7 @@
 // "etcd unreachable", and a container removed meanwhile has its address key deleted once etcd is
 // back; then no address is held twice, every running container's address has its key, held by its
 // host, and no key is left without its container.
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { createCluster, type ClusterHost, type TestCluster } from '../helpers/cluster.js';
 import { addressKeys, addressesOn, containerIp, meshTunnels } from '../helpers/cluster-observe.js';
 import { waitFor } from '../helpers/run.js';
@@ -47,6 +47,22 @@ async function disagreements(c: TestCluster): Promise<string[]> {
   return problems;
 }
 
+/**
+ * A new `docker run` on `h` fails within FAIL_WITHIN_MS (measured around the CLI call, printed)
+ * naming "etcd unreachable"; the container it created is removed again.
+ */
+async function failsFast(t: Tap, h: ClusterHost, name: string, how: string): Promise<void> {
+  const t0 = Date.now();
+  const r = await h.docker(['run', '-d', '--name', name, '--net', NET, 'busybox:local', 'sleep', '3600']);
+  const ms = Date.now() - t0;
+  const why = r.stderr.split('\n').find((l) => /etcd/.test(l)) ?? r.stderr;
+  t.comment(`etcd ${how}: docker run failed after ${ms} ms: ${why}`);
+  t.not(r.exitCode, 0, `etcd ${how}: a new docker run fails`);
+  t.match(r.stderr, /etcd unreachable/, 'its error says etcd is unreachable');
+  t.ok(ms <= FAIL_WITHIN_MS, `it fails within ${FAIL_WITHIN_MS} ms (the issue's 5 s + docker's own work): ${ms} ms`);
+  await h.docker(['rm', '-f', name]);
+}
+
 t.test('cluster mode with etcd members down', async (t) => {
   const c = await createCluster(t, { hosts: 2 });
   const [a, b] = c.hosts as [ClusterHost, ClusterHost];
@@ -77,14 +93,7 @@ t.test('cluster mode with etcd members down', async (t) => {
     t.ok(await ping(a, 'a0', ipB0), 'a0 -> b0 with etcd down');
     t.ok(await ping(b, 'b0', ipA0), 'b0 -> a0 with etcd down');
 
-    const t0 = Date.now();
-    const r = await a.docker(['run', '-d', '--name', 'a2', '--net', NET, 'busybox:local', 'sleep', '3600']);
-    const ms = Date.now() - t0;
-    t.comment(`docker run with etcd down failed after ${ms} ms: ${r.stderr.split('\n').pop()}`);
-    t.not(r.exitCode, 0, 'a new docker run fails');
-    t.match(r.stderr, /etcd unreachable/, 'its error says etcd is unreachable');
-    t.ok(ms <= FAIL_WITHIN_MS, `it fails within ${FAIL_WITHIN_MS} ms (5 s + docker's own work): ${ms} ms`);
-    await a.docker(['rm', '-f', 'a2']);
+    await failsFast(t, a, 'a2', 'stopped');
 
     await b.dockerOk(['rm', '-f', 'b1']);
     t.ok(await ping(a, 'a0', ipB0), 'a0 -> b0 still, after a removal with etcd down');
@@ -94,6 +103,19 @@ t.test('cluster mode with etcd members down', async (t) => {
     await waitFor(`b1's address ${ipB1} to be released in etcd`, async () => !(await addressKeys(c, IDENT)).some((k) => k.address === ipB1), 120_000);
     t.pass(`b1's address ${ipB1} released once etcd was back`);
     t.same(await disagreements(c), [], 'nothing held twice, no key without its container, no container without its key');
+  });
+
+  await t.test('all three frozen (SIGSTOP: calls hang instead of being refused): new addresses still fail fast', async (t) => {
+    const pids = c.etcd.members.map((m) => m.pid).filter((p): p is number => p !== undefined);
+    t.equal(pids.length, 3, 'three members running');
+    // frozen briefly (well under the 15 s lease TTL), and thawed whatever happens
+    for (const p of pids) process.kill(p, 'SIGSTOP');
+    try {
+      await failsFast(t, a, 'a4', 'frozen');
+      t.ok(await ping(b, 'b0', ipA0), 'b0 -> a0 with etcd frozen');
+    } finally {
+      for (const p of pids) process.kill(p, 'SIGCONT');
+    }
   });
 
   await t.test('etcd back: new containers get new, distinct addresses', async (t) => {
