@@ -35,7 +35,8 @@ export class EtcdAddresses implements ClusterAddresses {
   readonly #networks: ClusterNetworks;
   /** `<ident>/<address>` put (or about to be) and not settled yet: address sync leaves them alone */
   readonly #inFlight = new Set<string>();
-  readonly #reserved = new Map<NetworkIdent, { readonly at: number; readonly values: ReadonlySet<bigint> }>();
+  /** `<ident> <subnet>` → the addresses never handed out there, read from the definition at `at` */
+  readonly #reserved = new Map<string, { readonly at: number; readonly values: ReadonlySet<bigint> }>();
 
   constructor(kv: Kv, keys: Keys, self: HostSelf, networks: ClusterNetworks) {
     this.#kv = kv;
@@ -91,7 +92,8 @@ export class EtcdAddresses implements ClusterAddresses {
     const full = (): ConflictError => new ConflictError(`no free address left in ${req.range.cidr} of cluster network ${req.ident}: every address is held by a host of the cluster`);
     const [first] = await freeCandidates(req, start, taken, 1);
     if (first === undefined) throw full();
-    if (await attempt.take(format(req.prefix.family, first))) return attempt.allocation(first, format(req.prefix.family, first));
+    const firstAddress = format(req.prefix.family, first);
+    if (await attempt.take(firstAddress)) return attempt.allocation(first, firstAddress);
     const [list, fence] = await attempt.budget.run(Promise.all([this.#kv.range(this.#keys.addresses(req.ident)), this.#kv.get(this.#keys.fence(this.#self.hostId))]));
     if (fence) throw this.#fenced();
     for (const held of listAddresses(this.#keys, list.pairs)) {
@@ -113,7 +115,8 @@ export class EtcdAddresses implements ClusterAddresses {
 
   /** The definition's gateways and aux addresses, and the subnet's network (and broadcast) address. */
   async #reservedOf(req: AllocateRequest): Promise<ReadonlySet<bigint>> {
-    const cached = this.#reserved.get(req.ident);
+    const cacheKey = `${req.ident} ${req.prefix.cidr}`; // a dual-stack network has a pool of each family
+    const cached = this.#reserved.get(cacheKey);
     if (cached && Date.now() - cached.at < RESERVED_CACHE_MS) return cached.values;
     const def = await this.#networks.get(req.ident);
     const values = new Set(reserved(req.prefix));
@@ -121,7 +124,7 @@ export class EtcdAddresses implements ClusterAddresses {
       const a = parseAddress(text);
       if (a?.family === req.prefix.family) values.add(a.value);
     }
-    this.#reserved.set(req.ident, { at: Date.now(), values });
+    this.#reserved.set(cacheKey, { at: Date.now(), values });
     return values;
   }
 

@@ -69,6 +69,26 @@ t.test('the definition\'s gateway and aux addresses are never handed out, even w
   await t.rejects(h1.request(spec, A('10.13.162.2')), { name: 'ConflictError', message: /reserved/ }, '--ip of the aux address');
 });
 
+t.test('a dual-stack network: each family\'s gateway is kept from that family\'s pool', async (t) => {
+  const { kv, hosts } = world();
+  t.teardown(() => kv.close());
+  const [h1, h2] = hosts as [SimHost, SimHost];
+  const spec = vlanSpec(867, '10.13.167.0/29', '10.13.167.1', { subnets: ['10.13.167.0/29', 'fd00:167::/125'], gateways: ['10.13.167.1', 'fd00:167::1'] });
+  await h1.networks.join(spec);
+  const take = async (cidr: string): Promise<string> => {
+    const prefix = parsePrefix(cidr)!;
+    const a = await h2.addresses.allocate({ ident: spec.ident, prefix, range: prefix, wanted: undefined, last: undefined, isTakenLocally: () => false });
+    a.settle();
+    return format(prefix.family, a.value);
+  };
+  const v4 = await take('10.13.167.0/29');
+  const v6 = [];
+  for (let i = 0; i < 6; i++) v6.push(await take('fd00:167::/125'));
+  t.not(v4, '10.13.167.1');
+  t.same(v6.sort(), ['fd00:167::2', 'fd00:167::3', 'fd00:167::4', 'fd00:167::5', 'fd00:167::6', 'fd00:167::7'], 'every IPv6 address but the network\'s and the gateway');
+  await t.rejects(take('fd00:167::/125'), { name: 'ConflictError', message: /no free address left in fd00:167::\/125/ });
+});
+
 t.test('release is by the holder only', async (t) => {
   const { kv, hosts } = world();
   t.teardown(() => kv.close());
