@@ -57,7 +57,7 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
     // VLAN networks are checked against the others on their bridge, overlays against all overlays (and own their bridge)
     const keys = [...(ident ? [`ident:${ident}`] : []), ...(spec.mode === 'vlan' ? [] : ['overlays']), bridgeLockKey(bridge)];
     await withLocks(ctx, keys, async () => {
-      if (ident) refuseSameIdent(ctx.state, ident, id);
+      if (ctx.cluster && ident) await refuseSameIdent(ctx.state, ctx.cluster.networks, ident, req, spec);
       const extra = spec.mode === 'vlan' ? await checkVlan(ctx, spec) : await checkOverlay(ctx, spec, bridge);
       // the definition in etcd is joined (or written) before anything is made: a refusal changes nothing here
       const agreed = ctx.cluster && ident ? await ctx.cluster.networks.join(sharedSpecOf(ident, req, spec, spec.mtu ?? extra.mtu)) : undefined;
