@@ -119,6 +119,7 @@ export class Mesh {
 
   async #pass(): Promise<Record<NetworkIdent, number>> {
     const counts: Record<NetworkIdent, number> = {};
+    if (this.#closed) return counts; // a run queued before close()
     let recheckAt: number | undefined;
     for (const net of this.#ctx.state.networks()) {
       if (!isMesh(net)) continue;
