@@ -56,13 +56,19 @@ export class EtcdLiveness implements Liveness {
   #writing: Promise<void> | undefined;
   #check: NodeJS.Timeout | undefined;
   #stopped = true;
+  /** ms since epoch of the last successful put */
+  #lastPut = 0;
+  readonly #updateEveryMs: number;
+  #updateTimer: NodeJS.Timeout | undefined;
 
-  constructor(kv: Kv, keys: Keys, record: () => HostFields, log: Logger, opts: { checkEveryMs?: number; backoff?: BackoffOptions } = {}) {
+  constructor(kv: Kv, keys: Keys, record: () => HostFields, log: Logger,
+    opts: { checkEveryMs?: number; updateEveryMs?: number; backoff?: BackoffOptions } = {}) {
     this.#kv = kv;
     this.#keys = keys;
     this.#fields = record;
     this.#log = log;
     this.#checkEveryMs = opts.checkEveryMs ?? (HOST_TTL_SECONDS * 1000) / 3;
+    this.#updateEveryMs = opts.updateEveryMs ?? 1_000;
     this.#backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
   }
 
@@ -94,17 +100,32 @@ export class EtcdLiveness implements Liveness {
     this.#check = setInterval(() => void this.#checkAlive(), this.#checkEveryMs).unref();
   }
 
-  /** Called after a mesh run or an address sync: the record's tunnels or conflicts change, put again soon (bursts coalesce). */
+  /**
+   * Called after each mesh run and address sync: when the record's tunnels or
+   * conflicts differ from what it holds, it is put again, at most once per
+   * `updateEveryMs` (default 1 s; changes meanwhile coalesce). The same values
+   * put nothing: every host's put wakes every other host's view, whose mesh
+   * run would otherwise put again, without end.
+   */
   update(fields: Partial<Pick<HostRecord, 'tunnels' | 'conflicts'>>): void {
-    if (fields.tunnels) this.#tunnels = { ...fields.tunnels };
-    if (fields.conflicts) this.#conflicts = [...fields.conflicts];
-    if (!this.#stopped) this.#schedule();
+    const tunnels = fields.tunnels ? { ...fields.tunnels } : this.#tunnels;
+    const conflicts = fields.conflicts ? [...fields.conflicts] : this.#conflicts;
+    if (JSON.stringify([tunnels, conflicts]) === JSON.stringify([this.#tunnels, this.#conflicts])) return;
+    this.#tunnels = tunnels;
+    this.#conflicts = conflicts;
+    if (this.#stopped || this.#updateTimer !== undefined) return;
+    this.#updateTimer = setTimeout(() => {
+      this.#updateTimer = undefined;
+      if (!this.#stopped) this.#schedule();
+    }, Math.max(0, this.#lastPut + this.#updateEveryMs - Date.now()));
   }
 
   /** At daemon stop: no more keepalives nor puts; the keys stay until the TTL runs out (never revoked). */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#check);
+    clearTimeout(this.#updateTimer);
+    this.#updateTimer = undefined;
     this.#backoff.cancel();
     await this.#writing;
     this.#lease?.release();
@@ -131,6 +152,7 @@ export class EtcdLiveness implements Liveness {
     const value = JSON.stringify(this.#record());
     try {
       await this.#kv.txn([], [{ op: 'put', key: this.#keys.alive(id), value, lease: lease.id }, { op: 'put', key: this.#keys.info(id), value }]);
+      this.#lastPut = Date.now();
     } catch (err) {
       // refused with etcd reachable: the lease is gone though no loss was seen; the next try grants a new one
       if (!(err instanceof ClusterUnreachableError) && this.#lease === lease) this.#drop(lease);

@@ -49,20 +49,33 @@ t.test('liveness: the epoch goes up at each start; alive (leased) and info (not)
   await b.stop();
 });
 
-t.test('liveness: update puts the tunnels and conflicts again, a burst in one put', async (t) => {
+t.test('liveness: update puts changed tunnels and conflicts again, a burst in one put, the same values not at all', async (t) => {
   const kv = new MemoryKv();
   t.teardown(() => kv.close());
-  const a = new EtcdLiveness(kv, keys, fields('h2'), log);
+  const a = new EtcdLiveness(kv, keys, fields('h2'), log, { updateEveryMs: 300 });
   t.teardown(() => a.stop());
   await a.start();
-  const before = (await kv.get(keys.alive('h2')))?.version ?? 0;
+  const version = async (): Promise<number> => (await kv.get(keys.alive('h2')))?.version ?? 0;
+  const before = await version();
   for (let i = 1; i <= 5; i++) a.update({ tunnels: { 'vxlan.5001': i } });
   a.update({ conflicts: [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }] });
   await until('the update put', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 5);
   t.same((await aliveRecord(kv, 'h2'))?.conflicts, [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }]);
   t.same(JSON.parse((await kv.get(keys.info('h2')))?.value ?? '{}').tunnels, { 'vxlan.5001': 5 }, 'info too');
   await new Promise((r) => setTimeout(r, 50));
-  t.equal((await kv.get(keys.alive('h2')))?.version, before + 1, 'six updates, one put');
+  t.equal(await version(), before + 1, 'six updates, one put');
+
+  a.update({ tunnels: { 'vxlan.5001': 5 } });
+  a.update({ conflicts: [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }] });
+  await new Promise((r) => setTimeout(r, 400));
+  t.equal(await version(), before + 1, 'the same values again: no put (a mesh run after every host\'s put must not put in turn)');
+
+  a.update({ tunnels: { 'vxlan.5001': 6 } });
+  await until('the next change put', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 6);
+  const put = Date.now();
+  a.update({ tunnels: { 'vxlan.5001': 7 } });
+  await until('and the one after', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 7);
+  t.ok(Date.now() - put >= 200, 'at most one put per updateEveryMs');
 });
 
 t.test('liveness: a lost lease is granted again and the record put again, also after etcd was away', async (t) => {
