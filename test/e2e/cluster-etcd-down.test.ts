@@ -7,7 +7,7 @@
 // host, and no key is left without its container.
 import t, { type Test as Tap } from 'tap';
 import { createCluster, type ClusterHost, type TestCluster } from '../helpers/cluster.js';
-import { addressKeys, addressesOn, containerIp, meshTunnels } from '../helpers/cluster-observe.js';
+import { addressKeys, addressesOn, containerIp, joined, meshTunnels } from '../helpers/cluster-observe.js';
 import { waitFor } from '../helpers/run.js';
 import { ping } from '../helpers/traffic.js';
 
@@ -66,6 +66,7 @@ async function failsFast(t: Tap, h: ClusterHost, name: string, how: string): Pro
 t.test('cluster mode with etcd members down', async (t) => {
   const c = await createCluster(t, { hosts: 2 });
   const [a, b] = c.hosts as [ClusterHost, ClusterHost];
+  await joined(c, c.hosts);
   for (const h of [a, b]) {
     await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${VNI}`,
       '--ipam-driver', 'ovsvlan', '--subnet', '10.82.0.0/24', '--gateway', '10.82.0.1', NET]);

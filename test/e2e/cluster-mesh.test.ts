@@ -6,7 +6,7 @@
 // the grace period, and loses them after it.
 import t from 'tap';
 import { createCluster, type ClusterHost } from '../helpers/cluster.js';
-import { isAlive, meshShape, meshTunnels, networkId } from '../helpers/cluster-observe.js';
+import { isAlive, joined, meshShape, meshTunnels, networkId } from '../helpers/cluster-observe.js';
 import { waitFor } from '../helpers/run.js';
 import { ping } from '../helpers/traffic.js';
 
@@ -39,6 +39,7 @@ async function meshSettles(hosts: readonly ClusterHost[], want: (h: ClusterHost)
 t.test('cluster mesh: tunnels follow the live hosts', async (t) => {
   const c = await createCluster(t, { hosts: 3, meshGraceSeconds: GRACE_S, spareHosts: 1 });
   const three = [...c.hosts];
+  await joined(c, three);
 
   await t.test('three hosts, no remote=: a full mesh, and containers ping across it', async (t) => {
     for (const h of three) await createNet(h);
@@ -63,6 +64,7 @@ t.test('cluster mesh: tunnels follow the live hosts', async (t) => {
     const h4 = await c.addHost();
     const four = [...three, h4];
     t.equal(h4.hostId, 'h4', 'the new host is h4');
+    await joined(c, [h4]);
     await createNet(h4);
     await meshSettles(four, (h) => fullMesh(four, h), 'a full mesh of four');
     for (const h of four) {

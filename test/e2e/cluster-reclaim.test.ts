@@ -6,7 +6,7 @@
 // its traffic), and h3's other addresses are h3's again in etcd.
 import t from 'tap';
 import { createCluster, type ClusterHost, type TestCluster } from '../helpers/cluster.js';
-import { addressKeys, containerIp, etcdGet, isAlive, meshTunnels } from '../helpers/cluster-observe.js';
+import { addressKeys, containerIp, etcdGet, isAlive, joined, meshTunnels } from '../helpers/cluster-observe.js';
 import { Keys } from '../../src/cluster/keys.js';
 import { waitFor } from '../helpers/run.js';
 import { ping } from '../helpers/traffic.js';
@@ -39,6 +39,7 @@ const holdersOf = async (c: TestCluster, address: string): Promise<string[]> =>
 t.test('ipam reclaim of a lost host, and its return', async (t) => {
   const c = await createCluster(t, { hosts: 3, meshGraceSeconds: 10 });
   const [h1, h2, h3] = c.hosts as [ClusterHost, ClusterHost, ClusterHost];
+  await joined(c, c.hosts);
   for (const h of [h1, h2, h3]) {
     await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${VNI}`,
       '--ipam-driver', 'ovsvlan', '--subnet', '10.83.0.0/24', '--gateway', '10.83.0.1', NET]);
@@ -96,8 +97,14 @@ t.test('ipam reclaim of a lost host, and its return', async (t) => {
       return conflictLine(last);
     }, 90_000).catch(() => undefined);
     t.ok(line, `h3's status reports ${ip31} as a conflict: ${line?.trim() ?? `no such line in:\n${last}`}`);
-    const json = await h3.ovsvlan(['status', '--json']);
-    t.ok(conflictIn(JSON.parse(json.stdout) as unknown, ip31), `status --json lists ${ip31} under a conflict`);
+    // polled too: a status whose etcd read failed (it prints `unreadable` and exits 2) has no cluster section
+    let lastJson: { cluster?: unknown; unreadable?: unknown } = {};
+    const inJson = await waitFor('h3\'s ovsvlan status --json to list the conflict', async () => {
+      lastJson = JSON.parse((await h3.ovsvlan(['status', '--json'])).stdout) as typeof lastJson;
+      if (lastJson.cluster === undefined) t.comment(`status --json without its cluster section: ${JSON.stringify(lastJson.unreadable)}`);
+      return conflictIn(lastJson, ip31);
+    }, 90_000).catch(() => false);
+    t.ok(inJson, `status --json lists ${ip31} under a conflict: ${JSON.stringify(lastJson.cluster ?? lastJson.unreadable)}`);
 
     t.same(await holdersOf(c, ip31), ['h1'], `${ip31} still names h1`);
     t.equal(await containerIp(h1, 't1', NET), ip31, 'h1/t1 keeps its address');

@@ -5,6 +5,7 @@ import type { Host } from './host.js';
 import type { TestCluster } from './cluster.js';
 import { Keys } from '../../src/cluster/keys.js';
 import { overlayBridgeName } from '../../src/names.js';
+import { waitFor } from './run.js';
 
 /** One address key: `<prefix>/v1/ip/<ident>/<address>` and the host its value names. */
 export interface AddressKey {
@@ -93,4 +94,15 @@ export async function addressesOn(h: Host, net: string): Promise<Map<string, str
   const out = new Map<string, string>();
   for (const n of names) out.set(n, await containerIp(h, n, net));
   return out;
+}
+
+/**
+ * Waits until every host in `hosts` has its liveness record in etcd: its daemon has reached etcd and
+ * joined the cluster (the daemon listens before that, and fails cluster calls until then).
+ */
+export async function joined(c: TestCluster, hosts: readonly { readonly hostId: string }[], timeoutMs = 60_000): Promise<void> {
+  await waitFor(`${hosts.map((h) => h.hostId).join(', ')} to join the cluster`, async () => {
+    for (const h of hosts) if (!(await isAlive(c, h.hostId))) return false;
+    return true;
+  }, timeoutMs);
 }
