@@ -85,10 +85,10 @@ export class Vswitch {
 
   /**
    * The cluster mesh's change to one bridge (cluster/mesh.ts), in ONE transaction that waits for
-   * ovs-vswitchd: adds to `bridge` (or replaces, by attachTunnel's rules) the tunnels of `add` and removes each
-   * port of `remove` that carries its marks (detachPorts' rules: another's is left alone). A
-   * refused port (ConflictError) refuses the whole change; a port whose marks changed meanwhile
-   * makes it look again and retry.
+   * ovs-vswitchd: adds to `bridge` (or replaces, by attachTunnel's rules) the tunnels of `add`, and
+   * removes each port of `remove` that carries its marks (detachPorts' rules: another's is left
+   * alone). A refused port (ConflictError) refuses the whole change; when a port to remove changed
+   * its marks meanwhile, the ports are looked up again and the change retried.
    */
   async syncTunnels(bridge: string, add: readonly TunnelPort[], remove: readonly MarkedPort[]): Promise<void> {
     if (add.length === 0 && remove.length === 0) return;
