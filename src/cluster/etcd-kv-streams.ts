@@ -1,33 +1,47 @@
 // The two long-lived things of the etcd Kv (etcd-kv.ts): a watch and a lease,
 // each wrapping its etcd3 object (types only here: etcd-kv.ts is the module
 // that loads etcd3). A watch is reset on anything that could hide an event; a
-// lease is reported lost once, as soon as etcd may have expired it.
-import type { Lease, Watcher } from 'etcd3';
+// lease is reported lost once, as soon as etcd may have expired it. Neither
+// may stay stuck on a member that takes connections and never answers.
+import type { Etcd3, Watcher } from 'etcd3';
 import type { Logger } from '../log.js';
 import { ETCD_CALL_TIMEOUT_MS, type KvEvent, type KvLease, type KvWatch, type WatchHandler } from './kv.js';
 
-/** The per-call option etcd-kv.ts sets: the call's deadline, shared by its retries. */
+/** The per-call option etcd-kv.ts sets: the deadline of an attempt (etcd-kv.ts attemptOptions). */
 export type CallOptions = { readonly deadline: Date };
 
-/** One etcd3 watcher, made by EtcdKv.watch: events to its handler; any disconnect, cancel or end resets it (after which it is closed). */
+/**
+ * One watch on one member, through an etcd3 client of its own (made by
+ * EtcdKv.watch, which picks the member and tries another if this one is not
+ * established within `budgetMs`): a silent member fails this watch only, not
+ * every watch sharing etcd3's one stream. Any disconnect, cancel or end
+ * resets it, after which it is closed.
+ */
 export class EtcdWatch implements KvWatch {
   #done = false;
   #connected = false;
   #lastCause: unknown = new Error('no answer');
+  readonly #watcher: Watcher;
   readonly #ready: Promise<void>;
 
   constructor(
-    private readonly watcher: Watcher,
+    private readonly client: Etcd3,
+    prefix: string,
+    fromRevision: number,
     private readonly handler: WatchHandler,
+    budgetMs: number,
     private readonly forget: () => void,
     private readonly log: Logger | undefined,
   ) {
+    const builder = client.watch().prefix(prefix);
+    if (fromRevision > 0) builder.startRevision(String(fromRevision));
+    const watcher = (this.#watcher = builder.watcher());
     this.#ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.#connected) return;
         void this.close();
         reject(this.#lastCause);
-      }, ETCD_CALL_TIMEOUT_MS);
+      }, budgetMs);
       const up = (): void => {
         this.#connected = true;
         clearTimeout(timer);
@@ -65,7 +79,7 @@ export class EtcdWatch implements KvWatch {
     });
   }
 
-  /** Resolves once etcd created the watch; rejects with the last cause if it did not within the deadline. */
+  /** Resolves once etcd created the watch; rejects with the last cause if it did not within its budget. */
   established(): Promise<void> {
     return this.#ready;
   }
@@ -73,51 +87,56 @@ export class EtcdWatch implements KvWatch {
   async close(): Promise<void> {
     if (this.#done) return;
     this.#done = true;
-    this.forget();
-    await this.#cancel();
+    this.#stop();
   }
 
   #reset(reason: string): void {
     if (this.#done) return;
     this.#done = true;
-    this.forget();
-    void this.#cancel();
+    this.#stop();
     this.log?.info({ reason }, 'etcd watch reset');
     this.handler.onReset(reason);
   }
 
-  /** etcd3's cancel waits for etcd's answer, which a cancelled or lost watch never gets: bounded by the deadline. */
-  async #cancel(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.watcher.cancel().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, ETCD_CALL_TIMEOUT_MS)))]);
-    clearTimeout(timer);
+  /** Cancels the watcher (etcd3 waits for an answer a lost stream never gives: not awaited) and closes its client. */
+  #stop(): void {
+    this.forget();
+    this.#watcher.cancel().catch(() => undefined);
+    this.client.close();
   }
 }
 
+/** What a lease asks of EtcdKv: one keepalive, and revoking. */
+export interface LeaseCalls {
+  /** One keepalive of the lease; resolves with the TTL etcd answered, 0: the lease is gone. */
+  keepalive(deadline: Date): Promise<number>;
+  revoke(): Promise<void>;
+  /** The Kv no longer needs to release it at close. */
+  forget(): void;
+}
+
 /**
- * One etcd3 lease with keepalives, made by EtcdKv.grantLease. Lost when etcd3 says so (keepalive answered
- * TTL 0, or no keepalive for 2 TTL) or, sooner, when no keepalive was answered
- * for one TTL: etcd expires it then (cluster-design.md: watch the keepalive yourself).
+ * One etcd lease, made by EtcdKv.grantLease and kept alive here: every TTL/3
+ * one keepalive with a short deadline (EtcdKv sends it to the member that
+ * answered the last one, and to the next after a failure), again 100 ms after
+ * one fails: a member that never answers costs one attempt, not the lease. Lost, once, when etcd answers that the lease is
+ * gone or when no keepalive was answered for one TTL: etcd expires it then
+ * (cluster-design.md: watch the keepalive yourself; etcd3's own keepalive
+ * stream can sit for a whole TTL on a silent member).
  */
 export class EtcdLease implements KvLease {
   readonly #callbacks: Array<(reason: string) => void> = [];
   #lastAnswered = Date.now();
   #ended = false;
-  readonly #check: NodeJS.Timeout;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly lease: Lease,
     readonly id: string,
     readonly ttlSeconds: number,
-    private readonly call: (revoke: (o: CallOptions) => Promise<void>) => Promise<void>,
-    private readonly forget: () => void,
+    private readonly calls: LeaseCalls,
     private readonly log: Logger | undefined,
   ) {
-    lease.on('lost', (err) => this.#lost(`etcd says the lease is gone: ${err.message}`));
-    lease.on('keepaliveSucceeded', () => void (this.#lastAnswered = Date.now()));
-    this.#check = setInterval(() => {
-      if (Date.now() - this.#lastAnswered > ttlSeconds * 1000) this.#lost(`no keepalive answered for ${ttlSeconds} s (its TTL)`);
-    }, Math.min(1_000, (ttlSeconds * 1000) / 4)).unref();
+    this.#next((ttlSeconds * 1000) / 3);
   }
 
   onLost(cb: (reason: string) => void): void {
@@ -125,19 +144,32 @@ export class EtcdLease implements KvLease {
   }
 
   async revoke(): Promise<void> {
-    this.#end();
-    await this.call((o) => this.lease.revoke(o));
+    this.release();
+    await this.calls.revoke();
   }
 
   release(): void {
-    this.#end();
-    this.lease.release();
+    this.#ended = true;
+    clearTimeout(this.#timer);
+    this.calls.forget();
   }
 
-  #end(): void {
-    this.#ended = true;
-    clearInterval(this.#check);
-    this.forget();
+  #next(delayMs: number): void {
+    if (!this.#ended) this.#timer = setTimeout(() => void this.#keepalive(), delayMs).unref();
+  }
+
+  async #keepalive(): Promise<void> {
+    const ttlMs = this.ttlSeconds * 1000;
+    if (Date.now() - this.#lastAnswered > ttlMs) return this.#lost(`no keepalive answered for ${this.ttlSeconds} s (its TTL)`);
+    let ttl: number;
+    try {
+      ttl = await this.calls.keepalive(new Date(Date.now() + Math.min(ETCD_CALL_TIMEOUT_MS / 2, ttlMs / 6)));
+    } catch {
+      return this.#next(100);
+    }
+    if (ttl <= 0) return this.#lost('etcd answered that it expired or was revoked');
+    this.#lastAnswered = Date.now();
+    this.#next(ttlMs / 3);
   }
 
   #lost(reason: string): void {

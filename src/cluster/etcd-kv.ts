@@ -5,7 +5,7 @@
 // "etcd unreachable: no answer from <endpoints> within 2 s (<cause>)".
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
-import { Etcd3, GRPCDeadlineExceededError, isRecoverableError, type IKeyValue, type Lease } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type ILeaseKeepAliveResponse, type IOptions } from 'etcd3';
 import { ConfigError, OvsvlanError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { EtcdLease, EtcdWatch, type CallOptions } from './etcd-kv-streams.js';
@@ -45,6 +45,15 @@ export async function openEtcdKv(opts: EtcdKvOptions): Promise<Kv> {
 /** A Kv on an etcd cluster; see openEtcdKv. */
 export class EtcdKv implements Kv {
   readonly #client: Etcd3;
+  /** the client's options but its hosts: each watch has a client of its own, on one member */
+  readonly #options: Omit<IOptions, 'hosts'>;
+  readonly #members: readonly string[];
+  /** one client per member, made on first use, for lease keepalives sent to a chosen member */
+  readonly #memberClients = new Map<string, Etcd3>();
+  /** the member (index, modulo their number) keepalives go to */
+  #keepaliveMember = Math.floor(Math.random() * 1_000);
+  /** when a watch last failed to be established on each member: watches go to the others first */
+  readonly #failedAt = new Map<string, number>();
   readonly #endpoints: string;
   readonly #log: Logger | undefined;
   readonly #watches = new Set<EtcdWatch>();
@@ -54,16 +63,16 @@ export class EtcdKv implements Kv {
 
   constructor(endpoints: readonly string[], credentials: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer } | undefined, log?: Logger) {
     this.#endpoints = endpoints.join(',');
+    this.#members = endpoints;
     this.#log = log;
-    this.#client = new Etcd3({
-      hosts: [...endpoints],
+    this.#options = {
       ...(credentials === undefined ? {} : { credentials }),
       faultHandling: {
-        // A failed attempt is retried on the next member (etcd3 walks a
-        // shuffled list), once per member: with one member down a call still
-        // succeeds. Not after DEADLINE_EXCEEDED: the deadline is the whole
-        // call's, so no attempt after it can succeed.
-        global: retry(handleWhen((e) => isRecoverableError(e) && !(e instanceof GRPCDeadlineExceededError)), {
+        // A failed attempt (refused, or no answer within its half of the
+        // call's deadline: attemptOptions) is retried on the next member
+        // (etcd3 walks a shuffled list), once per member: with one member down
+        // a call still succeeds. The call's own deadline bounds them all.
+        global: retry(handleWhen(isRecoverableError), {
           maxAttempts: endpoints.length,
           backoff: new ConstantBackoff(50),
         }),
@@ -86,7 +95,8 @@ export class EtcdKv implements Kv {
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 3_000,
       },
-    });
+    };
+    this.#client = new Etcd3({ ...this.#options, hosts: [...endpoints] });
   }
 
   async get(key: string): Promise<KvPair | undefined> {
@@ -108,36 +118,73 @@ export class EtcdKv implements Kv {
   }
 
   async watch(prefix: string, fromRevision: number, handler: WatchHandler): Promise<KvWatch> {
-    const builder = this.#client.watch().prefix(prefix);
-    if (fromRevision > 0) builder.startRevision(String(fromRevision));
-    const watch = new EtcdWatch(builder.watcher(), handler, () => this.#watches.delete(watch), this.#log);
-    this.#watches.add(watch);
-    await watch.established().catch((e: unknown) => {
-      throw this.#unreachable(e);
-    });
-    return watch;
+    // one member after another, those a watch last failed on last; each but
+    // the last gets half the call's budget, so one silent member leaves time for another
+    const deadline = Date.now() + ETCD_CALL_TIMEOUT_MS;
+    const shuffled = new Map(this.#members.map((m) => [m, Math.random()]));
+    const failedAt = (m: string): number => this.#failedAt.get(m) ?? 0;
+    const members = [...this.#members].sort((a, b) => failedAt(a) - failedAt(b) || (shuffled.get(a) as number) - (shuffled.get(b) as number));
+    let cause: unknown = new Error('no answer');
+    for (const [i, member] of members.entries()) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const budget = i === members.length - 1 ? left : Math.min(left, ETCD_CALL_TIMEOUT_MS / 2);
+      const client = new Etcd3({ ...this.#options, hosts: [member] });
+      const watch: EtcdWatch = new EtcdWatch(client, prefix, fromRevision, handler, budget, () => this.#watches.delete(watch), this.#log);
+      this.#watches.add(watch);
+      try {
+        await watch.established();
+        return watch;
+      } catch (e) {
+        cause = e;
+        this.#failedAt.set(member, Date.now());
+      }
+    }
+    throw this.#unreachable(cause);
   }
 
   async grantLease(ttlSeconds: number): Promise<KvLease> {
-    let lease: Lease | undefined;
-    try {
-      const id = await this.#call('grant a lease', (o) => {
-        lease = this.#client.lease(ttlSeconds, o);
-        return lease.grant();
-      });
-      const granted = new EtcdLease(lease as Lease, id, ttlSeconds, (revoke) => this.#call('revoke a lease', revoke), () => this.#leases.delete(granted), this.#log);
-      this.#leases.add(granted);
-      return granted;
-    } catch (e) {
-      lease?.release();
-      throw e;
-    }
+    const { ID: id } = await this.#call('grant a lease', (o) => this.#client.leaseClient.leaseGrant({ TTL: ttlSeconds }, o));
+    const lease: EtcdLease = new EtcdLease(id, ttlSeconds, {
+      keepalive: (deadline) => this.#keepalive(id, deadline),
+      // a lease that is already gone is revoked: its keys are gone either way
+      revoke: () => this.#call('revoke a lease', (o) => this.#client.leaseClient.leaseRevoke({ ID: id }, o).then(() => undefined, ignoreLeaseGone)),
+      forget: () => this.#leases.delete(lease),
+    }, this.#log);
+    this.#leases.add(lease);
+    return lease;
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.#watches].map((w) => w.close()));
     for (const lease of this.#leases) lease.release();
+    for (const client of this.#memberClients.values()) client.close();
     this.#client.close();
+  }
+
+  /** One keepalive of lease `id` through a client of one member alone: the one that answered the last, or the next after a failure. */
+  async #keepalive(id: string, deadline: Date): Promise<number> {
+    const member = this.#keepaliveMember;
+    try {
+      return await this.#keepaliveTo(this.#members[member % this.#members.length] as string, id, deadline);
+    } catch (e) {
+      if (this.#keepaliveMember === member) this.#keepaliveMember++;
+      throw e;
+    }
+  }
+
+  async #keepaliveTo(endpoint: string, id: string, deadline: Date): Promise<number> {
+    let client = this.#memberClients.get(endpoint);
+    if (client === undefined) this.#memberClients.set(endpoint, (client = new Etcd3({ ...this.#options, hosts: [endpoint] })));
+    const stream = await client.leaseClient.leaseKeepAlive({ deadline });
+    const res = await new Promise<ILeaseKeepAliveResponse>((resolve, reject) => {
+      stream.on('data', resolve);
+      stream.on('error', reject);
+      stream.on('end', () => reject(new Error('the keepalive stream ended without an answer')));
+      stream.write({ ID: id });
+    });
+    stream.end();
+    return Number(res.TTL);
   }
 
   /** Runs one etcd call under the Kv's deadline; failures to reach etcd become ClusterUnreachableError. */
@@ -147,7 +194,7 @@ export class EtcdKv implements Kv {
       timer = setTimeout(() => reject(new Error('no answer')), ETCD_CALL_TIMEOUT_MS);
     });
     try {
-      return await Promise.race([call({ deadline: new Date(Date.now() + ETCD_CALL_TIMEOUT_MS) }), late]);
+      return await Promise.race([call(attemptOptions(Date.now() + ETCD_CALL_TIMEOUT_MS)), late]);
     } catch (e) {
       if (isUnreachable(e)) throw this.#unreachable(e);
       throw new OvsvlanError('OVSVLAN_ERR_STORE', `etcd ${what} failed: ${(e as Error).message}`, { cause: e });
@@ -163,6 +210,26 @@ export class EtcdKv implements Kv {
     if (!isBrokenCircuitError(cause)) this.#lastCause = (cause as Error).message;
     return new ClusterUnreachableError(`no answer from ${this.#endpoints} within ${ETCD_CALL_TIMEOUT_MS / 1000} s (${why})`, cause);
   }
+}
+
+/**
+ * The options of one Kv call, which etcd3 hands to grpc at each attempt: grpc
+ * reads `deadline` then, and gets half the call's budget (never past the
+ * call's own deadline), so a member that takes the connection and never
+ * answers leaves time to ask another. A retried attempt had no answer: if it
+ * reached etcd at all, a conditional txn retried fails its compare rather
+ * than applying twice.
+ */
+function attemptOptions(callDeadline: number): CallOptions {
+  return {
+    get deadline(): Date {
+      return new Date(Math.min(callDeadline, Date.now() + ETCD_CALL_TIMEOUT_MS / 2));
+    },
+  };
+}
+
+function ignoreLeaseGone(e: unknown): void {
+  if (!(e instanceof EtcdLeaseInvalidError)) throw e;
 }
 
 /** Errors that mean no member answered (as opposed to an answer refusing the call). */

@@ -1,11 +1,12 @@
 // The etcd Kv (src/cluster/etcd-kv.ts) on a private three-member etcd 3.4 cluster: the Kv
-// contract (the same assertions the in-memory store passes); with one member stopped every call
-// still works; with all stopped each call fails with ClusterUnreachableError "etcd unreachable: …"
+// contract (the same assertions the in-memory store passes); with one member stopped, or one that
+// takes connections and never answers, every call still works and no lease is lost; with all stopped each call fails with ClusterUnreachableError "etcd unreachable: …"
 // within the call deadline (a correctness bound, kept generous), a watch is reset, a lease whose
 // keepalives cannot get through for longer than its TTL is reported lost, and once the members are
 // back the same Kv works again; a watch from a compacted revision is reset; over TLS (a one-member
 // cluster with a CA made here) the Kv works with the CA and a client certificate, and fails without.
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { ClusterUnreachableError, ETCD_CALL_TIMEOUT_MS, type Kv } from '../../src/cluster/kv.js';
 import { openEtcdKv } from '../../src/cluster/etcd-kv.js';
@@ -50,6 +51,35 @@ t.test('one member of three stopped: every call still works', async (t) => {
     }
   }
   await etcd.start(1);
+});
+
+t.test('a member that accepts connections but never answers: every call still works', async (t) => {
+  // a listener on this run's loopback port that takes the TCP connection and stays silent: no RST,
+  // no HTTP/2 preface, as a member behind a dead link looks to a client
+  const sockets: Socket[] = [];
+  const silent = createServer((s) => void sockets.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => silent.close(() => r()));
+  });
+  const port = (silent.address() as AddressInfo).port;
+  const kv = await openEtcdKv({ endpoints: [`http://127.0.0.1:${port}`, ...etcd.endpoints] });
+  t.teardown(() => kv.close());
+  const leases = await Promise.all(Array.from({ length: 6 }, () => kv.grantLease(2)));
+  const lost: string[] = [];
+  for (const lease of leases) lease.onLost((r) => void lost.push(r));
+  for (let round = 0; round < 6; round++) {
+    for (const [name, call] of Object.entries(everyCall(kv, `${P}silent`))) {
+      await t.resolves(call(), `${name}, round ${round}`);
+    }
+  }
+  // each watch and each lease's keepalives go to one member: none may be stuck on the silent one
+  for (let i = 0; i < 6; i++) {
+    await t.resolves(kv.watch(P, 0, { onEvents: () => {}, onReset: () => {} }), `watch ${i} (left open)`);
+  }
+  await sleep(5_000); // over two TTLs of keepalives
+  t.same(lost, [], 'no lease of TTL 2 s lost');
 });
 
 t.test('all members stopped: calls fail fast with the etcd error, leases are lost, watches reset; back, the same Kv works', async (t) => {
