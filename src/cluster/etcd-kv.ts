@@ -1,7 +1,8 @@
 // The Kv interface answered by etcd through npm etcd3 (pinned), the only
-// module that imports it; the daemon imports this module lazily, in cluster
-// mode only. Each call has one deadline (ETCD_CALL_TIMEOUT_MS) shared by its
-// retries, and any failure to reach a member becomes ClusterUnreachableError
+// module that loads it (etcd-kv-streams.ts takes its types); the daemon
+// imports this module lazily, in cluster mode only. Each call has one deadline
+// (ETCD_CALL_TIMEOUT_MS) that bounds its attempts on the members, and any
+// failure to reach a member becomes ClusterUnreachableError
 // "etcd unreachable: no answer from <endpoints> within 2 s (<cause>)".
 import { readFile } from 'node:fs/promises';
 import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
