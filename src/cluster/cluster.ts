@@ -90,29 +90,17 @@ export async function openCluster(settings: ClusterSettings, deps: ClusterDeps):
   const view = new EtcdHostView(kv, keys, log.child({ part: 'hosts' }));
   const mesh = new Mesh({ state: deps.state, vswitch: deps.vswitch, locks: deps.locks, log: log.child({ part: 'mesh' }) },
     view, { hostId, underlayIp: underlay.ip }, settings.meshGraceMs);
-  // the record is put again only when a count changed: every put is a change of every other host's view, whose mesh then
-  // runs and would put its own record again, and so on around the cluster
-  const unchanged = <T>(last: { value: string }, next: T): boolean => {
-    const text = JSON.stringify(next);
-    if (text === last.value) return true;
-    last.value = text;
-    return false;
-  };
-  const lastTunnels = { value: '{}' };
-  mesh.onCounts((tunnels) => {
-    if (!unchanged(lastTunnels, tunnels)) liveness.update({ tunnels });
-  });
+  mesh.onCounts((tunnels) => liveness.update({ tunnels })); // put again only when they changed (hosts.ts)
 
   let closed = false;
   let meshStarted = false;
   let fenceWatch: KvWatch | undefined;
   const conflicts = new ConflictLog(log);
-  const lastConflicts = { value: '[]' };
   sync = (reason) => {
     if (closed || self.epoch() === undefined) return;
     log.debug({ reason }, 'address sync');
     addressSync.run().then((report) => {
-      if (!unchanged(lastConflicts, report.conflicts)) liveness.update({ conflicts: report.conflicts });
+      liveness.update({ conflicts: report.conflicts });
       conflicts.report(report.conflicts);
     }, (err: unknown) => {
       if (err instanceof ClusterUnreachableError) log.debug({ err: err.message, reason }, 'address sync waits for etcd');
