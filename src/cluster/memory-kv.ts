@@ -5,18 +5,7 @@
 // test hooks to compact the history, expire a lease and cut the store off.
 // Events are delivered asynchronously, as etcd's are.
 import { OvsvlanError } from '../errors.js';
-import {
-  ClusterUnreachableError,
-  type Compare,
-  type Kv,
-  type KvEvent,
-  type KvLease,
-  type KvOp,
-  type KvPair,
-  type KvWatch,
-  type TxnResult,
-  type WatchHandler,
-} from './kv.js';
+import { ClusterUnreachableError, type Compare, type Kv, type KvEvent, type KvLease, type KvOp, type KvPair, type KvWatch, type TxnResult, type WatchHandler } from './kv.js';
 
 interface Entry {
   readonly value: string;
