@@ -12,21 +12,13 @@ import { createHost, type Host } from '../helpers/host.js';
 import { RUN_DIR, RUN_PREFIX, stopPid } from '../helpers/run.js';
 import { benchDocker } from './docker.js';
 import { figures } from './figures.js';
+import { knob } from './knob.js';
 import { benchOvsDocker } from './ovs-docker.js';
 import { benchOvsvlan } from './ovsvlan.js';
 import { machine, printTable, writeDocs } from './report.js';
 import type { Scale } from './types.js';
 
 const say = (line: string): void => console.log(line);
-
-/** A positive integer from the environment, or `fallback`. */
-function knob(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${raw}: a positive integer, please`);
-  return n;
-}
 
 function scaleFromEnv(): Scale {
   const ports = knob('BENCH_PORTS', 1000);
