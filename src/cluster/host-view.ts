@@ -70,9 +70,9 @@ export class EtcdHostView implements HostView {
     this.#watch = undefined;
   }
 
-  /** Lists hosts/, replaces the alive map (departures and returns from the difference), then watches from the next revision. */
+  /** Lists alive/, replaces the alive map (departures and returns from the difference), then watches from the next revision. */
   async #list(): Promise<void> {
-    const { pairs, revision } = await this.#kv.range(this.#keys.hosts());
+    const { pairs, revision } = await this.#kv.range(this.#keys.alives());
     const listed = new Map<string, HostRecord>();
     for (const pair of pairs) {
       const record = this.#parse(pair.key, pair.value);
@@ -90,7 +90,7 @@ export class EtcdHostView implements HostView {
     this.#alive = listed;
     if (changed) this.#changed();
     const generation = ++this.#generation;
-    const watch = await this.#kv.watch(this.#keys.hosts(), revision + 1, {
+    const watch = await this.#kv.watch(this.#keys.alives(), revision + 1, {
       onEvents: (events) => {
         if (generation === this.#generation) this.#apply(events);
       },
@@ -112,9 +112,9 @@ export class EtcdHostView implements HostView {
         this.#departed.delete(record.id);
         changed = true;
       } else {
-        const id = this.#keys.parseHost(e.key);
-        const record = id?.kind === 'alive' ? this.#alive.get(id.host) : undefined;
-        if (id && record) changed = this.#depart(id.host, record, Date.now());
+        const id = this.#keys.parseAlive(e.key);
+        const record = id === undefined ? undefined : this.#alive.get(id);
+        if (id !== undefined && record) changed = this.#depart(id, record, Date.now());
       }
     }
     if (changed) this.#changed();
@@ -145,11 +145,11 @@ export class EtcdHostView implements HostView {
 
   /** The record of an `alive` key, or undefined for other keys and values that are no host record (logged). */
   #parse(key: string, value: string): HostRecord | undefined {
-    const id = this.#keys.parseHost(key);
-    if (id?.kind !== 'alive') return undefined;
+    const id = this.#keys.parseAlive(key);
+    if (id === undefined) return undefined;
     const record = parseHostRecord(value);
     if (!record) this.#log.warn({ key }, 'not a host record: ignored');
-    return record === undefined ? undefined : { ...record, id: id.host };
+    return record === undefined ? undefined : { ...record, id };
   }
 
   #changed(): void {

@@ -1,7 +1,8 @@
 // The cluster's hosts in etcd (issue 11): this host's liveness record
 // (EtcdLiveness) and the view of every host's (EtcdHostView, in host-view.ts,
 // exported here too), which the tunnel mesh follows (mesh.ts). Key layout:
-// keys.ts (hosts/<id>/alive on a lease, hosts/<id>/info unleased, hosts/<id>/epoch).
+// keys.ts (alive/<id> on a lease, put at start and after a lost lease; hosts/<id>/info
+// unleased, put again as tunnel counts and conflicts change; hosts/<id>/epoch).
 //
 // What the daemon does with them:
 //   const liveness = new EtcdLiveness(kv, keys, () => ({ id, underlayIp, encapsulations, mtu, versions }), log);
@@ -17,7 +18,7 @@ import type { Logger } from 'pino';
 import { OvsvlanError } from '../errors.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type { Keys } from './keys.js';
-import { ClusterUnreachableError, type Compare, type Kv, type KvLease, type KvPair } from './kv.js';
+import { ClusterUnreachableError, type Compare, type Kv, type KvLease, type KvOp, type KvPair } from './kv.js';
 import { HOST_TTL_SECONDS, type AddressConflict, type HostRecord, type Liveness, type NetworkIdent } from './types.js';
 
 export { EtcdHostView, parseHostRecord } from './host-view.js';
@@ -51,8 +52,10 @@ export class EtcdLiveness implements Liveness {
   #tunnels: Readonly<Record<NetworkIdent, number>> = {};
   #conflicts: readonly AddressConflict[] = [];
   #lease: KvLease | undefined;
-  /** a put is wanted: the record changed, or the lease or key was lost */
+  /** a put of `info` is wanted: the record changed */
   #dirty = false;
+  /** `alive` must be put too: at start, or the lease or the key was lost */
+  #aliveLost = false;
   #writing: Promise<void> | undefined;
   #check: NodeJS.Timeout | undefined;
   #stopped = true;
@@ -102,10 +105,11 @@ export class EtcdLiveness implements Liveness {
 
   /**
    * Called after each mesh run and address sync: when the record's tunnels or
-   * conflicts differ from what it holds, it is put again, at most once per
-   * `updateEveryMs` (default 1 s; changes meanwhile coalesce). The same values
-   * put nothing: every host's put wakes every other host's view, whose mesh
-   * run would otherwise put again, without end.
+   * conflicts differ from what it holds, `info` is put again, at most once per
+   * `updateEveryMs` (default 1 s; changes meanwhile coalesce). Only `info`:
+   * `alive`, which every host's mesh watches, changes only when this host
+   * starts or loses its lease, so a join costs each watcher one event, not
+   * one per host whose tunnel count it changed.
    */
   update(fields: Partial<Pick<HostRecord, 'tunnels' | 'conflicts'>>): void {
     const tunnels = fields.tunnels ? { ...fields.tunnels } : this.#tunnels;
@@ -145,17 +149,18 @@ export class EtcdLiveness implements Liveness {
     throw new OvsvlanError('OVSVLAN_ERR_CLUSTER', `the epoch of host ${id} changed under each of ${EPOCH_ATTEMPTS} attempts: is another daemon running with this host id?`);
   }
 
-  /** Puts `alive` (on the lease, granted first when there is none) and `info` in one transaction. */
-  async #put(): Promise<void> {
-    const lease = this.#lease ?? (await this.#grant());
+  /** Puts `info`, and with `alive` true `alive` too (on the lease, granted first when there is none), in one transaction. */
+  async #put(alive = true): Promise<void> {
+    const lease = alive ? this.#lease ?? (await this.#grant()) : this.#lease;
     const id = this.#fields().id;
     const value = JSON.stringify(this.#record());
     try {
-      await this.#kv.txn([], [{ op: 'put', key: this.#keys.alive(id), value, lease: lease.id }, { op: 'put', key: this.#keys.info(id), value }]);
+      const info: KvOp = { op: 'put', key: this.#keys.info(id), value };
+      await this.#kv.txn([], alive && lease ? [{ op: 'put', key: this.#keys.alive(id), value, lease: lease.id }, info] : [info]);
       this.#lastPut = Date.now();
     } catch (err) {
       // refused with etcd reachable: the lease is gone though no loss was seen; the next try grants a new one
-      if (!(err instanceof ClusterUnreachableError) && this.#lease === lease) this.#drop(lease);
+      if (!(err instanceof ClusterUnreachableError) && lease && this.#lease === lease) this.#drop(lease);
       throw err;
     }
   }
@@ -166,7 +171,7 @@ export class EtcdLiveness implements Liveness {
       if (this.#lease !== lease || this.#stopped) return;
       this.#log.warn({ lease: lease.id, reason }, 'host lease lost: granting a new one and putting the record again');
       this.#drop(lease);
-      this.#schedule();
+      this.#schedule(true);
     });
     this.#lease = lease;
     return lease;
@@ -181,9 +186,10 @@ export class EtcdLiveness implements Liveness {
     return { ...this.#fields(), epoch: this.#epoch ?? 0, startedAt: this.#startedAt, updatedAt: Date.now(), tunnels: this.#tunnels, conflicts: this.#conflicts };
   }
 
-  /** A put is wanted: one loop runs the puts one at a time, retrying with backoff until one succeeds or stop(). */
-  #schedule(): void {
+  /** A put is wanted (of `alive` too after a loss): one loop runs the puts one at a time, retrying with backoff until one succeeds or stop(). */
+  #schedule(aliveLost = false): void {
     this.#dirty = true;
+    this.#aliveLost ||= aliveLost;
     this.#writing ??= this.#writeLoop().finally(() => (this.#writing = undefined));
   }
 
@@ -191,11 +197,14 @@ export class EtcdLiveness implements Liveness {
     await new Promise((resolve) => setImmediate(resolve)); // the updates of one burst make one put
     while (this.#dirty && !this.#stopped) {
       this.#dirty = false;
+      const alive = this.#aliveLost || this.#lease === undefined;
+      this.#aliveLost = false;
       try {
-        await this.#put();
+        await this.#put(alive);
         this.#backoff.reset();
       } catch (err) {
         this.#dirty = true;
+        this.#aliveLost ||= alive;
         this.#log.warn({ err, retryInMs: this.#backoff.nextMs }, 'host record not put; retrying');
         await this.#backoff.wait();
       }
@@ -214,6 +223,6 @@ export class EtcdLiveness implements Liveness {
     }
     if (pair?.lease === lease.id || this.#lease !== lease || this.#stopped) return;
     this.#log.warn({ lease: lease.id, found: pair?.lease ?? 'no key' }, 'host alive key gone while the lease is kept: putting it again');
-    this.#schedule();
+    this.#schedule(true);
   }
 }

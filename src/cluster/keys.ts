@@ -1,8 +1,10 @@
 // The key layout in etcd, under the configured prefix (docs/cluster.md):
 //   <p>/v1/networks/<ident>            NetworkDefinition (JSON)
 //   <p>/v1/ip/<ident>/<address>        AddressHolder (JSON), never on a lease
-//   <p>/v1/hosts/<host>/alive          HostRecord (JSON), on the host's lease
-//   <p>/v1/hosts/<host>/info           HostRecord (JSON), the last one put, unleased (post-mortem, status)
+//   <p>/v1/alive/<host>                HostRecord (JSON) as put at start, on the host's lease: what the
+//                                      mesh watches (a prefix of its own: one event per join or departure)
+//   <p>/v1/hosts/<host>/info           HostRecord (JSON) with its tunnel counts and conflicts, updated as
+//                                      they change, unleased (status, post-mortem): watched by no one
 //   <p>/v1/hosts/<host>/epoch          a decimal number, bumped by compare-and-swap at each start
 //   <p>/v1/fence/<host>                {by, at} (JSON): written by `ipam reclaim`, cleared by the host once restored
 // Addresses are canonical text; IPv6 colons are kept (etcd keys are bytes).
@@ -35,8 +37,17 @@ export class Keys {
   hosts(): string {
     return `${this.root}/hosts/`;
   }
+  /** every host's liveness key */
+  alives(): string {
+    return `${this.root}/alive/`;
+  }
   alive(host: string): string {
-    return `${this.hosts()}${host}/alive`;
+    return `${this.alives()}${host}`;
+  }
+  /** the host id of a liveness key, or undefined */
+  parseAlive(key: string): string | undefined {
+    const host = key.startsWith(this.alives()) ? key.slice(this.alives().length) : '';
+    return host !== '' && !host.includes('/') ? host : undefined;
   }
   info(host: string): string {
     return `${this.hosts()}${host}/info`;
@@ -45,9 +56,9 @@ export class Keys {
     return `${this.hosts()}${host}/epoch`;
   }
   /** `{host, kind}` of a key under hosts/, or undefined */
-  parseHost(key: string): { host: string; kind: 'alive' | 'info' | 'epoch' } | undefined {
-    const m = key.startsWith(this.hosts()) ? /^([^/]+)\/(alive|info|epoch)$/.exec(key.slice(this.hosts().length)) : null;
-    return m ? { host: m[1]!, kind: m[2] as 'alive' | 'info' | 'epoch' } : undefined;
+  parseHost(key: string): { host: string; kind: 'info' | 'epoch' } | undefined {
+    const m = key.startsWith(this.hosts()) ? /^([^/]+)\/(info|epoch)$/.exec(key.slice(this.hosts().length)) : null;
+    return m ? { host: m[1]!, kind: m[2] as 'info' | 'epoch' } : undefined;
   }
   fences(): string {
     return `${this.root}/fence/`;

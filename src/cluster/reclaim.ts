@@ -22,8 +22,9 @@ const CAS_ATTEMPTS = 10;
  * etcd never heard of, ClusterUnreachableError when etcd does not answer.
  */
 export async function reclaimHost(kv: Kv, keys: Keys, host: string, by: string): Promise<ReclaimResult> {
-  const [own, addresses, fence] = await Promise.all([kv.range(`${keys.hosts()}${host}/`), kv.range(keys.addresses()), kv.get(keys.fence(host))]);
-  const alive = own.pairs.find((p) => p.key === keys.alive(host));
+  const [alive, own, addresses, fence] = await Promise.all([
+    kv.get(keys.alive(host)), kv.range(`${keys.hosts()}${host}/`), kv.range(keys.addresses()), kv.get(keys.fence(host)),
+  ]);
   if (alive) throw aliveError(host, alive.value);
   const held = listAddresses(keys, addresses.pairs).filter((a) => a.holder?.host === host);
   if (own.pairs.length === 0 && held.length === 0 && !fence) {

@@ -11,15 +11,20 @@ import type { ClusterStatus, HostRecord, NetworkDefinition } from './types.js';
 
 /** Reads hosts, fences, address keys and definitions (four ranges, in parallel). Rejects with ClusterUnreachableError. */
 export async function readClusterStatus(kv: Kv, keys: Keys): Promise<ClusterStatus> {
-  const [hosts, fences, addresses, networks] = await Promise.all([
-    kv.range(keys.hosts()), kv.range(keys.fences()), kv.range(keys.addresses()), kv.range(keys.networks()),
+  const [alives, hosts, fences, addresses, networks] = await Promise.all([
+    kv.range(keys.alives()), kv.range(keys.hosts()), kv.range(keys.fences()), kv.range(keys.addresses()), kv.range(keys.networks()),
   ]);
   const alive = new Map<string, HostRecord>();
   const info = new Map<string, HostRecord>();
+  for (const pair of alives.pairs) {
+    const host = keys.parseAlive(pair.key);
+    const record = host === undefined ? undefined : parseHostRecord(pair.value);
+    if (host !== undefined && record) alive.set(host, record);
+  }
   for (const pair of hosts.pairs) {
     const where = keys.parseHost(pair.key);
-    const record = where && where.kind !== 'epoch' ? parseHostRecord(pair.value) : undefined;
-    if (where && record) (where.kind === 'alive' ? alive : info).set(where.host, record);
+    const record = where?.kind === 'info' ? parseHostRecord(pair.value) : undefined;
+    if (where && record) info.set(where.host, record);
   }
   const fenced = new Set(fences.pairs.map((p) => p.key.slice(keys.fences().length)));
   const counts = new Map<string, number>();
@@ -30,7 +35,8 @@ export async function readClusterStatus(kv: Kv, keys: Keys): Promise<ClusterStat
   const definitions = networks.pairs.map(definitionOf).filter((d): d is NetworkDefinition => d !== undefined);
   return {
     hosts: ids.map((id) => ({
-      record: (alive.get(id) ?? info.get(id))!,
+      // info holds the tunnel counts and conflicts as they are now; alive the record as put at start
+      record: (info.get(id) ?? alive.get(id))!,
       alive: alive.has(id),
       fenced: fenced.has(id),
       addresses: counts.get(id) ?? 0,

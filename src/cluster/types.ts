@@ -80,7 +80,7 @@ export interface AddressConflict {
   readonly heldBy: string;
 }
 
-/** A host's liveness record (`hosts/<id>/alive`, on a lease; an unleased copy at `hosts/<id>/info`). */
+/** A host's liveness record (`alive/<id>`, on a lease, put at start; an unleased copy kept current at `hosts/<id>/info`). */
 export interface HostRecord {
   readonly id: string;
   readonly underlayIp: string;

@@ -37,7 +37,7 @@ export async function addressKeys(c: TestCluster, ident?: string): Promise<Addre
   return out;
 }
 
-/** True while `hostId`'s liveness record (`hosts/<id>/alive`, on its lease) is in etcd. */
+/** True while `hostId`'s liveness record (`alive/<id>`, on its lease) is in etcd. */
 export async function isAlive(c: TestCluster, hostId: string): Promise<boolean> {
   return (await etcdGet(c, new Keys(c.prefix).alive(hostId))).size > 0;
 }

@@ -28,6 +28,11 @@ const aliveRecord = async (kv: MemoryKv, id: string): Promise<(HostRecord & { le
   return pair ? { ...(JSON.parse(pair.value) as HostRecord), lease: pair.lease } : undefined;
 };
 
+const infoRecord = async (kv: MemoryKv, id: string): Promise<HostRecord | undefined> => {
+  const pair = await kv.get(keys.info(id));
+  return pair ? (JSON.parse(pair.value) as HostRecord) : undefined;
+};
+
 t.test('liveness: the epoch goes up at each start; alive (leased) and info (not) hold the record', async (t) => {
   const kv = new MemoryKv();
   t.teardown(() => kv.close());
@@ -49,19 +54,20 @@ t.test('liveness: the epoch goes up at each start; alive (leased) and info (not)
   await b.stop();
 });
 
-t.test('liveness: update puts changed tunnels and conflicts again, a burst in one put, the same values not at all', async (t) => {
+t.test('liveness: update puts changed tunnels and conflicts into info (never alive, which every mesh watches), a burst in one put, the same values not at all', async (t) => {
   const kv = new MemoryKv();
   t.teardown(() => kv.close());
   const a = new EtcdLiveness(kv, keys, fields('h2'), log, { updateEveryMs: 300 });
   t.teardown(() => a.stop());
   await a.start();
-  const version = async (): Promise<number> => (await kv.get(keys.alive('h2')))?.version ?? 0;
+  const version = async (): Promise<number> => (await kv.get(keys.info('h2')))?.version ?? 0;
+  const aliveVersion = (await kv.get(keys.alive('h2')))?.version;
   const before = await version();
   for (let i = 1; i <= 5; i++) a.update({ tunnels: { 'vxlan.5001': i } });
   a.update({ conflicts: [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }] });
-  await until('the update put', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 5);
-  t.same((await aliveRecord(kv, 'h2'))?.conflicts, [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }]);
-  t.same(JSON.parse((await kv.get(keys.info('h2')))?.value ?? '{}').tunnels, { 'vxlan.5001': 5 }, 'info too');
+  await until('the update put', async () => (await infoRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 5);
+  t.same((await infoRecord(kv, 'h2'))?.conflicts, [{ ident: 'vlan.10', address: '10.0.0.5', heldBy: 'h3' }]);
+  t.same((await aliveRecord(kv, 'h2'))?.tunnels, {}, 'alive keeps the record as put at start');
   await new Promise((r) => setTimeout(r, 50));
   t.equal(await version(), before + 1, 'six updates, one put');
 
@@ -71,11 +77,12 @@ t.test('liveness: update puts changed tunnels and conflicts again, a burst in on
   t.equal(await version(), before + 1, 'the same values again: no put (a mesh run after every host\'s put must not put in turn)');
 
   a.update({ tunnels: { 'vxlan.5001': 6 } });
-  await until('the next change put', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 6);
+  await until('the next change put', async () => (await infoRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 6);
   const put = Date.now();
   a.update({ tunnels: { 'vxlan.5001': 7 } });
-  await until('and the one after', async () => (await aliveRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 7);
+  await until('and the one after', async () => (await infoRecord(kv, 'h2'))?.tunnels['vxlan.5001'] === 7);
   t.ok(Date.now() - put >= 200, 'at most one put per updateEveryMs');
+  t.equal((await kv.get(keys.alive('h2')))?.version, aliveVersion, 'alive was not put again by any update');
 });
 
 t.test('liveness: a lost lease is granted again and the record put again, also after etcd was away', async (t) => {
