@@ -49,3 +49,9 @@ export class KeyedMutex {
     }
   }
 }
+
+/**
+ * The lock key of an OVS bridge: bridge creation and removal (driver/network.ts)
+ * and the cluster mesh's tunnel changes (cluster/mesh.ts) are serialised per bridge.
+ */
+export const bridgeLockKey = (bridge: string): string => `bridge:${bridge}`;

@@ -18,7 +18,7 @@
 // removeInfra); reconciliation and status leave them to the mesh
 // (reconcile/wanted.ts isMeshTunnel).
 import type { DataplaneContext } from '../dataplane/context.js';
-import { bridgeLockKey } from '../driver/network.js';
+import { bridgeLockKey } from '../lock.js';
 import { meshPeerOf, meshTunnelExternalIds, meshTunnelName, shortId } from '../names.js';
 import type { NetworkRecord } from '../store/records.js';
 import { meshPeers, planTunnels, type MeshTunnel } from './mesh-plan.js';

@@ -9,6 +9,7 @@ import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js'
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
+import { bridgeLockKey } from '../lock.js';
 import { applyInfra } from '../dataplane/infra.js';
 import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
@@ -203,9 +204,6 @@ export async function deleteNetwork(ctx: DriverContext, id: string): Promise<voi
   // in cluster mode the definition stays for the other hosts; it goes with its last one (never fails: address sync finishes it)
   if (ident !== undefined) await ctx.cluster?.networks.leave(ident);
 }
-
-/** Bridge creation and removal are serialised per bridge, across networks (and with the cluster mesh's tunnel changes, cluster/mesh.ts). */
-export const bridgeLockKey = (bridge: string): string => `bridge:${bridge}`;
 
 /** Runs `fn` holding every key, taken in the order given. */
 function withLocks<T>(ctx: DriverContext, keys: readonly string[], fn: () => Promise<T>): Promise<T> {
