@@ -10,7 +10,7 @@ import { ConflictError } from '../errors.js';
 import { format, parseAddress, reserved } from '../ipam/address.js';
 import { TimeSlice } from '../timeslice.js';
 import type { Keys } from './keys.js';
-import { ClusterUnreachableError, type Kv, type KvPair } from './kv.js';
+import { ClusterUnreachableError, type Compare, type Kv, type KvPair } from './kv.js';
 import type { AddressHolder, AllocateRequest, Allocation, ClusterAddresses, ClusterNetworks, NetworkIdent } from './types.js';
 
 /** An allocation answers within this (Docker gives a plugin call ~30 s; issue 11 asks for 5 s). */
@@ -54,7 +54,7 @@ export class EtcdAddresses implements ClusterAddresses {
   async allocate(req: AllocateRequest): Promise<Allocation> {
     const epoch = this.#self.epoch();
     if (epoch === undefined) throw new ClusterUnreachableError('not connected yet: cluster mode is starting (this host\'s epoch is not read yet); try again in a moment');
-    const budget = new Budget(ALLOCATE_BUDGET_MS);
+    const budget = new Budget(Math.max(0, Math.min(ALLOCATE_BUDGET_MS, (req.deadline ?? Infinity) - Date.now())));
     const taken = new Set(await budget.run(this.#reservedOf(req)));
     const attempt = new Attempt({ kv: this.#kv, keys: this.#keys, hostId: this.#self.hostId, epoch, ident: req.ident, inFlight: this.#inFlight }, budget);
     return req.wanted === undefined ? this.#pick(req, taken, attempt) : this.#takeWanted(req, req.wanted, taken, attempt);
@@ -81,7 +81,12 @@ export class EtcdAddresses implements ClusterAddresses {
       if (fence) throw this.#fenced();
       if (!pair) continue; // released in between: try again
       const holder = parseHolder(pair.value);
-      if (holder?.host === this.#self.hostId) return attempt.allocation(wanted, address); // a replay, or a crash between the two saves
+      // a replay, a crash between the two saves, or a retried take that had applied: put it again by its revision, so that
+      // a delete by the old revision in flight (address sync judging it stale) fails instead of freeing an address in use
+      if (holder?.host === this.#self.hostId) {
+        if (await attempt.retake(address, pair)) return attempt.allocation(wanted, address);
+        continue; // changed in between (released, or taken by another host): look again
+      }
       throw new ConflictError(`address ${address} is already in use by a container on host ${holder?.host ?? `(unknown: the key ${pair.key} is malformed)`}`);
     }
     throw new ConflictError(`address ${address} of cluster network ${req.ident} was taken and released again under each of 3 attempts; try again`);
@@ -96,7 +101,10 @@ export class EtcdAddresses implements ClusterAddresses {
     if (await attempt.take(firstAddress)) return attempt.allocation(first, firstAddress);
     const [list, fence] = await attempt.budget.run(Promise.all([this.#kv.range(this.#keys.addresses(req.ident)), this.#kv.get(this.#keys.fence(this.#self.hostId))]));
     if (fence) throw this.#fenced();
-    for (const held of listAddresses(this.#keys, list.pairs)) {
+    const listed = listAddresses(this.#keys, list.pairs);
+    const mine = listed.find((a) => a.address === firstAddress && attempt.wrote(a.pair));
+    if (mine) return attempt.allocation(first, firstAddress); // the take had applied, its answer was lost (a retried call)
+    for (const held of listed) {
       const a = parseAddress(held.address);
       if (a?.family === req.prefix.family) taken.add(a.value);
     }
@@ -150,22 +158,40 @@ interface AttemptContext {
 class Attempt {
   readonly budget: Budget;
   readonly #c: AttemptContext;
+  /** The values this attempt's puts wrote: each carries its own time, so one is recognised among the network's keys. */
+  readonly #written = new Set<string>();
   constructor(c: AttemptContext, budget: Budget) {
     this.#c = c;
     this.budget = budget;
   }
 
   /** Puts the address's key when it has none and this host is not fenced; true when it did. */
-  async take(address: string): Promise<boolean> {
+  take(address: string): Promise<boolean> {
+    return this.#put(address, { key: this.#c.keys.address(this.#c.ident, address), target: 'version', op: '==', value: 0 });
+  }
+
+  /** Puts again a key this host holds (new epoch and time) when it is still at the revision read and this host is not fenced; true when it did. */
+  retake(address: string, pair: KvPair): Promise<boolean> {
+    return this.#put(address, { key: pair.key, target: 'modRevision', op: '==', value: pair.modRevision });
+  }
+
+  /** Whether `pair` holds a value one of this attempt's puts wrote (a put whose answer was lost may still have applied). */
+  wrote(pair: KvPair): boolean {
+    return this.#written.has(pair.value);
+  }
+
+  async #put(address: string, compare: Compare): Promise<boolean> {
     const { kv, keys, hostId, epoch, ident, inFlight } = this.#c;
     const key = keys.address(ident, address);
     const holder: AddressHolder = { host: hostId, epoch, at: Date.now() };
+    const value = JSON.stringify(holder);
+    this.#written.add(value);
     const flight = `${ident}/${address}`;
     inFlight.add(flight);
     try {
       const r = await this.budget.run(kv.txn(
-        [{ key, target: 'version', op: '==', value: 0 }, { key: keys.fence(hostId), target: 'version', op: '==', value: 0 }],
-        [{ op: 'put', key, value: JSON.stringify(holder) }],
+        [compare, { key: keys.fence(hostId), target: 'version', op: '==', value: 0 }],
+        [{ op: 'put', key, value }],
       ));
       if (!r.succeeded) inFlight.delete(flight);
       return r.succeeded;

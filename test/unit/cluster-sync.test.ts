@@ -7,6 +7,7 @@
 import t from 'tap';
 import { EtcdAddressSync } from '../../src/cluster/address-sync.js';
 import { Keys } from '../../src/cluster/keys.js';
+import type { Kv } from '../../src/cluster/kv.js';
 import { MemoryKv } from '../../src/cluster/memory-kv.js';
 import { reclaimHost } from '../../src/cluster/reclaim.js';
 import type { SharedSpec } from '../../src/cluster/types.js';
@@ -58,7 +59,8 @@ t.test('a lease without its key is restored; keys no lease explains are released
   t.equal(await holderOf(kv, spec.ident, '10.13.160.16'), 'h1', 'one of an earlier epoch in flight (a replay) kept');
   inFlight.settle();
   replay.settle();
-  t.same(await syncOf(kv, h1, [spec]).run(), { restored: 0, released: 2, conflicts: [] }, 'settled without a lease: released on the next pass');
+  t.match(JSON.parse((await kv.get(keys.address(spec.ident, '10.13.160.16')))!.value), { host: 'h1', epoch: 2 }, 'the replay put its key again, of this epoch');
+  t.same(await syncOf(kv, h1, [spec]).run(), { restored: 0, released: 1, conflicts: [] }, 'settled without a lease: released on the next pass (the replayed one once it is old)');
 });
 
 t.test('memberships: a missing definition is written again, one this host no longer has is left', async (t) => {
@@ -104,6 +106,52 @@ t.test('after a reclaim: the returning host restores what nobody took, reports w
   t.same((await h1.networks.get(spec.ident))?.hosts, ['h1', 'h2'], 'h1 is back in the definition');
   t.ok(await h1.request(spec), 'new addresses again');
   t.same((await syncOf(kv, h1, [spec]).run()).conflicts, [{ ident: spec.ident, address: '10.13.163.21', heldBy: 'h2' }], 'still reported, never taken back');
+});
+
+/** A Kv that holds back the first transaction deleting `key` until `release()`; `reached` resolves when it arrives. */
+function gatedDelete(kv: Kv, key: string): { kv: Kv; reached: Promise<void>; release: () => void } {
+  let arrive!: () => void;
+  let release!: () => void;
+  const reached = new Promise<void>((resolve) => (arrive = resolve));
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let held = false;
+  const gated: Kv = {
+    get: (k) => kv.get(k),
+    range: (p) => kv.range(p),
+    txn: async (c, ok, f) => {
+      if (!held && ok.some((op) => op.op === 'delete' && op.key === key)) {
+        held = true;
+        arrive();
+        await gate;
+      }
+      return kv.txn(c, ok, f);
+    },
+    watch: (p, r, h) => kv.watch(p, r, h),
+    grantLease: (ttl) => kv.grantLease(ttl),
+    close: () => kv.close(),
+  };
+  return { kv: gated, reached, release };
+}
+
+t.test('--ip of a key this host holds while sync\'s delete of it (judged stale) is in flight: the key stays held, another host\'s --ip fails', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const spec = vlanSpec(864, '10.13.164.0/24', '10.13.164.1');
+  const key = keys.address(spec.ident, '10.13.164.50');
+  const gate = gatedDelete(kv, key);
+  const h1 = new SimHost(gate.kv, keys, 'h1', 2);
+  const h2 = new SimHost(kv, keys, 'h2');
+  await h1.networks.join(spec);
+  await h2.networks.join(spec);
+  await putHolder(kv, spec.ident, '10.13.164.50', 'h1', 1); // an earlier epoch's key, no local lease: stale to sync
+
+  const pass = new EtcdAddressSync(gate.kv, keys, { hostId: 'h1', epoch: () => 2 }, h1.view([spec]), h1.addresses, h1.networks, captureLogger().logger).run();
+  await gate.reached; // sync decided to delete it by its revision, the delete not applied yet
+  t.equal(await h1.request(spec, A('10.13.164.50')), A('10.13.164.50'), 'docker run --ip on h1 gets it (this host holds the key)');
+  gate.release();
+  t.equal((await pass).released, 0, 'sync\'s delete by the old revision fails');
+  t.equal(await holderOf(kv, spec.ident, '10.13.164.50'), 'h1', 'the key is still h1\'s');
+  await t.rejects(h2.request(spec, A('10.13.164.50')), { name: 'ConflictError', message: 'address 10.13.164.50 is already in use by a container on host h1' });
 });
 
 t.test('etcd unreachable: a pass fails with "etcd unreachable: …"', async (t) => {
