@@ -5,9 +5,6 @@
 import { access } from 'node:fs/promises';
 import { pino } from 'pino';
 import type { Config } from '../config.js';
-import { openEtcdKv } from '../cluster/etcd-kv.js';
-import { Keys } from '../cluster/keys.js';
-import { readClusterStatus } from '../cluster/status.js';
 import type { ClusterSettings, ClusterStatus } from '../cluster/types.js';
 import { listLinks, type LinkInfo } from '../link/links.js';
 import { OvsdbClient } from '../ovsdb/client.js';
@@ -45,8 +42,15 @@ export async function gatherFacts(config: Config): Promise<Facts> {
   return { state, ovs, links, containers, cluster };
 }
 
-/** The cluster's hosts and shared networks through a short-lived etcd session (rejects with "etcd unreachable: …"). */
+/**
+ * The cluster's hosts and shared networks through a short-lived etcd session
+ * (rejects with "etcd unreachable: …"). The etcd modules are imported here, in
+ * cluster mode only: etcd3 and gRPC never load for a local-mode `ovsvlan status`.
+ */
 async function readCluster(settings: ClusterSettings): Promise<ClusterStatus> {
+  const [{ openEtcdKv }, { Keys }, { readClusterStatus }] = await Promise.all([
+    import('../cluster/etcd-kv.js'), import('../cluster/keys.js'), import('../cluster/status.js'),
+  ]);
   const kv = await openEtcdKv(settings);
   try {
     return await readClusterStatus(kv, new Keys(settings.prefix));

@@ -2,7 +2,12 @@
 // section lists every host (alive or gone, fenced, underlay, epoch, addresses,
 // tunnels, last update), this host's conflicts and the shared networks; --json
 // carries the same as `cluster`; etcd unreadable is a "cannot read etcd" line
-// and no section.
+// and no section. A local-mode `ovsvlan status` does not load etcd3.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { formatStatus } from '../../src/cli/status.js';
 import { statusReport } from '../../src/cli/report.js';
@@ -77,4 +82,26 @@ t.test('outside cluster mode: no section, nothing about etcd', async (t) => {
   t.equal(report.cluster, undefined);
   t.same(report.unreadable, []);
   t.notMatch(formatStatus(report), /CLUSTER|etcd/);
+});
+
+t.test('local mode: `ovsvlan status` does not load etcd3 (the etcd modules are imported only when OVSVLAN_ETCD is set)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ovsvlan-status-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // a preload that says, as the process exits, whether any file of etcd3 was loaded
+  const hook = join(dir, 'hook.cjs');
+  await writeFile(hook, "process.on('exit', () => process.stderr.write('ETCD3_LOADED=' + Object.keys(require.cache).some((k) => k.includes('/node_modules/etcd3/')) + '\\n'));\n");
+  const repo = fileURLToPath(new URL('../..', import.meta.url));
+  const status = (env: Record<string, string>): Promise<string> => new Promise((resolve) => {
+    execFile(process.execPath, ['--import=@tapjs/typescript/import', '-r', hook, 'src/main.ts', 'status'], {
+      cwd: repo, timeout: 120_000,
+      // nothing to read: OVS and Docker are unreachable, the state dir does not exist
+      env: { PATH: process.env['PATH'] ?? '', OVSVLAN_OVSDB: `unix:${dir}/no.sock`, OVSVLAN_STATE_DIR: `${dir}/state`, OVSVLAN_DOCKER: '', ...env },
+    }, (_err, _stdout, stderr) => resolve(stderr));
+  });
+  const [local, cluster] = await Promise.all([
+    status({}),
+    status({ OVSVLAN_ETCD: 'http://127.0.0.1:1', OVSVLAN_HOST_ID: 'h1' }),
+  ]);
+  t.match(local, /ETCD3_LOADED=false/, 'local mode: etcd3 not loaded');
+  t.match(cluster, /ETCD3_LOADED=true/, 'cluster mode: loaded (the check can tell)');
 });
