@@ -112,6 +112,8 @@ export interface AllocateRequest {
   isTakenLocally(value: bigint): boolean;
   /** the pool's last automatic pick on this host: the search goes on after it */
   readonly last: bigint | undefined;
+  /** when RequestAddress must have failed at the latest (ms since the epoch): the call's budget ends there if sooner */
+  readonly deadline?: number;
 }
 
 export interface Allocation {

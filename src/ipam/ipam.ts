@@ -1,7 +1,12 @@
 // The IPAM driver: pools and addresses for `--ipam-driver ovsvlan`. Each pool
-// is its own address space, so one subnet can serve many VLANs. Calls for one
-// pool are serialised; every change is persisted before the call answers.
+// is its own address space, so one subnet can serve many VLANs. Changes to a
+// pool's record are serialised under its lock (the pool ID), held only for
+// local saves: allocations for one pool are serialised under a lock of their
+// own (allocLockKey), so a cluster allocation waiting on etcd never holds up
+// CreateEndpoint's claim of an address. Every change is persisted before the
+// call answers.
 import type { Logger } from 'pino';
+import { ClusterUnreachableError } from '../cluster/kv.js';
 import { ConflictError, InvalidOptionError, NotFoundError, quoted } from '../errors.js';
 import type { KeyedMutex } from '../lock.js';
 import type { LeaseKind, PoolRecord } from '../store/records.js';
@@ -10,7 +15,7 @@ import { format, parseAddress, parsePrefix, reserved, type Prefix } from './addr
 import { nextFree } from './allocator.js';
 import { newPoolId } from './pool-id.js';
 import { choosePool, type DefaultRange } from './pools.js';
-import { saveShared, sharedPool, type IpamCluster } from './shared.js';
+import { REQUEST_DEADLINE_MS, saveShared, sharedPool, type IpamCluster } from './shared.js';
 
 export interface IpamContext {
   readonly state: StateCache;
@@ -24,6 +29,8 @@ export interface IpamContext {
 export const LOCAL_ADDRESS_SPACE = 'ovsvlan-local';
 export const GLOBAL_ADDRESS_SPACE = 'ovsvlan-global';
 const POOLS_LOCK = 'ipam:pools';
+/** The lock RequestAddress holds for a pool while it chooses (and, in cluster mode, takes in etcd) an address. */
+const allocLockKey = (poolId: string): string => `alloc:${poolId}`;
 
 export interface PoolRequest {
   addressSpace: string;
@@ -70,10 +77,14 @@ export async function releasePool(ctx: IpamContext, poolId: string): Promise<voi
  * --aux-address values at network creation, and for each container endpoint
  * (with --ip, or none to pick one). Returns the address in CIDR form. In
  * cluster mode a container's address on a shared network is taken through
- * etcd first (shared.ts): never one another host holds.
+ * etcd first (shared.ts): never one another host holds. The pool's record
+ * lock is taken only for the local save; the etcd part ends by the request's
+ * deadline (REQUEST_DEADLINE_MS after it arrived), also for requests queued
+ * behind one that waits on etcd.
  */
 export async function requestAddress(ctx: IpamContext, poolId: string, wanted: string | undefined, gateway: boolean): Promise<string> {
-  return ctx.locks.run(poolId, async () => {
+  const deadline = Date.now() + REQUEST_DEADLINE_MS;
+  return ctx.locks.run(allocLockKey(poolId), async () => {
     const p = requirePool(ctx, poolId);
     const prefix = prefixOf(p);
     const isTaken = takenCheck(p, prefix);
@@ -87,7 +98,10 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
       if (isTaken(value)) throw new ConflictError(`the default gateway ${format(prefix.family, value)} of pool ${p.pool} is already in use; give --gateway`);
     }
     const shared = gateway ? undefined : sharedPool(ctx.cluster, p);
-    const allocation = shared && await shared.cluster.addresses.allocate({ ident: shared.ident, prefix, range, wanted: value, isTakenLocally: isTaken, last });
+    if (shared && Date.now() >= deadline) {
+      throw new ClusterUnreachableError(`no address allocation within ${REQUEST_DEADLINE_MS / 1000} s: the requests before this one on network ${shared.ident} waited for etcd`);
+    }
+    const allocation = shared && await shared.cluster.addresses.allocate({ ident: shared.ident, prefix, range, wanted: value, isTakenLocally: isTaken, last, deadline });
     value = allocation?.value ?? value;
     if (value === undefined) {
       value = await nextFree({ range, isTaken, takenCount: () => reserved(prefix).length + Object.keys(p.leases).length, last });
@@ -95,8 +109,10 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
     }
     const address = format(prefix.family, value);
     const kind: LeaseKind = gateway ? 'gateway' : 'pending';
-    const save = (): Promise<void> => ctx.state.changeLeases(poolId, { [address]: { kind, at: Date.now() } },
-      wanted === undefined && !gateway ? { lastAllocated: address } : {});
+    const save = (): Promise<void> => ctx.locks.run(poolId, async () => {
+      requirePool(ctx, poolId); // ReleasePool may have come meanwhile
+      await ctx.state.changeLeases(poolId, { [address]: { kind, at: Date.now() } }, wanted === undefined && !gateway ? { lastAllocated: address } : {});
+    });
     await (shared && allocation ? saveShared(shared, address, allocation, save) : save());
     ctx.log.debug({ pool: poolId, address, kind, ident: shared?.ident }, 'address leased');
     return `${address}/${prefix.bits}`;
@@ -106,13 +122,14 @@ export async function requestAddress(ctx: IpamContext, poolId: string, wanted: s
 /**
  * ReleaseAddress is invoked after DeleteEndpoint, and for the gateway and aux
  * addresses on `docker network rm`. In cluster mode a container's address is
- * then given back in etcd (never fails: address sync finishes it).
+ * then given back in etcd, after the pool's lock (never fails: address sync
+ * finishes it; the local journal is the record of the release).
  */
 export async function releaseAddress(ctx: IpamContext, poolId: string, address: string): Promise<void> {
-  await ctx.locks.run(poolId, async () => {
+  const released = await ctx.locks.run(poolId, async () => {
     const p = ctx.state.pool(poolId);
     const a = parseAddress(address);
-    if (!p || !a) return;
+    if (!p || !a) return undefined;
     const key = format(a.family, a.value);
     const lease = p.leases[key];
     if (!lease) return;
@@ -120,13 +137,14 @@ export async function releaseAddress(ctx: IpamContext, poolId: string, address: 
     // handed out again since, and this is a late retry of an earlier release
     if (lease.kind === 'endpoint' && lease.endpointId && ctx.state.endpoint(lease.endpointId)) {
       ctx.log.warn({ pool: poolId, address: key, endpoint: lease.endpointId.slice(0, 12) }, 'ReleaseAddress of an address in use by a live endpoint ignored');
-      return;
+      return undefined;
     }
     await ctx.state.changeLeases(poolId, { [key]: undefined });
     const shared = lease.kind === 'pending' || lease.kind === 'endpoint' ? sharedPool(ctx.cluster, p) : undefined;
-    await shared?.cluster.addresses.release(shared.ident, key);
     ctx.log.debug({ pool: poolId, address: key, ident: shared?.ident }, 'address released');
+    return shared && { shared, key };
   });
+  if (released) await released.shared.cluster.addresses.release(released.shared.ident, released.key);
 }
 
 function checkWanted(p: PoolRecord, prefix: Prefix, wanted: string, isTaken: (v: bigint) => boolean): bigint {

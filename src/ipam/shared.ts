@@ -6,6 +6,13 @@
 import type { Allocation, ClusterAddresses, NetworkIdent } from '../cluster/types.js';
 import type { PoolRecord } from '../store/records.js';
 
+/**
+ * How long after its arrival a RequestAddress on a shared network may wait for
+ * etcd (including behind other requests of its pool) before it fails: issue 11
+ * wants a failure within 5 s; the rest is left for the answer to reach Docker.
+ */
+export const REQUEST_DEADLINE_MS = 4_500;
+
 /** What the IPAM needs of cluster mode (IpamContext.cluster; absent in local mode). */
 export interface IpamCluster {
   readonly addresses: ClusterAddresses;
@@ -29,7 +36,8 @@ export function sharedPool(cluster: IpamCluster | undefined, p: PoolRecord): Sha
  * Saves the local lease of an address `allocation` took in etcd (`save`), then
  * settles the allocation. When the local save fails, the address is given
  * back in etcd before it settles, and the error is rethrown: no key of this
- * host is left without its lease. Called by requestAddress inside the pool's lock.
+ * host is left without its lease. Called by requestAddress inside the pool's allocation lock
+ * (`save` takes the pool's record lock itself).
  */
 export async function saveShared(shared: SharedPool, address: string, allocation: Allocation, save: () => Promise<void>): Promise<void> {
   try {

@@ -2,16 +2,19 @@
 // RequestAddress/ReleaseAddress reach): two hosts, each with its own records
 // and IpamContext, share one in-memory etcd. Their containers never get the
 // same address, --ip of another host's address names that host, releases go
-// by owner, and a local save that fails leaves no key behind.
+// by owner, and a local save that fails leaves no key behind. With etcd frozen
+// (each call hangs), requests fail within 5 s of their arrival and the pool's
+// record lock (CreateEndpoint's claim) never waits on etcd.
 import t, { type Test } from 'tap';
 import pino from 'pino';
 import { EtcdAddresses } from '../../src/cluster/addresses.js';
 import { EtcdNetworks } from '../../src/cluster/definitions.js';
 import { Keys } from '../../src/cluster/keys.js';
+import { ClusterUnreachableError, type Kv } from '../../src/cluster/kv.js';
 import { MemoryKv } from '../../src/cluster/memory-kv.js';
 import { ConflictError } from '../../src/errors.js';
 import { parsePrefix } from '../../src/ipam/address.js';
-import { bindNetwork } from '../../src/ipam/bind.js';
+import { bindNetwork, claimAddresses } from '../../src/ipam/bind.js';
 import { releaseAddress, requestAddress, requestPool, type IpamContext } from '../../src/ipam/ipam.js';
 import { KeyedMutex } from '../../src/lock.js';
 import type { NetworkRecord } from '../../src/store/records.js';
@@ -27,14 +30,19 @@ interface Host {
   readonly ctx: IpamContext;
   readonly state: StateCache;
   readonly poolId: string;
+  readonly networkId: string;
 }
 
-/** One host: its records, its network (of identity IDENT when `shared`, else of its own) bound to a pool of SUBNET. */
-async function host(t: Test, kv: MemoryKv, id: string, shared = true): Promise<Host> {
+/**
+ * One host: its records, its network (of identity IDENT when `shared`, else of
+ * its own) bound to a pool of SUBNET. Its cluster calls go through `etcd`
+ * (default: `kv` itself).
+ */
+async function host(t: Test, kv: MemoryKv, id: string, shared = true, etcd: Kv = kv): Promise<Host> {
   const ident = shared ? IDENT : undefined;
   const state = await tempState(t, 'ipam-cluster');
-  const networks = new EtcdNetworks(kv, keys, id);
-  const addresses = new EtcdAddresses(kv, keys, { hostId: id, epoch: () => 1 }, networks);
+  const networks = new EtcdNetworks(etcd, keys, id);
+  const addresses = new EtcdAddresses(etcd, keys, { hostId: id, epoch: () => 1 }, networks);
   const ctx: IpamContext = {
     state, locks: new KeyedMutex(), log, defaults: { v4: { base: parsePrefix('10.200.0.0/16')!, bits: 24 }, v6: { base: parsePrefix('fd00::/48')!, bits: 64 } },
     cluster: { addresses, identOf: (networkId) => state.network(networkId)?.ident },
@@ -53,7 +61,36 @@ async function host(t: Test, kv: MemoryKv, id: string, shared = true): Promise<H
   }
   await state.putNetwork(record);
   await bindNetwork(ctx, networkId, [{ pool: SUBNET, gateway, aux: {} }]);
-  return { ctx, state, poolId };
+  return { ctx, state, poolId, networkId };
+}
+
+/** A Kv that, once frozen, hangs each call HANG_MS and then fails it, as the etcd store does when no member answers. */
+const HANG_MS = 2_000;
+class FreezableKv implements Kv {
+  frozen = false;
+  readonly #kv: Kv;
+  constructor(kv: Kv) {
+    this.#kv = kv;
+  }
+  async #call<T>(f: () => Promise<T>): Promise<T> {
+    if (!this.frozen) return f();
+    await new Promise((r) => setTimeout(r, HANG_MS));
+    throw new ClusterUnreachableError(`no answer within ${HANG_MS / 1000} s (test freeze)`);
+  }
+  get: Kv['get'] = (key) => this.#call(() => this.#kv.get(key));
+  range: Kv['range'] = (prefix) => this.#call(() => this.#kv.range(prefix));
+  txn: Kv['txn'] = (compares, success, failure) => this.#call(() => this.#kv.txn(compares, success, failure));
+  watch: Kv['watch'] = (prefix, from, handler) => this.#call(() => this.#kv.watch(prefix, from, handler));
+  grantLease: Kv['grantLease'] = (ttl) => this.#call(() => this.#kv.grantLease(ttl));
+  close: Kv['close'] = () => this.#kv.close();
+}
+
+/** `p`, with whether it has settled yet. */
+function tracked<T>(p: Promise<T>): { readonly p: Promise<T>; settled(): boolean } {
+  let done = false;
+  const q = p.finally(() => (done = true));
+  q.catch(() => undefined);
+  return { p: q, settled: () => done };
 }
 
 /** Address (no mask) → host id, as etcd holds them. */
@@ -128,4 +165,46 @@ t.test('a network of this host alone (no identity) and gateways stay local', asy
   const y = await requestAddress(b.ctx, b.poolId, undefined, false);
   t.equal(x, y, 'two networks of their own hand out the same address, as in local mode');
   t.equal((await kv.range(keys.addresses())).pairs.length, 0, 'nothing in etcd');
+});
+
+t.test('etcd frozen: three queued requests each fail within 5 s of their arrival', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const etcd = new FreezableKv(kv);
+  const a = await host(t, kv, 'host-a', true, etcd);
+  etcd.frozen = true;
+  const outcomes = await Promise.all([0, 1, 2].map(async () => {
+    const arrived = Date.now();
+    const err = await requestAddress(a.ctx, a.poolId, undefined, false).then(() => undefined, (e: unknown) => e);
+    return { err, after: Date.now() - arrived };
+  }));
+  for (const [i, { err, after }] of outcomes.entries()) {
+    t.match(err, ClusterUnreachableError, `request ${i + 1} fails with the etcd error`);
+    t.match((err as Error).message, /^etcd unreachable: /);
+    t.ok(after < 5_000, `request ${i + 1} failed ${after} ms after it arrived (within 5 s)`);
+  }
+  t.same(Object.keys(a.state.pool(a.poolId)!.leases), ['10.77.0.1'], 'nothing leased locally');
+});
+
+t.test('etcd frozen: CreateEndpoint\'s claim and ReleaseAddress never wait for a request hanging on etcd', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const etcd = new FreezableKv(kv);
+  const a = await host(t, kv, 'host-a', true, etcd);
+  const first = bare(await requestAddress(a.ctx, a.poolId, undefined, false));
+  const second = bare(await requestAddress(a.ctx, a.poolId, undefined, false));
+  etcd.frozen = true;
+  const hanging = tracked(requestAddress(a.ctx, a.poolId, undefined, false));
+  await claimAddresses(a.ctx, a.networkId, 'e1'.padEnd(64, '0'), [`${first}/24`]);
+  t.notOk(hanging.settled(), 'the claim of an address leased before the freeze completed while the request still waits on etcd');
+  t.equal(a.state.pool(a.poolId)!.leases[first]?.kind, 'endpoint', 'and the address is the endpoint\'s');
+
+  const release = tracked(releaseAddress(a.ctx, a.poolId, second));
+  await claimAddresses(a.ctx, a.networkId, 'e2'.padEnd(64, '0'), [`${first}/24`]);
+  t.notOk(release.settled(), 'a claim during a ReleaseAddress waiting on etcd completes first: the release holds no pool lock across etcd');
+  t.notOk(a.state.pool(a.poolId)!.leases[second], 'the local lease is gone at once');
+  await release.p;
+  await t.rejects(hanging.p, /etcd unreachable/);
+  etcd.frozen = false;
+  t.equal((await held(kv)).get(second), 'host-a', 'the etcd key waits for address sync (etcd did not answer the release)');
 });
