@@ -125,6 +125,26 @@ t.test('in flight from the put until settle()', async (t) => {
   t.notOk(h1.addresses.inFlight(spec.ident, text(a.value)), 'settled');
 });
 
+t.test('a take retried after it had applied (its answer lost) is recognised as this host\'s: no key leaked', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  let replays = 0;
+  // the etcd store retries a call on another member when the first is slow: the first txn applied, the retry's compare fails
+  const retried: Kv = { ...jitteryKv(kv), txn: async (c, ok, f) => {
+    if (replays === 0 && ok.some((op) => op.op === 'put' && op.key.startsWith(keys.addresses()))) {
+      replays++;
+      await kv.txn(c, ok, f);
+    }
+    return kv.txn(c, ok, f);
+  } };
+  const h1 = new SimHost(retried, keys, 'h1');
+  const spec = vlanSpec(868, '10.13.168.0/24', '10.13.168.1');
+  await h1.networks.join(spec);
+  const v = await h1.request(spec);
+  t.equal(replays, 1, 'the take was retried');
+  t.same([...(await holders(kv, spec.ident))], [[text(v), 'h1']], 'one key, the address the call answered with');
+});
+
 t.test('etcd unreachable, silent, or not read yet: the call fails with "etcd unreachable: …"; a release resolves', async (t) => {
   const { kv, hosts } = world();
   t.teardown(() => kv.close());
