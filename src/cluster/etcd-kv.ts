@@ -23,8 +23,9 @@ export interface EtcdKvOptions {
 
 /**
  * Connects to etcd (called once at the start of a daemon in cluster mode, or
- * by a CLI command that reads the cluster). Reads the TLS files first: one that
- * cannot be read is a ConfigError naming its setting. Does not contact etcd:
+ * by a CLI command that reads the cluster), with settings that config
+ * validation checked. Reads the TLS files first: one that cannot be read is a
+ * ConfigError naming its setting. Does not contact etcd:
  * the first call does, and fails with ClusterUnreachableError if nobody answers.
  */
 export async function openEtcdKv(opts: EtcdKvOptions): Promise<Kv> {
@@ -37,10 +38,11 @@ export async function openEtcdKv(opts: EtcdKvOptions): Promise<Kv> {
     }
   };
   const [ca, cert, key] = [await pem('OVSVLAN_ETCD_CA', opts.ca), await pem('OVSVLAN_ETCD_CERT', opts.cert), await pem('OVSVLAN_ETCD_KEY', opts.key)];
-  if ((cert === undefined) !== (key === undefined)) throw new ConfigError('OVSVLAN_ETCD_CERT and OVSVLAN_ETCD_KEY go together: a client certificate needs its key');
-  if (cert !== undefined && ca === undefined) throw new ConfigError('OVSVLAN_ETCD_CERT needs OVSVLAN_ETCD_CA (the CA that signed the etcd members\' certificates)');
   if (opts.endpoints.length === 0) throw new ConfigError('OVSVLAN_ETCD: no endpoint');
-  return new EtcdKv(opts.endpoints, ca === undefined ? undefined : { rootCertificate: ca, privateKey: key, certChain: cert }, opts.log);
+  // the settings were checked by config validation (settings.ts): a certificate comes with its key, TLS files with https://.
+  // Without a CA, grpc's createSsl uses the system's CAs (etcd3 types rootCertificate as required, but passes it on as is).
+  const credentials = ca === undefined && cert === undefined ? undefined : { rootCertificate: ca as Buffer, privateKey: key, certChain: cert };
+  return new EtcdKv(opts.endpoints, credentials, opts.log);
 }
 
 /** A Kv on an etcd cluster; see openEtcdKv. */

@@ -1,7 +1,9 @@
 // Cluster mode's settings (OVSVLAN_ETCD*, OVSVLAN_HOST_ID, OVSVLAN_UNDERLAY_IP,
 // OVSVLAN_MESH_GRACE): the checks of single values, and ClusterSettings built
 // from them once every setting is parsed. config.ts declares the settings and
-// calls these; nothing here loads etcd.
+// calls these; nothing here loads etcd. Every check of the TLS settings is
+// here (etcd-kv.ts only reads the files): a CA is optional (empty: the
+// system's CAs, also with a client certificate).
 import { ConfigError } from '../errors.js';
 import { format, parseAddress } from '../ipam/address.js';
 import type { ClusterSettings } from './types.js';
@@ -47,6 +49,7 @@ export function parseUnderlayIp(v: string): string {
  * Config.cluster from the parsed cluster settings (`raw`, by key), called by
  * resolveConfig once every setting is read: undefined without OVSVLAN_ETCD.
  * Adds to `problems` a certificate without its key (or the other way round),
+ * TLS files with http:// endpoints, http:// and https:// endpoints mixed,
  * cluster settings given (`given`: set to something else than their default)
  * without OVSVLAN_ETCD, and a host id neither set nor readable from
  * /etc/machine-id (`machineId` is read only then). `named` spells a setting
@@ -65,6 +68,13 @@ export function clusterSettings(raw: Readonly<Record<string, unknown>>, given: R
   const path = (key: ClusterKey): string | undefined => (raw[key] as string | undefined) || undefined;
   if ((path('etcdCert') === undefined) !== (path('etcdKey') === undefined)) {
     problems.push(`${named('etcdCert')} and ${named('etcdKey')}: give both (a client certificate and its key) or neither`);
+  }
+  const tls = (['etcdCa', 'etcdCert', 'etcdKey'] as const).filter((k) => path(k) !== undefined);
+  const plain = endpoints.filter((e) => e.startsWith('http://'));
+  if (tls.length > 0 && plain.length > 0) {
+    problems.push(`${named('etcd')}: ${plain.join(', ')} ${plain.length > 1 ? 'are' : 'is'} http://, but ${tls.map(named).join(', ')} ${tls.length > 1 ? 'are' : 'is'} set: TLS files need https:// endpoints (use https://, or leave the files unset)`);
+  } else if (plain.length > 0 && plain.length < endpoints.length) {
+    problems.push(`${named('etcd')}: mixes http:// and https:// endpoints; use one scheme for all`);
   }
   let hostId = (raw['hostId'] as string | undefined) ?? '';
   if (hostId === '') {

@@ -4,7 +4,8 @@
 // within the call deadline (a correctness bound, kept generous), a watch is reset, a lease whose
 // keepalives cannot get through for longer than its TTL is reported lost, and once the members are
 // back the same Kv works again; a watch from a compacted revision is reset; over TLS (a one-member
-// cluster with a CA made here) the Kv works with the CA and a client certificate, and fails without.
+// cluster with a CA made here) the Kv works with the CA and a client certificate, and fails without
+// (a certificate without the CA uses the system's CAs).
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
@@ -158,7 +159,9 @@ t.test('TLS: with the CA and a client certificate the Kv works; without them it 
   t.ok((await kv.txn([], [{ op: 'put', key: `${P}tls`, value: 'ok' }])).succeeded);
   t.equal((await kv.get(`${P}tls`))?.value, 'ok', 'read back over TLS');
 
-  for (const [what, opts] of [['no TLS settings', {}], ['the CA but no client certificate', { ca: tls.ca }]] as const) {
+  // a client certificate without the CA opens (the system's CAs, which do not hold this test's CA): the call fails, not the settings
+  for (const [what, opts] of [['no TLS settings', {}], ['the CA but no client certificate', { ca: tls.ca }],
+    ['a client certificate without the CA', { cert: tls.clientCert, key: tls.clientKey }]] as const) {
     const bare = await openEtcdKv({ endpoints: secure.endpoints, ...opts });
     t.teardown(() => bare.close());
     const err = await bare.get(`${P}tls`).then(() => undefined, (e: unknown) => e);
@@ -167,5 +170,4 @@ t.test('TLS: with the CA and a client certificate the Kv works; without them it 
   }
 
   await t.rejects(openEtcdKv({ endpoints: secure.endpoints, ca: `${dir}/missing.crt` }), { name: 'ConfigError', message: /^OVSVLAN_ETCD_CA: cannot read / });
-  await t.rejects(openEtcdKv({ endpoints: secure.endpoints, ca: tls.ca, cert: tls.clientCert }), { name: 'ConfigError', message: /OVSVLAN_ETCD_KEY/ });
 });

@@ -75,12 +75,12 @@ t.test('cluster mode: off without OVSVLAN_ETCD, its settings parsed with it', as
     throw new Error('not to be read');
   };
   t.equal(loadConfig([], {}, noMachineId).cluster, undefined, 'local mode by default; /etc/machine-id not read');
-  const c = loadConfig(['--etcd', 'http://127.0.0.1:2379, https://etcd-2.example:2379/'], {
+  const c = loadConfig(['--etcd', 'https://127.0.0.1:2379, https://etcd-2.example:2379/'], {
     OVSVLAN_HOST_ID: 'h1', OVSVLAN_UNDERLAY_IP: '2001:DB8:0::1', OVSVLAN_MESH_GRACE: '5', OVSVLAN_ETCD_PREFIX: '/lab/ovsvlan',
     OVSVLAN_ETCD_CA: '/etc/ovsvlan/ca.pem', OVSVLAN_ETCD_CERT: '/etc/ovsvlan/c.pem', OVSVLAN_ETCD_KEY: '/etc/ovsvlan/k.pem',
   }, noMachineId);
   t.same(c.cluster, {
-    endpoints: ['http://127.0.0.1:2379', 'https://etcd-2.example:2379'], ca: '/etc/ovsvlan/ca.pem', cert: '/etc/ovsvlan/c.pem',
+    endpoints: ['https://127.0.0.1:2379', 'https://etcd-2.example:2379'], ca: '/etc/ovsvlan/ca.pem', cert: '/etc/ovsvlan/c.pem',
     key: '/etc/ovsvlan/k.pem', prefix: '/lab/ovsvlan', hostId: 'h1', underlayIp: '2001:db8::1', meshGraceMs: 5000,
   });
   t.ok(Object.isFrozen(c.cluster));
@@ -108,6 +108,17 @@ t.test('cluster mode: every bad value named with what it may be', async (t) => {
 t.test('cluster mode: cert and key together, its settings only with OVSVLAN_ETCD, a host id needed', async (t) => {
   t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'https://10.0.0.1:2379', OVSVLAN_HOST_ID: 'h1', OVSVLAN_ETCD_CERT: '/c.pem' }),
     /OVSVLAN_ETCD_CERT \(--etcd-cert\) and OVSVLAN_ETCD_KEY \(--etcd-key\): give both/);
+  const noCa = loadConfig([], { OVSVLAN_ETCD: 'https://10.0.0.1:2379', OVSVLAN_HOST_ID: 'h1', OVSVLAN_ETCD_CERT: '/c.pem', OVSVLAN_ETCD_KEY: '/k.pem' });
+  t.same([noCa.cluster?.ca, noCa.cluster?.cert, noCa.cluster?.key], [undefined, '/c.pem', '/k.pem'], 'a client certificate without a CA: the system\'s CAs');
+  const plain = t.throws(() => loadConfig([], {
+    OVSVLAN_ETCD: 'http://10.0.0.1:2379,http://10.0.0.2:2379', OVSVLAN_HOST_ID: 'h1', OVSVLAN_ETCD_CA: '/ca.pem', OVSVLAN_ETCD_CERT: '/c.pem',
+  })) as Error;
+  t.ok(plain instanceof ConfigError);
+  t.match(plain.message, /OVSVLAN_ETCD \(--etcd\): http:\/\/10.0.0.1:2379, http:\/\/10.0.0.2:2379 are http:\/\/, but OVSVLAN_ETCD_CA \(--etcd-ca\), OVSVLAN_ETCD_CERT \(--etcd-cert\) are set: TLS files need https:\/\/ endpoints/,
+    'TLS files with http:// endpoints: named, not left to show as "etcd unreachable"');
+  t.match(plain.message, /give both/, 'reported with the other bad settings at once');
+  t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1:2379,https://10.0.0.2:2379', OVSVLAN_HOST_ID: 'h1' }),
+    /OVSVLAN_ETCD \(--etcd\): mixes http:\/\/ and https:\/\/ endpoints/);
   t.throws(() => loadConfig(['--host-id', 'h1'], { OVSVLAN_MESH_GRACE: '5' }),
     /OVSVLAN_HOST_ID \(--host-id\), OVSVLAN_MESH_GRACE \(--mesh-grace\): only for cluster mode; set OVSVLAN_ETCD \(--etcd\) too/);
   t.equal(loadConfig([], { OVSVLAN_ETCD_PREFIX: '/ovsvlan', OVSVLAN_MESH_GRACE: '60' }).cluster, undefined,
