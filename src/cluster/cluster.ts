@@ -103,6 +103,7 @@ export async function openCluster(settings: ClusterSettings, deps: ClusterDeps):
       liveness.update({ conflicts: report.conflicts });
       conflicts.report(report.conflicts);
     }, (err: unknown) => {
+      if (closed) return; // the Kv closed under a pass at daemon stop: nothing to report
       if (err instanceof ClusterUnreachableError) log.debug({ err: err.message, reason }, 'address sync waits for etcd');
       else log.error({ err, reason }, `address sync failed: ${(err as Error).message}; tried again in ${SYNC_EVERY_MS / 1000} s`);
     });
