@@ -17,7 +17,7 @@ export interface DriverCluster {
 }
 
 /** What the driver asks of the IPAM: the records that tie leases and pools to its endpoints and networks. */
-export type AddressBook = Pick<IpamDriver, 'bindNetwork' | 'claimAddresses' | 'releaseEndpoints'>;
+export type AddressBook = Pick<IpamDriver, 'bindNetwork' | 'unheldSubnets' | 'claimAddresses' | 'releaseEndpoints'>;
 
 export interface DriverContext extends DataplaneContext {
   readonly plane: Dataplane;

@@ -14,7 +14,7 @@ import { applyInfra } from '../dataplane/infra.js';
 import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
-import { identOfSpec, refuseSameIdent, sharedSpecOf } from './shared.js';
+import { identOfSpec, refuseForeignIpam, refuseSameIdent, sharedSpecOf } from './shared.js';
 
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
@@ -27,7 +27,8 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  * again), and the network's spares are made in the background. In cluster
  * mode the network's definition in etcd is joined (or written, by the first
  * host) once the local checks pass and before anything is made; it is left
- * again when a later step fails.
+ * again when a later step fails. A network whose subnets are not ovsvlan's
+ * pools (no --ipam-driver ovsvlan) is refused in cluster mode, first.
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const { created } = await makeNetwork(ctx, req);
@@ -47,6 +48,7 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
   checkHostIpFamily(spec.hostIp, req);
   // cluster mode: one local network per identity, whichever bridge it names
   const ident = ctx.cluster ? identOfSpec(spec) : undefined;
+  if (ident) refuseForeignIpam(ctx.ipam, ident, req); // before the join: nothing made, nothing written
   const id = req.networkId;
   return ctx.locks.run(id, async () => {
     const existing = ctx.state.network(id);

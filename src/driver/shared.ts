@@ -4,11 +4,12 @@
 // with it (cluster/definitions.ts checks and names the difference). These
 // helpers build what is checked and keep one identity to one local network.
 import { identOf, type ClusterNetworks, type NetworkIdent, type SharedSpec } from '../cluster/types.js';
-import { ConflictError } from '../errors.js';
+import { ConflictError, InvalidOptionError } from '../errors.js';
 import { format, parseAddress, parsePrefix } from '../ipam/address.js';
 import { shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
 import type { StateCache } from '../store/state.js';
+import type { AddressBook } from './context.js';
 import type { NetworkSpec } from './options.js';
 
 /** The identity a network of `spec` has in the cluster: `vlan.860`, `vxlan.5001`, `gre.42`. */
@@ -29,6 +30,20 @@ export async function refuseSameIdent(state: StateCache, networks: ClusterNetwor
   await networks.join(sharedSpecOf(ident, req, spec, spec.mtu ?? twin.mtu));
   throw new ConflictError(`network ${shortId(twin.id)} on this host is already the cluster network ${ident} (same mode and ` +
     `${ident.startsWith('vlan.') ? 'VLAN' : ident.startsWith('vxlan.') ? 'VNI' : 'GRE key'}); a host has each cluster network once: use it, or another tag`);
+}
+
+/**
+ * Called by CreateNetwork in cluster mode, before the definition is joined and
+ * anything is made: a shared network's subnets must be ovsvlan's pools. With
+ * Docker's default IPAM (or another driver) every host would hand out the same
+ * addresses of the same subnet, unseen by etcd.
+ */
+export function refuseForeignIpam(ipam: AddressBook, ident: NetworkIdent, req: CreateNetworkReq): void {
+  const unheld = ipam.unheldSubnets(req.networkId, [...req.ipv4, ...req.ipv6]);
+  if (unheld.length === 0) return;
+  throw new InvalidOptionError('ipam-driver', `cluster network ${ident} needs --ipam-driver ovsvlan: its subnet ${unheld.join(', ')} ` +
+    'comes from another IPAM driver (Docker\'s default?), which would hand out the same addresses on every host of the network; ' +
+    're-create it with docker network create --ipam-driver ovsvlan');
 }
 
 /**

@@ -15,12 +15,7 @@ import type { IpamPool } from '../model.js';
  */
 export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly IpamPool[]): Promise<void> {
   for (const np of pools) {
-    const cidr = parsePrefix(np.pool)?.cidr;
-    const gw = addressKey(np.gateway);
-    const candidates = ctx.state.pools().filter((p) => p.pool === cidr && (p.networkId === undefined || p.networkId === networkId));
-    // Docker's RequestPool comes right before CreateNetwork: prefer the newest unbound pool over a stale one
-    const newest = [...candidates].sort((x, y) => y.createdAt - x.createdAt);
-    const p = candidates.find((c) => c.networkId === networkId) ?? newest.find((c) => gw === undefined || c.leases[gw]) ?? newest[0];
+    const p = poolOfNetwork(ctx.state, networkId, np);
     if (!p) continue; // the network uses another IPAM driver
     await ctx.locks.run(p.id, async () => {
       const cur = ctx.state.pool(p.id); // as it is now: a call for this pool may have changed it while we waited
@@ -34,6 +29,29 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
       await ctx.state.changeLeases(cur.id, aux, { networkId });
     });
   }
+}
+
+/**
+ * Called by CreateNetwork in cluster mode, before anything is made: the
+ * network's subnets that no ovsvlan pool holds (Docker's default IPAM or
+ * another IPAM driver gave them), found as bindNetwork finds its pools.
+ */
+export function unheldSubnets(ctx: IpamContext, networkId: string, pools: readonly IpamPool[]): string[] {
+  return pools.filter((np) => !poolOfNetwork(ctx.state, networkId, np)).map((np) => np.pool);
+}
+
+/**
+ * The ovsvlan pool that holds network pool `np` of network `networkId`: the
+ * one bound to it, else the unbound pool of that subnet whose leases hold its
+ * gateway, else the newest unbound one; undefined when none (another IPAM).
+ */
+function poolOfNetwork(state: StateCache, networkId: string, np: IpamPool): PoolRecord | undefined {
+  const cidr = parsePrefix(np.pool)?.cidr;
+  const gw = addressKey(np.gateway);
+  const candidates = state.pools().filter((p) => p.pool === cidr && (p.networkId === undefined || p.networkId === networkId));
+  // Docker's RequestPool comes right before CreateNetwork: prefer the newest unbound pool over a stale one
+  const newest = [...candidates].sort((x, y) => y.createdAt - x.createdAt);
+  return candidates.find((c) => c.networkId === networkId) ?? newest.find((c) => gw === undefined || c.leases[gw]) ?? newest[0];
 }
 
 /** Called on CreateEndpoint: the endpoint's addresses become its leases. */

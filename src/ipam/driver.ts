@@ -1,5 +1,5 @@
 // The IPAM driver as one object for the protocol table.
-import { bindNetwork, claimAddresses, releaseEndpoints } from './bind.js';
+import { bindNetwork, claimAddresses, releaseEndpoints, unheldSubnets } from './bind.js';
 import type { IpamPool } from '../model.js';
 import {
   GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE, releaseAddress, releasePool, requestAddress, requestPool,
@@ -31,6 +31,9 @@ export class IpamDriver {
   }
   bindNetwork(networkId: string, pools: readonly IpamPool[]): Promise<void> {
     return bindNetwork(this.#ctx, networkId, pools);
+  }
+  unheldSubnets(networkId: string, pools: readonly IpamPool[]): string[] {
+    return unheldSubnets(this.#ctx, networkId, pools);
   }
   claimAddresses(networkId: string, endpointId: string, addresses: readonly (string | undefined)[]): Promise<void> {
     return claimAddresses(this.#ctx, networkId, endpointId, addresses);

@@ -12,11 +12,15 @@ import { EtcdNetworks } from '../../src/cluster/definitions.js';
 import { Keys } from '../../src/cluster/keys.js';
 import { ClusterUnreachableError, type Kv } from '../../src/cluster/kv.js';
 import { MemoryKv } from '../../src/cluster/memory-kv.js';
-import { ConflictError } from '../../src/errors.js';
+import type { DriverContext } from '../../src/driver/context.js';
+import { createNetwork } from '../../src/driver/network.js';
+import { ConflictError, InvalidOptionError } from '../../src/errors.js';
 import { parsePrefix } from '../../src/ipam/address.js';
 import { bindNetwork, claimAddresses } from '../../src/ipam/bind.js';
+import { IpamDriver } from '../../src/ipam/driver.js';
 import { releaseAddress, requestAddress, requestPool, type IpamContext } from '../../src/ipam/ipam.js';
 import { KeyedMutex } from '../../src/lock.js';
+import type { CreateNetworkReq } from '../../src/protocol/types.js';
 import type { NetworkRecord } from '../../src/store/records.js';
 import type { StateCache } from '../../src/store/state.js';
 import { tempState } from '../helpers/temp-state.js';
@@ -207,4 +211,53 @@ t.test('etcd frozen: CreateEndpoint\'s claim and ReleaseAddress never wait for a
   await t.rejects(hanging.p, /etcd unreachable/);
   etcd.frozen = false;
   t.equal((await held(kv)).get(second), 'host-a', 'the etcd key waits for address sync (etcd did not answer the release)');
+});
+
+t.test('cluster mode: CreateNetwork of a network whose subnet is not an ovsvlan pool is refused before the join', async (t) => {
+  const state = await tempState(t, 'ipam-cluster-foreign');
+  const ctx: IpamContext = {
+    state, locks: new KeyedMutex(), log, defaults: { v4: { base: parsePrefix('10.200.0.0/16')!, bits: 24 }, v6: { base: parsePrefix('fd00::/48')!, bits: 64 } },
+  };
+  const joins: string[] = [];
+  const joined = new Error('joined (the test stops here)');
+  // only what CreateNetwork may touch before the join; anything else (OVS, the data plane, records) throws
+  const given: Partial<DriverContext> = {
+    ipam: new IpamDriver(ctx), locks: ctx.locks, state, log, defaultBridge: 'ovs0',
+    // the VLAN check looks the bridge up: an OVS bridge (only this method is reached before the join)
+    vswitch: { getBridge: async () => ({ name: 'ovs0' }) } as unknown as DriverContext['vswitch'],
+    cluster: {
+      underlayIp: '192.0.2.1', underlayMtu: 1500, kickMesh: () => undefined,
+      networks: {
+        join: async (spec) => {
+          joins.push(spec.ident);
+          throw joined;
+        },
+        leave: async () => undefined,
+        get: async () => undefined,
+      },
+    },
+  };
+  const driver = new Proxy(given, {
+    get: (target, prop) => {
+      if (prop in target) return target[prop as keyof typeof target];
+      throw new Error(`CreateNetwork touched ${String(prop)} before it was refused`);
+    },
+  }) as DriverContext;
+  // docker network create -d ovsvlan --subnet 10.77.0.0/24 -o vlan=860 (Docker's default IPAM: no RequestPool reached ovsvlan)
+  const req = (networkId: string): CreateNetworkReq => ({
+    networkId, generic: { vlan: '860' }, internal: false, ipv4: [{ pool: SUBNET, gateway: '10.77.0.1/24', aux: {} }], ipv6: [],
+  });
+  const err = await createNetwork(driver, req('a'.repeat(64))).catch((e: unknown) => e);
+  t.match(err, InvalidOptionError, 'refused');
+  t.match((err as Error).message, /--ipam-driver ovsvlan/, 'naming --ipam-driver ovsvlan');
+  t.match((err as Error).message, /10\.77\.0\.0\/24/, 'and the subnet');
+  t.match((err as Error).message, /same addresses on every host/, 'and why');
+  t.same(joins, [], 'the definition was not joined (nothing written in etcd)');
+  t.same(state.networks(), [], 'no network record');
+
+  // the same with --ipam-driver ovsvlan: the pool is ovsvlan's, and CreateNetwork goes on to the join
+  const { poolId } = await requestPool(ctx, { addressSpace: '', pool: SUBNET, subPool: '', v6: false });
+  await requestAddress(ctx, poolId, undefined, true);
+  await t.rejects(createNetwork(driver, req('b'.repeat(64))), joined);
+  t.same(joins, [IDENT], 'with an ovsvlan pool the definition is joined');
 });
