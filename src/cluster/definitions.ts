@@ -46,23 +46,27 @@ export class EtcdNetworks implements ClusterNetworks {
     throw new ConflictError(`network ${spec.ident}: its definition in etcd changed under each of ${CAS_ATTEMPTS} attempts to join it; try again`);
   }
 
-  /** DeleteNetwork or a rollback: removes this host from the definition, deleting it when no host is left. Never rejects. */
-  async leave(ident: NetworkIdent): Promise<void> {
+  /**
+   * DeleteNetwork or a rollback: removes this host from the definition,
+   * deleting it when no host is left; `ovsvlan ipam reclaim` removes the
+   * reclaimed `host` the same way. Never rejects.
+   */
+  async leave(ident: NetworkIdent, host = this.#hostId): Promise<void> {
     const key = this.#keys.network(ident);
-    this.#joined.delete(ident);
+    if (host === this.#hostId) this.#joined.delete(ident);
     try {
       for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         const pair = await this.#kv.get(key);
         if (!pair) return;
         const found = parseDefinition(key, pair.value);
-        if (!found.hosts.includes(this.#hostId)) return;
-        const hosts = found.hosts.filter((h) => h !== this.#hostId);
+        if (!found.hosts.includes(host)) return;
+        const hosts = found.hosts.filter((h) => h !== host);
         const op = hosts.length === 0 ? { op: 'delete' as const, key } : { op: 'put' as const, key, value: JSON.stringify({ ...found, hosts }) };
         const r = await this.#kv.txn([{ key, target: 'modRevision', op: '==', value: pair.modRevision }], [op]);
         if (r.succeeded) return;
       }
     } catch {
-      // etcd away or a malformed definition: address sync removes this host once it can
+      // etcd away or a malformed definition: address sync removes this host once it can (a reclaim is run again)
     }
   }
 

@@ -3,22 +3,21 @@
 // first (written only while H has no liveness record, in one transaction), so
 // that if H comes back its daemon takes no new address and only restores the
 // ones nobody took meanwhile (address sync reports the others as conflicts);
-// then each of H's address keys is deleted by its revision and H leaves every
-// network definition. Running it again changes nothing more.
+// then each of H's address keys is deleted by its revision, each delete
+// re-checking that H is still gone and fenced, and H leaves every network
+// definition. Running it again changes nothing more.
 import { ConflictError, NotFoundError } from '../errors.js';
 import { listAddresses } from './addresses.js';
-import { definitionOf } from './definitions.js';
+import { definitionOf, EtcdNetworks } from './definitions.js';
 import type { Keys } from './keys.js';
-import type { Kv, KvOp, KvPair } from './kv.js';
+import type { Compare, Kv } from './kv.js';
 import { parseHostRecord } from './hosts.js';
 import { HOST_TTL_SECONDS, type ReclaimResult } from './types.js';
 
-/** Compare-and-swap attempts on one definition before leaving it to a later run. */
-const CAS_ATTEMPTS = 10;
-
 /**
  * Fences `host` and frees what it held; `by` is who asked (this host's id).
- * Rejects with ConflictError while the host is alive, NotFoundError for a host
+ * Rejects with ConflictError while the host is alive (or when it comes back
+ * during the run: its keys not yet deleted stay its own), NotFoundError for a host
  * etcd never heard of, ClusterUnreachableError when etcd does not answer.
  */
 export async function reclaimHost(kv: Kv, keys: Keys, host: string, by: string): Promise<ReclaimResult> {
@@ -34,29 +33,25 @@ export async function reclaimHost(kv: Kv, keys: Keys, host: string, by: string):
     [{ op: 'put', key: keys.fence(host), value: JSON.stringify({ by, at: Date.now() }) }]);
   if (!fenced.succeeded) throw aliveError(host, (await kv.get(keys.alive(host)))?.value ?? '');
 
+  // every delete re-validates that H is still gone (no liveness record, its fence still there): H may come back meanwhile
+  const stillGone: Compare[] = [{ key: keys.alive(host), target: 'version', op: '==', value: 0 }, { key: keys.fence(host), target: 'version', op: '>', value: 0 }];
   const freed: Array<{ ident: string; address: string }> = [];
   for (const a of held) {
-    const r = await kv.txn([{ key: a.pair.key, target: 'modRevision', op: '==', value: a.pair.modRevision }], [{ op: 'delete', key: a.pair.key }]);
-    if (r.succeeded) freed.push({ ident: a.ident, address: a.address });
+    const r = await kv.txn([{ key: a.pair.key, target: 'modRevision', op: '==', value: a.pair.modRevision }, ...stillGone], [{ op: 'delete', key: a.pair.key }]);
+    // a failed compare on a key that is gone: a retried delete of this call (the first applied), or another reclaim's
+    if (r.succeeded || !(await kv.get(a.pair.key))) freed.push({ ident: a.ident, address: a.address });
   }
-  await leaveDefinitions(kv, keys, host);
+  const [back, fenceNow] = await Promise.all([kv.get(keys.alive(host)), kv.get(keys.fence(host))]);
+  if (back || !fenceNow) {
+    throw new ConflictError(`host ${host} came back while it was being reclaimed: ${freed.length} of its ${held.length} address(es) had been freed, `
+      + 'the others stay its own and it stays in its networks\' definitions; run the command again once it is gone for good');
+  }
+  const networks = new EtcdNetworks(kv, keys, by);
+  for (const pair of (await kv.range(keys.networks())).pairs) {
+    const def = definitionOf(pair); // a malformed one is not this command's to fix
+    if (def?.hosts.includes(host)) await networks.leave(def.ident, host);
+  }
   return { host, freed };
-}
-
-/** Removes `host` from every definition that lists it, deleting a definition left with no host. */
-async function leaveDefinitions(kv: Kv, keys: Keys, host: string): Promise<void> {
-  const { pairs } = await kv.range(keys.networks());
-  for (const listed of pairs) {
-    let pair: KvPair | undefined = listed;
-    for (let attempt = 0; pair && attempt < CAS_ATTEMPTS; attempt++) {
-      const def = definitionOf(pair); // a malformed one is not this command's to fix
-      if (!def?.hosts.includes(host)) break;
-      const hosts = def.hosts.filter((h) => h !== host);
-      const op: KvOp = hosts.length === 0 ? { op: 'delete', key: pair.key } : { op: 'put', key: pair.key, value: JSON.stringify({ ...def, hosts }) };
-      if ((await kv.txn([{ key: pair.key, target: 'modRevision', op: '==', value: pair.modRevision }], [op])).succeeded) break;
-      pair = await kv.get(pair.key);
-    }
-  }
 }
 
 function aliveError(host: string, recordText: string): ConflictError {

@@ -86,6 +86,20 @@ t.test('leave: the definition stays for the others and goes with the last host; 
   await t.rejects(net('h4').join(spec), { name: 'ClusterUnreachableError' }, 'join fails with the etcd error');
 });
 
+t.test('leave of another host (ovsvlan ipam reclaim): that host goes, this one stays joined', async (t) => {
+  const { kv, net } = world();
+  t.teardown(() => kv.close());
+  const spec = vlanSpec(873, '10.13.173.0/24', '10.13.173.1');
+  const h1 = net('h1');
+  await h1.join(spec);
+  await net('h2').join(spec);
+  await h1.leave(spec.ident, 'h2');
+  t.same((await h1.get(spec.ident))?.hosts, ['h1'], 'h2 removed');
+  t.ok(h1.joinedWithin(spec.ident, 60_000), 'this host\'s own join is still remembered');
+  await h1.leave(spec.ident, 'h1');
+  t.equal(await h1.get(spec.ident), undefined, 'gone with the last host');
+});
+
 t.test('a malformed definition is an error naming its key', async (t) => {
   const { kv, net } = world();
   t.teardown(() => kv.close());

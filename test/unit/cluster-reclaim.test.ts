@@ -6,6 +6,7 @@
 // more. Status shows hosts alive or not, fenced, and their address counts.
 import t from 'tap';
 import { Keys } from '../../src/cluster/keys.js';
+import type { Kv } from '../../src/cluster/kv.js';
 import { MemoryKv } from '../../src/cluster/memory-kv.js';
 import { reclaimHost } from '../../src/cluster/reclaim.js';
 import { readClusterStatus } from '../../src/cluster/status.js';
@@ -61,6 +62,59 @@ t.test('fences, frees only that host\'s addresses, leaves its definitions; a sec
   const status = await readClusterStatus(kv, keys);
   t.same(status.hosts.map((h) => [h.record.id, h.alive, h.fenced, h.addresses]), [['h1', false, true, 0], ['h2', true, false, 1]]);
   t.same(status.networks.map((n) => [n.ident, n.hosts]), [['vlan.860', ['h2']]]);
+});
+
+/**
+ * A Kv that runs `after` once, right after the first transaction whose success
+ * ops match `when` applied; with `retry`, that transaction is then sent again
+ * and the retry's answer returned (the etcd store retries a slow call on
+ * another member: the first may have applied).
+ */
+function hooked(kv: Kv, when: (key: string, op: 'put' | 'delete') => boolean, after: () => Promise<unknown>, retry = false): Kv {
+  let done = false;
+  return {
+    get: (k) => kv.get(k), range: (p) => kv.range(p), watch: (p, r, h) => kv.watch(p, r, h), grantLease: (ttl) => kv.grantLease(ttl), close: () => kv.close(),
+    txn: async (c, ok, f) => {
+      const r = await kv.txn(c, ok, f);
+      if (done || !ok.some((op) => when(op.key, op.op))) return r;
+      done = true;
+      await after();
+      return retry ? kv.txn(c, ok, f) : r;
+    },
+  };
+}
+
+t.test('the host comes back between the fence and the deletes: its keys stay, it stays in its definition, reclaim says so', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const spec = vlanSpec(862, '10.13.162.0/24', '10.13.162.1');
+  const h1 = new SimHost(kv, keys, 'h1');
+  await h1.networks.join(spec);
+  await h1.request(spec, A('10.13.162.5'));
+  await h1.request(spec, A('10.13.162.6'));
+  await put(kv, keys.info('h1'), record('h1'));
+  const returning = hooked(kv, (key, op) => op === 'put' && key === keys.fence('h1'), () => put(kv, keys.alive('h1'), record('h1')));
+
+  await t.rejects(reclaimHost(returning, keys, 'h1', 'h2'), { name: 'ConflictError', message: /^host h1 came back while it was being reclaimed: 0 of its 2 address\(es\) had been freed/ });
+  t.ok(await kv.get(keys.address(spec.ident, '10.13.162.5')), 'its first key stays');
+  t.ok(await kv.get(keys.address(spec.ident, '10.13.162.6')), 'its second key stays');
+  t.same((await h1.networks.get(spec.ident))?.hosts, ['h1'], 'still in the definition');
+});
+
+t.test('a delete retried after it had applied (its compare then fails on a missing key) counts as freed', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const spec = vlanSpec(863, '10.13.163.0/24', '10.13.163.1');
+  const h1 = new SimHost(kv, keys, 'h1');
+  await h1.networks.join(spec);
+  await h1.request(spec, A('10.13.163.5'));
+  let retries = 0;
+  // the etcd store retries a call on another member when the first is slow: the first delete applied, the retry answers
+  const retried = hooked(kv, (key, op) => op === 'delete' && key.startsWith(keys.addresses()), async () => {
+    retries++;
+  }, true);
+  t.same(await reclaimHost(retried, keys, 'h1', 'h2'), { host: 'h1', freed: [{ ident: spec.ident, address: '10.13.163.5' }] });
+  t.equal(retries, 1, 'the delete was retried');
 });
 
 t.test('etcd unreachable: reclaim fails with "etcd unreachable: …"', async (t) => {
