@@ -2,8 +2,8 @@
 // test/helpers/cluster-sim.ts: one etcd connection, and for each simulated host the daemon's own
 // liveness record (EtcdLiveness: epoch bumped, lease granted, `alive` and `info` put, keepalives),
 // nothing else. Commands come as JSON lines on stdin, answers go as JSON lines on stdout
-// (SimCommand / SimEvent); logs go to stderr. Optionally also watches the hosts' keys as every
-// daemon's host view does, and counts what the watch delivers.
+// (SimCommand / SimEvent); logs go to stderr. Optionally also watches the liveness keys (`alive/`)
+// as every daemon's host view does, and counts what the watch delivers.
 import { createInterface } from 'node:readline';
 import { destination, pino } from 'pino';
 import { openEtcdKv } from '../../src/cluster/etcd-kv.js';
@@ -39,13 +39,13 @@ function leaseRecording(kv: Kv, leases: KvLease[]): Kv {
   };
 }
 
-/** Watches every host key from now on, as a daemon's host view does, counting the events delivered; re-lists after a reset. */
+/** Watches the liveness keys (`alive/`) from now on, exactly as a daemon's host view does, counting the events delivered; re-lists after a reset. */
 async function countHostEvents(kv: Kv, keys: Keys, stats: { puts: number; deletes: number; responses: number }): Promise<() => Promise<void>> {
   let watch: KvWatch | undefined;
   let closed = false;
   const start = async (): Promise<void> => {
-    const { revision } = await kv.range(keys.hosts());
-    watch = await kv.watch(keys.hosts(), revision + 1, {
+    const { revision } = await kv.range(keys.alives());
+    watch = await kv.watch(keys.alives(), revision + 1, {
       onEvents: (events) => {
         stats.responses++;
         for (const e of events) e.type === 'put' ? stats.puts++ : stats.deletes++;

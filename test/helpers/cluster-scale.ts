@@ -42,15 +42,19 @@ export interface ScaleFigures {
   readonly registerRetries: number;
   /** from the last registration to the real host's bridge having exactly the simulated hosts' tunnels */
   readonly join: Convergence & { readonly ms: number; readonly ports: number };
-  /** from the last revoke to exactly the remaining hosts' tunnels */
-  readonly leave: Convergence & { readonly ms: number; readonly ports: number };
+  /**
+   * from the last revoke (as its simulation process saw it answered) to exactly the remaining hosts'
+   * tunnels: ≤ 0 when the ports followed before the slowest process saw its last revoke answered (a
+   * busy machine); sinceStartMs is from the leave command, before the first revoke
+   */
+  readonly leave: Convergence & { readonly ms: number; readonly sinceStartMs: number; readonly ports: number };
   /** with opts.rejoin: from the last of the returning hosts' registrations to all the tunnels again */
   readonly rejoin: (Convergence & { readonly ms: number; readonly ports: number; readonly registerMs: number }) | undefined;
   /** keys under the cluster's prefix after the join and after the leave */
   readonly etcdKeys: { readonly joined: number; readonly left: number };
   /** etcd's database size (bytes, first member) after the join */
   readonly etcdDbBytes: number;
-  /** what one watcher of the hosts' keys received in each step (each daemon's host view receives as much) */
+  /** what one watcher of the liveness keys (`alive/`) received in each step (each daemon's host view receives as much) */
   readonly watch: { readonly join: WatchStats; readonly leave: WatchStats };
   /** ovs-vswitchd, ovsdb-server and the ovsvlan daemon: before the join, after it */
   readonly use: Record<'vswitchd' | 'ovsdb' | 'ovsvlan', { readonly before: ProcessUse; readonly joined: ProcessUse }>;
@@ -102,7 +106,7 @@ export async function runScaleScenario(t: Teardownable, opts: ScaleOpts, say: (l
   const h = c.hosts[0]!;
   const hub = c.underlay.hub;
   if (!hub) throw new Error('the cluster test bed has no hub netns');
-  await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${SCALE_VNI}`, '--subnet', '10.83.0.0/16', NET]);
+  await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--ipam-driver', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${SCALE_VNI}`, '--subnet', '10.83.0.0/16', NET]);
   const bridge = overlayBridgeName(await h.dockerOk(['network', 'inspect', '-f', '{{.Id}}', NET]));
   say(`real host ${h.hostId} (${h.underlayIp}): mesh network ${NET} (vxlan ${SCALE_VNI}) on ${bridge}, mesh grace 0 s`);
 
@@ -131,10 +135,11 @@ export async function runScaleScenario(t: Teardownable, opts: ScaleOpts, say: (l
   const staying = new Set(fleet.hosts.slice(opts.leaving).map((s) => s.underlayIp));
   const shrinking = awaitTunnels(h.ovs.dbSock, bridge, staying, opts.pollMs, opts.ceilingMs);
   shrinking.catch(() => undefined);
+  const leaveStart = Date.now();
   const leftAt = await fleet.leave(leaving.map((s) => s.id));
   const left = await shrinking;
   const leaveMs = left.seenAt - leftAt;
-  say(`leave: ${staying.size} tunnel ports ${leaveMs} ms after the last of ${leaving.length} revokes (${left.polls} polls)`);
+  say(`leave: ${staying.size} tunnel ports ${leaveMs} ms after the last of ${leaving.length} revokes, ${left.seenAt - leaveStart} ms after the leave began (${left.polls} polls)`);
   await new Promise((resolve) => setTimeout(resolve, 500)); // the watcher's last events
   const watch2 = await fleet.watchStats();
   const etcdLeft = await etcdFigures(c);
@@ -156,7 +161,7 @@ export async function runScaleScenario(t: Teardownable, opts: ScaleOpts, say: (l
     registerMs: registered.lastAt - t0,
     registerRetries: registered.retries,
     join: { ...joined, ms: joinMs, ports: all.size },
-    leave: { ...left, ms: leaveMs, ports: staying.size },
+    leave: { ...left, ms: leaveMs, sinceStartMs: left.seenAt - leaveStart, ports: staying.size },
     rejoin,
     etcdKeys: { joined: etcdJoined.keys, left: etcdLeft.keys },
     etcdDbBytes: etcdJoined.dbBytes,

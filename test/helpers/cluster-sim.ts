@@ -33,7 +33,7 @@ export type SimEvent =
   | { readonly event: 'closed' }
   | { readonly event: 'error'; readonly message: string };
 
-/** Events a watcher of the hosts' keys saw: what one daemon's watch receives. */
+/** Events a watcher of the liveness keys (`alive/`) saw: what one daemon's host view receives. */
 export interface WatchStats {
   readonly puts: number;
   readonly deletes: number;
@@ -46,7 +46,7 @@ export interface SimProcessConfig {
   readonly endpoints: readonly string[];
   readonly prefix: string;
   readonly hosts: readonly SimHost[];
-  /** this process also watches the hosts' keys and counts the events (`stats`) */
+  /** this process also watches the liveness keys (`alive/`) and counts the events (`stats`) */
   readonly watch: boolean;
 }
 
