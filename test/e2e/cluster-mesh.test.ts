@@ -21,7 +21,7 @@ const fullMesh = (all: readonly ClusterHost[], self: ClusterHost): string =>
   all.filter((h) => h !== self).map((h) => `${h.hostId}=${h.underlayIp}`).sort().join(',');
 
 async function createNet(h: ClusterHost): Promise<void> {
-  await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${VNI}`, '--subnet', '10.81.0.0/24', NET]);
+  await h.dockerOk(['network', 'create', '-d', 'ovsvlan', '--ipam-driver', 'ovsvlan', '--opt', 'mode=vxlan', '--opt', `vni=${VNI}`, '--subnet', '10.81.0.0/24', NET]);
 }
 
 async function runContainer(h: ClusterHost, i: number): Promise<void> {

@@ -7,6 +7,9 @@
 //     with another subnet is refused naming both subnets, and leaves no network, port, record or key.
 //  2. `--ip` of an address a container on h2 holds, run on h1, fails naming h2; h2's container
 //     keeps its address and its traffic.
+//  3. `docker network create` of a cluster network without --ipam-driver ovsvlan (Docker's default
+//     IPAM would hand out the same addresses on every host) fails naming --ipam-driver ovsvlan, and
+//     leaves no network, port, record or key.
 import t from 'tap';
 import { createCluster, type ClusterHost } from '../helpers/cluster.js';
 import { addressKeys, etcdGet } from '../helpers/cluster-observe.js';
@@ -107,6 +110,19 @@ t.test('one VLAN network on three hosts, addresses allocated through etcd', asyn
     t.equal(holder, 'h2', `${held} is still h2's in etcd`);
     t.equal((await addressesOf(h2, ['h2c5'])).get('h2c5'), held, 'h2c5 keeps its address');
     t.ok(await ping(h1, 'h1c5', held), `h1c5 still reaches h2c5 at ${held}`);
+  });
+
+  await t.test('3. a cluster network without --ipam-driver ovsvlan is refused, nothing left', async (t) => {
+    const before = await footprint(h1);
+    const keysBefore = await etcdGet(c, c.prefix);
+    const r = await h1.docker(['network', 'create', '-d', 'ovsvlan', '--opt', `vlan=${VLAN + 1}`, '--opt', `uplink=${trunk.uplink}`,
+      '--subnet', '10.86.128.0/24', 'default861']);
+    t.not(r.exitCode, 0, 'docker network create with Docker\'s default IPAM fails');
+    t.match(r.stderr, /--ipam-driver ovsvlan/, `the error names --ipam-driver ovsvlan: ${r.stderr}`);
+    t.match(r.stderr, /same addresses on every host/, 'and why');
+    t.equal(await footprint(h1), before, 'no network, port or record is left on h1');
+    t.same([...(await etcdGet(c, c.prefix)).keys()].filter((k) => !k.includes('/hosts/')).sort(),
+      [...keysBefore.keys()].filter((k) => !k.includes('/hosts/')).sort(), 'no definition or other key written in etcd');
   });
   t.comment(`test ran ${Math.round((Date.now() - started) / 1000)} s`);
 });
