@@ -5,7 +5,7 @@
 // failure to reach a member becomes ClusterUnreachableError
 // "etcd unreachable: no answer from <endpoints> within 2 s (<cause>)".
 import { readFile } from 'node:fs/promises';
-import { ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { CircuitState, ConsecutiveBreaker, ConstantBackoff, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry, type CircuitBreakerPolicy, type IPolicy } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type ILeaseKeepAliveResponse, type IOptions } from 'etcd3';
 import { ConfigError, OvsvlanError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -79,11 +79,13 @@ export class EtcdKv implements Kv {
           maxAttempts: endpoints.length,
           backoff: new ConstantBackoff(50),
         }),
-        // A member that failed twice in a row is skipped for 1 s, so a member
-        // that does not answer (rather than refusing) costs one call its
-        // deadline, not every call. etcd3's default (5 s after 3 failures)
-        // kept calls failing for up to 5 s after the cluster came back.
-        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(2) }),
+        // A member that failed twice in a row is skipped for 1 s while
+        // another member's breaker is closed (lastResortBreakers), so a
+        // member that does not answer costs one call its deadline, not every
+        // call; when every breaker is open the member is asked anyway: a
+        // slow but healthy cluster (a loaded machine at start) is never
+        // refused without being asked.
+        host: lastResortBreakers(),
         // Watches are reset on any disconnect (EtcdWatch) and opened anew by
         // their owner: a new stream must not wait etcd3's default 30 s.
         watchBackoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2_000 }).next(),
@@ -209,10 +211,37 @@ export class EtcdKv implements Kv {
   #unreachable(cause: unknown): ClusterUnreachableError {
     if (cause instanceof ClusterUnreachableError) return cause;
     // every member's breaker open: say why they failed, not just that they are skipped
-    const why = isBrokenCircuitError(cause) && this.#lastCause !== undefined ? `each failed in the last second: ${this.#lastCause}` : (cause as Error).message;
-    if (!isBrokenCircuitError(cause)) this.#lastCause = (cause as Error).message;
+    const message = causeText((cause as Error).message);
+    const why = isBrokenCircuitError(cause) && this.#lastCause !== undefined ? `each failed in the last second: ${this.#lastCause}` : message;
+    if (!isBrokenCircuitError(cause)) this.#lastCause = message;
     return new ClusterUnreachableError(`no answer from ${this.#endpoints} within ${ETCD_CALL_TIMEOUT_MS / 1000} s (${why})`, cause);
   }
+}
+
+/**
+ * The host policies of one Etcd3 client (etcd3 calls the returned function
+ * once per member as the client is made): a circuit breaker per member
+ * (opens after 2 failures in a row, half-opens after 1 s) that skips its
+ * member only while some other member's breaker is not open. etcd3 tries the
+ * members in turn and moves past a skipped one; with every breaker open, the
+ * first member it tries is asked anyway (the last resort), so a call is never
+ * failed by the breakers alone.
+ */
+function lastResortBreakers(): (host: string) => IPolicy {
+  const breakers = new Map<string, CircuitBreakerPolicy>();
+  return (host) => {
+    const breaker = circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1_000, breaker: new ConsecutiveBreaker(2) });
+    breakers.set(host, breaker);
+    const othersOpen = (): boolean => [...breakers].every(([h, b]) => h === host || b.state === CircuitState.Open);
+    return {
+      _altReturn: undefined as never, // a type-only member of IPolicy
+      onSuccess: breaker.onSuccess,
+      onFailure: breaker.onFailure,
+      execute: (fn, signal) => (breaker.state === CircuitState.Open && othersOpen()
+        ? Promise.resolve().then(() => fn({ signal: signal ?? new AbortController().signal }))
+        : breaker.execute(fn, signal)),
+    };
+  };
 }
 
 /**
@@ -229,6 +258,25 @@ function attemptOptions(callDeadline: number): CallOptions {
       return new Date(Math.min(callDeadline, Date.now() + ETCD_CALL_TIMEOUT_MS / 2));
     },
   };
+}
+
+/**
+ * The readable part of a gRPC error's message, for "etcd unreachable: … (<cause>)":
+ * "14 UNAVAILABLE: No connection established. Last error: Error: connect
+ * ECONNREFUSED 10.0.0.1:2379. Resolution note: " → "connect ECONNREFUSED
+ * 10.0.0.1:2379"; "4 DEADLINE_EXCEEDED: Deadline exceeded after 1.001s,LB
+ * pick: …" → "Deadline exceeded after 1.001s". Other messages are kept.
+ */
+export function causeText(message: string): string {
+  let text = message.replace(/^\d+ [A-Z_]+: /, '');
+  const last = text.lastIndexOf('Last error: ');
+  if (last >= 0) {
+    const error = text.slice(last + 'Last error: '.length).replace(/^(Error: )+/, '');
+    text = /^null\b/.test(error) ? text.slice(0, last) : error; // no error kept: what gRPC said before it
+  }
+  text = text.replace(/\.? ?Resolution note:.*$/s, '');
+  if (/^Deadline exceeded/.test(text)) text = text.replace(/,.*$/s, '');
+  return text.replace(/[.\s]+$/, '') || message;
 }
 
 function ignoreLeaseGone(e: unknown): void {
