@@ -14,10 +14,13 @@ import type { HostRecord, HostView } from './types.js';
  * or revoked) moves its host to departed with `since` = now; a put brings it
  * back. When the watch resets (compaction, a dropped stream, etcd unreachable)
  * the view lists again, with backoff while etcd does not answer, and hosts
- * missing from the new list depart then. Departed hosts are kept until they
- * return (the mesh ignores them once its grace has passed): a few hundred
- * bytes per host ever seen. onChange callbacks run at most once per
- * `debounceMs` (default 150), after the first change of a burst.
+ * missing from the new list depart then. It also lists again every
+ * `relistEveryMs` (default 60 s: one range of alive/ and a new watch), so an
+ * event missed without a reset is corrected within that. Departed hosts are
+ * kept until they return or for `forgetDepartedMs` (default 24 h, far past
+ * any mesh grace: the mesh ignores them once its grace has passed), then
+ * forgotten. onChange callbacks run at most once per `debounceMs` (default
+ * 150), after the first change of a burst.
  */
 export class EtcdHostView implements HostView {
   readonly #kv: Kv;
@@ -32,19 +35,30 @@ export class EtcdHostView implements HostView {
   /** bumped at each listing and at close: events of an older watch are ignored */
   #generation = 0;
   #debounce: NodeJS.Timeout | undefined;
+  readonly #relistEveryMs: number;
+  readonly #forgetDepartedMs: number;
+  #relistTimer: NodeJS.Timeout | undefined;
+  /** a listing after a reset is under way: the periodic one is skipped */
+  #relisting = false;
   #closed = false;
 
-  constructor(kv: Kv, keys: Keys, log: Logger, opts: { debounceMs?: number; backoff?: BackoffOptions } = {}) {
+  constructor(kv: Kv, keys: Keys, log: Logger,
+    opts: { debounceMs?: number; backoff?: BackoffOptions; relistEveryMs?: number; forgetDepartedMs?: number } = {}) {
     this.#kv = kv;
     this.#keys = keys;
     this.#log = log;
     this.#debounceMs = opts.debounceMs ?? 150;
     this.#backoff = new Backoff(opts.backoff ?? DEFAULT_BACKOFF);
+    this.#relistEveryMs = opts.relistEveryMs ?? 60_000;
+    this.#forgetDepartedMs = opts.forgetDepartedMs ?? 24 * 3_600_000;
   }
 
-  /** At daemon start: the first listing and the watch. Rejects with ClusterUnreachableError (the daemon retries it in the background). */
-  start(): Promise<void> {
-    return this.#list();
+  /** At daemon start: the first listing and the watch, then the periodic listings. Rejects with ClusterUnreachableError (the daemon retries it in the background). */
+  async start(): Promise<void> {
+    await this.#list();
+    if (this.#closed || this.#relistTimer !== undefined) return;
+    this.#relistTimer = setInterval(() => void this.#periodic(), this.#relistEveryMs);
+    this.#relistTimer.unref();
   }
 
   alive(): ReadonlyMap<string, HostRecord> {
@@ -65,6 +79,7 @@ export class EtcdHostView implements HostView {
     this.#closed = true;
     this.#generation++;
     clearTimeout(this.#debounce);
+    clearInterval(this.#relistTimer);
     this.#backoff.cancel();
     await this.#watch?.close();
     this.#watch = undefined;
@@ -88,6 +103,9 @@ export class EtcdHostView implements HostView {
       this.#departed.delete(id);
     }
     this.#alive = listed;
+    for (const [id, { since }] of this.#departed) {
+      if (now - since > this.#forgetDepartedMs) this.#departed.delete(id); // gone for long: forgotten (a return is a new arrival)
+    }
     if (changed) this.#changed();
     const generation = ++this.#generation;
     const watch = await this.#kv.watch(this.#keys.alives(), revision + 1, {
@@ -127,19 +145,43 @@ export class EtcdHostView implements HostView {
     return true;
   }
 
+  /** The periodic listing: list again and watch from there, then close the previous watch (its events are ignored from the new listing on). */
+  async #periodic(): Promise<void> {
+    if (this.#closed || this.#relisting) return;
+    const previous = this.#watch;
+    const generation = this.#generation;
+    try {
+      await this.#list();
+    } catch (err) {
+      // the range failed: the current watch goes on; the new watch failed: the old one's events are ignored now, list again until it works
+      if (this.#generation === generation || this.#closed) {
+        this.#log.debug({ err: (err as Error).message }, 'periodic hosts listing failed; the watch goes on');
+        return;
+      }
+      void this.#relist(`periodic listing failed: ${(err as Error).message}`);
+    }
+    if (previous !== undefined && previous !== this.#watch) await previous.close().catch(() => undefined);
+  }
+
   /** The watch ended: list again (and watch from there), with backoff while etcd does not answer. */
   async #relist(reason: string): Promise<void> {
+    if (this.#relisting) return;
+    this.#relisting = true;
     this.#watch = undefined;
     this.#log.warn({ reason }, 'hosts watch reset: listing the hosts again');
-    while (!this.#closed) {
-      try {
-        await this.#list();
-        this.#backoff.reset();
-        return;
-      } catch (err) {
-        this.#log.warn({ err, retryInMs: this.#backoff.nextMs }, 'hosts not listed; retrying');
-        await this.#backoff.wait();
+    try {
+      while (!this.#closed) {
+        try {
+          await this.#list();
+          this.#backoff.reset();
+          return;
+        } catch (err) {
+          this.#log.warn({ err, retryInMs: this.#backoff.nextMs }, 'hosts not listed; retrying');
+          await this.#backoff.wait();
+        }
       }
+    } finally {
+      this.#relisting = false;
     }
   }
 

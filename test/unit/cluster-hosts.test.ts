@@ -1,12 +1,13 @@
 // Host liveness and the host view (cluster/hosts.ts) on the in-memory etcd (MemoryKv): the epoch
 // goes up at each start, a lost lease or a deleted alive key is put again, the view sees hosts
 // come, depart and return, and a watch reset (compaction, etcd away) lists again without missing
-// a departure that happened meanwhile.
+// a departure that happened meanwhile; a periodic listing corrects an event the watch missed, and
+// departed hosts are forgotten after a long bound.
 import t from 'tap';
 import { pino } from 'pino';
 import { EtcdHostView, EtcdLiveness, type HostFields } from '../../src/cluster/hosts.js';
 import { Keys } from '../../src/cluster/keys.js';
-import { ClusterUnreachableError } from '../../src/cluster/kv.js';
+import { ClusterUnreachableError, type Kv, type KvWatch, type WatchHandler } from '../../src/cluster/kv.js';
 import { MemoryKv } from '../../src/cluster/memory-kv.js';
 import type { HostRecord } from '../../src/cluster/types.js';
 
@@ -199,4 +200,78 @@ t.test('view: after a compaction or etcd away, it lists again and sees what went
   await until('h4 departed', () => view.departed().has('h4'));
   t.same([...view.alive().keys()], ['h2']);
   await hosts[0]?.stop();
+});
+
+/** A Kv whose watches drop delete events while `swallow` is set, as a watch that missed an event without a reset would. */
+class SwallowingKv implements Kv {
+  swallow = false;
+  readonly #kv: Kv;
+  constructor(kv: Kv) {
+    this.#kv = kv;
+  }
+  get(key: string): ReturnType<Kv['get']> {
+    return this.#kv.get(key);
+  }
+  range(prefix: string): ReturnType<Kv['range']> {
+    return this.#kv.range(prefix);
+  }
+  txn(...args: Parameters<Kv['txn']>): ReturnType<Kv['txn']> {
+    return this.#kv.txn(...args);
+  }
+  watch(prefix: string, fromRevision: number, handler: WatchHandler): Promise<KvWatch> {
+    return this.#kv.watch(prefix, fromRevision, {
+      onEvents: (events) => {
+        const kept = events.filter((e) => !(this.swallow && e.type === 'delete'));
+        if (kept.length > 0) handler.onEvents(kept);
+      },
+      onReset: handler.onReset,
+    });
+  }
+  grantLease(ttlSeconds: number): ReturnType<Kv['grantLease']> {
+    return this.#kv.grantLease(ttlSeconds);
+  }
+  close(): Promise<void> {
+    return this.#kv.close();
+  }
+}
+
+t.test('view: a departure the watch missed (no reset) is seen at the next periodic listing', async (t) => {
+  const mem = new MemoryKv();
+  t.teardown(() => mem.close());
+  const kv = new SwallowingKv(mem);
+  const hosts = ['h2', 'h3'].map((id) => new EtcdLiveness(mem, keys, fields(id), log));
+  await Promise.all(hosts.map((h) => h.start()));
+  const view = new EtcdHostView(kv, keys, log, { debounceMs: 10, relistEveryMs: 300 });
+  t.teardown(() => view.close());
+  await view.start();
+  t.equal(view.alive().size, 2);
+  kv.swallow = true;
+  await hosts[1]?.stop();
+  const before = Date.now();
+  mem.expireLease((await aliveRecord(mem, 'h3'))?.lease ?? '');
+  await new Promise((r) => setTimeout(r, 50));
+  t.ok(view.alive().has('h3'), 'the delete event was swallowed: the watch alone still shows h3');
+  await until('h3 departed at the periodic listing', () => view.departed().has('h3'));
+  t.ok((view.departed().get('h3')?.since ?? 0) >= before);
+  t.same([...view.alive().keys()], ['h2']);
+  kv.swallow = false;
+  const back = new EtcdLiveness(mem, keys, fields('h3'), log);
+  await back.start();
+  await until('h3 back through the new watch', () => view.alive().has('h3'));
+  for (const h of [hosts[0], back]) await h?.stop();
+});
+
+t.test('view: departed hosts are forgotten once gone longer than forgetDepartedMs', async (t) => {
+  const kv = new MemoryKv();
+  t.teardown(() => kv.close());
+  const h2 = new EtcdLiveness(kv, keys, fields('h2'), log);
+  await h2.start();
+  const view = new EtcdHostView(kv, keys, log, { debounceMs: 10, relistEveryMs: 100, forgetDepartedMs: 200 });
+  t.teardown(() => view.close());
+  await view.start();
+  await h2.stop();
+  kv.expireLease((await aliveRecord(kv, 'h2'))?.lease ?? '');
+  await until('h2 departed', () => view.departed().has('h2'));
+  await until('h2 forgotten', () => !view.departed().has('h2'));
+  t.equal(view.alive().size, 0);
 });
