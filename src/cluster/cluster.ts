@@ -25,7 +25,7 @@ import { EtcdNetworks } from './definitions.js';
 import { openEtcdKv } from './etcd-kv.js';
 import { EtcdHostView, EtcdLiveness } from './hosts.js';
 import { Keys } from './keys.js';
-import { ClusterUnreachableError, type KvWatch } from './kv.js';
+import { ClusterUnreachableError, type Kv, type KvWatch } from './kv.js';
 import { localView } from './local-view.js';
 import { Mesh } from './mesh.js';
 import type { AddressConflict, ClusterAddresses, ClusterNetworks, ClusterSettings } from './types.js';
@@ -45,6 +45,8 @@ export interface ClusterDeps {
   /** ovsvlan's version, and OVS's when known: put in the liveness record */
   readonly version: string;
   readonly ovsVersion?: () => string | undefined;
+  /** the Kv to use instead of etcd's (tests); default: openEtcdKv with the settings */
+  readonly openKv?: () => Promise<Kv>;
 }
 
 /** Cluster mode as the daemon, the driver (DriverCluster) and the IPAM (IpamCluster) use it. */
@@ -70,7 +72,8 @@ export async function openCluster(settings: ClusterSettings, deps: ClusterDeps):
   const log = deps.log;
   const underlay = await resolveUnderlay(settings.underlayIp);
   let sync = (reason: string): void => void reason; // replaced once address sync exists
-  const raw = await openEtcdKv({ endpoints: settings.endpoints, ca: settings.ca, cert: settings.cert, key: settings.key, log });
+  const raw = deps.openKv ? await deps.openKv()
+    : await openEtcdKv({ endpoints: settings.endpoints, ca: settings.ca, cert: settings.cert, key: settings.key, log });
   const kv = new WatchfulKv(raw, () => sync('etcd answers again'));
   const keys = new Keys(settings.prefix);
   const hostId = settings.hostId;
