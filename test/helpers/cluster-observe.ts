@@ -68,11 +68,14 @@ export async function meshTunnels(h: Host, net: string): Promise<MeshTunnel[]> {
   const out: MeshTunnel[] = [];
   for (const [port, ids] of table.data) {
     if (!onBridge.has(port)) continue;
-    const options = await h.ovs.vsctl(['get', 'interface', port, 'options']);
+    // one read of both columns; a port removed since the listing (a mesh run at the end of a grace) is gone: skipped
+    const read = await h.ovs.vsctl(['get', 'interface', port, 'options', 'type']).catch((e: Error) => (/no row/.test(e.message) ? undefined : Promise.reject(e)));
+    if (read === undefined) continue;
+    const [options = '', type = ''] = read.split('\n');
     out.push({
       port,
       peer: Object.fromEntries(ids[1])['ovsvlan-peer'],
-      type: unquote(await h.ovs.vsctl(['get', 'interface', port, 'type'])),
+      type: unquote(type),
       remoteIp: /remote_ip="?([^",}]+)/.exec(options)?.[1],
       key: /key="?([^",}]+)/.exec(options)?.[1],
     });
