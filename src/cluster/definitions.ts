@@ -76,6 +76,11 @@ export class EtcdNetworks implements ClusterNetworks {
   }
 
   /** The definition of `ident`, or undefined; read by allocation (its reserved addresses) and by address sync. */
+  async check(spec: SharedSpec): Promise<void> {
+    const found = await this.get(spec.ident);
+    if (found) checkAgreement(found, spec);
+  }
+
   async get(ident: NetworkIdent): Promise<NetworkDefinition | undefined> {
     const key = this.#keys.network(ident);
     const pair = await this.#kv.get(key);

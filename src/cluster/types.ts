@@ -159,6 +159,8 @@ export interface ClusterNetworks {
   leave(ident: NetworkIdent): Promise<void>;
   /** The definition, or undefined. Rejects with ClusterUnreachableError. */
   get(ident: NetworkIdent): Promise<NetworkDefinition | undefined>;
+  /** Checks `spec` against the definition as join() would (the same errors), writing nothing; no definition: nothing to check. */
+  check(spec: SharedSpec): Promise<void>;
 }
 
 /** What address sync reads of this host (the daemon builds it from the StateCache). */

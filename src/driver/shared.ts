@@ -19,15 +19,15 @@ export const identOfSpec = (spec: NetworkSpec): NetworkIdent => identOf(spec.mod
  * Called by CreateNetwork in cluster mode, holding the identity's lock:
  * another local network with the same identity would be the same cluster
  * network twice on this host (one address plan, two bridges or VLAN ports).
- * The request is first checked against the cluster's definition (this host
- * is a member already: nothing is written), so that a create that differs
- * from it is told what differs; one that agrees is refused as a second copy.
+ * The request is first checked against the cluster's definition (nothing is
+ * written), so that a create that differs from it is told what differs; one
+ * that agrees is refused as a second copy.
  */
 export async function refuseSameIdent(state: StateCache, networks: ClusterNetworks, ident: NetworkIdent, req: CreateNetworkReq,
   spec: NetworkSpec): Promise<void> {
   const twin = state.networks().find((n) => n.ident === ident && n.id !== req.networkId);
   if (!twin) return;
-  await networks.join(sharedSpecOf(ident, req, spec, spec.mtu ?? twin.mtu));
+  await networks.check(sharedSpecOf(ident, req, spec, spec.mtu ?? twin.mtu));
   throw new ConflictError(`network ${shortId(twin.id)} on this host is already the cluster network ${ident} (same mode and ` +
     `${ident.startsWith('vlan.') ? 'VLAN' : ident.startsWith('vxlan.') ? 'VNI' : 'GRE key'}); a host has each cluster network once: use it, or another tag`);
 }

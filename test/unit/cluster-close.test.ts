@@ -70,7 +70,7 @@ t.test('an address sync pass under way at close logs no error', async (t) => {
   const vswitch = { listOwnedPorts: async () => [], syncTunnels: async () => undefined } as unknown as Vswitch; // no mesh network: barely used
   const kv = new HoldingKv();
   kv.hold = true;
-  const cluster = await openCluster({ endpoints: ['http://127.0.0.1:1'], prefix: '/t', hostId: 'h1', underlayIp: '127.0.0.1', meshGraceMs: 1_000 },
+  const cluster = await openCluster({ endpoints: ['http://127.0.0.1:1'], ca: undefined, cert: undefined, key: undefined, prefix: '/t', hostId: 'h1', underlayIp: '127.0.0.1', meshGraceMs: 1_000 },
     { state, vswitch, locks: new KeyedMutex(), log, version: 'test', openKv: async () => kv });
   const end = Date.now() + 10_000;
   while (kv.held === undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 10));

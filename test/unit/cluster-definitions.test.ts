@@ -108,3 +108,15 @@ t.test('a malformed definition is an error naming its key', async (t) => {
   await kv.txn([], [{ op: 'put', key: keys.network('vlan.881'), value: 'not json' }]);
   await t.rejects(net('h1').get('vlan.881'), { name: 'StoreError', message: /vlan\.881 in etcd is not JSON/ });
 });
+
+t.test('check: refuses as join would, and writes nothing (CreateNetwork of a second local copy asks it)', async (t) => {
+  const { kv, net } = world();
+  const spec = vlanSpec(860, '10.13.160.0/24', '10.13.160.1');
+  await net('h1').check(spec);
+  t.equal(await kv.get(keys.network(spec.ident)), undefined, 'no definition: nothing checked, nothing written');
+  await net('h1').join(spec);
+  const before = (await kv.get(keys.network(spec.ident)))?.modRevision;
+  await t.rejects(net('h2').check({ ...spec, subnets: ['10.13.161.0/24'] }), { name: 'InvalidOptionError', option: 'subnet' }, 'a difference is refused');
+  await net('h2').check(spec);
+  t.equal((await kv.get(keys.network(spec.ident)))?.modRevision, before, 'h2 was not added: check never writes');
+});

@@ -220,9 +220,9 @@ class SwallowingKv implements Kv {
   }
   watch(prefix: string, fromRevision: number, handler: WatchHandler): Promise<KvWatch> {
     return this.#kv.watch(prefix, fromRevision, {
-      onEvents: (events) => {
+      onEvents: (events, revision) => {
         const kept = events.filter((e) => !(this.swallow && e.type === 'delete'));
-        if (kept.length > 0) handler.onEvents(kept);
+        if (kept.length > 0) handler.onEvents(kept, revision);
       },
       onReset: handler.onReset,
     });

@@ -234,6 +234,7 @@ t.test('cluster mode: CreateNetwork of a network whose subnet is not an ovsvlan 
         },
         leave: async () => undefined,
         get: async () => undefined,
+        check: async () => undefined,
       },
     },
   };
