@@ -98,7 +98,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   ovsdb.on('connected', () => {
     if (started) void runReconcile('ovsdb-reconnect');
   });
-  void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile))
+  void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile, (at) => scheduler.recheckAt(at)))
     .then((ran) => { if (ran) afterReconcile('start'); }); // after the exclusive section: `docker start` calls back into us
 
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath, cluster: cluster?.hostId,
@@ -127,7 +127,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
  * here, is handled by the scheduler. Resolves to whether it ran (OVSDB answered).
  */
 async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markStarted: () => void,
-  trigger: (reason: string) => Promise<void>): Promise<boolean> {
+  trigger: (reason: string) => Promise<void>, recheckAt: (at: number | undefined) => void): Promise<boolean> {
   const connected = ovsdb.isConnected || await new Promise<boolean>((resolve) => {
     ovsdb.once('connected', () => resolve(true));
     setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref();
@@ -135,7 +135,7 @@ async function firstReconcile(ctx: ReconcileContext, ovsdb: OvsdbClient, markSta
   markStarted();
   if (!connected) return false; // the 'connected' listener reconciles once OVSDB answers
   try {
-    await reconcileLocked(ctx, 'start', await ctx.docker.view(ctx.state.networks().map((n) => n.id)));
+    recheckAt((await reconcileLocked(ctx, 'start', await ctx.docker.view(ctx.state.networks().map((n) => n.id)))).recheckAt);
   } catch (err) {
     // retried outside this exclusive section (a reconciliation inside it would wait for itself)
     ctx.log.error({ err }, `first reconciliation failed: ${(err as Error).message}; retrying`);

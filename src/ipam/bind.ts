@@ -98,20 +98,22 @@ export type LeaseReport = (rule: 'lease-orphan' | 'lease-leaked', fields: Record
  * Called by reconciliation (no request in flight) for each pool: frees the
  * leases of endpoints that are gone (lease-orphan), and the addresses handed
  * out that no endpoint claimed and Docker does not use, older than `graceMs`
- * (lease-leaked). `docker` undefined: Docker was not read, only the first
- * rule applies. An address any container of any ovsvlan network still has is
+ * (lease-leaked; one still younger is told to `youngUntil` with the time its
+ * grace ends, so that reconciliation looks again then). `docker` undefined:
+ * Docker was not read, only the first rule applies. An address any container of any ovsvlan network still has is
  * never freed: networks sharing a subnet created at the same instant may have
  * been bound to each other's pools (Docker does not say which pool a network uses).
  */
 export async function freeStaleLeases(state: StateCache, pool: PoolRecord, docker: DockerAddresses | undefined, graceMs: number,
-  report: LeaseReport): Promise<void> {
+  report: LeaseReport, youngUntil: (at: number) => void = () => undefined): Promise<void> {
   const inDocker = docker ? new Set([...docker.networks.values()].flatMap((eps) => eps ?? []).flatMap((d) => d.addresses)) : undefined;
   const freed: Record<string, undefined> = {};
   let count = 0;
   for (const [address, lease] of Object.entries(pool.leases)) {
     const orphan = lease.kind === 'endpoint' && !state.endpoint(lease.endpointId ?? '') && !inDocker?.has(address);
-    const leaked = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address)
-      && Date.now() - lease.at > graceMs;
+    const unused = lease.kind === 'pending' && pool.networkId !== undefined && inDocker !== undefined && !inDocker.has(address);
+    const leaked = unused && Date.now() - lease.at > graceMs;
+    if (unused && !leaked) youngUntil(lease.at + graceMs + 1);
     if (!orphan && !leaked) continue;
     report(orphan ? 'lease-orphan' : 'lease-leaked', { pool: pool.id, address, endpoint: shortId(lease.endpointId ?? '') });
     freed[address] = undefined;

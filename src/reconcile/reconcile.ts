@@ -53,6 +53,13 @@ export interface ReconcileObserver {
 export interface ReconcileReport {
   actions: number;
   dockerView: boolean;
+  /**
+   * When the grace of something this run left alone only because it was
+   * young ends (a lease handed out but never claimed, an endpoint Docker does
+   * not list): the scheduler runs again then, so that what a crash left is
+   * gone within the grace, not at the next periodic run.
+   */
+  recheckAt: number | undefined;
 }
 
 /**
@@ -97,6 +104,10 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
     }
   };
   const look = new Look(ctx.vswitch, () => actions + failures.length);
+  let recheckAt: number | undefined;
+  act.youngUntil = (at) => {
+    recheckAt = recheckAt === undefined ? at : Math.min(recheckAt, at);
+  };
   // how long each step took (ms), logged with the result: where a slow start spends its time
   const took: Record<string, number> = {};
   const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
@@ -113,13 +124,15 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
     endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);
-  return { actions, dockerView: Boolean(view) };
+  return { actions, dockerView: Boolean(view), recheckAt };
 }
 
 export interface Act {
   (rule: string, fields: Record<string, unknown>): void;
   /** Runs one item's work; a failure is logged and counted, and the run goes on. */
   guard: (fields: Record<string, unknown>, fn: () => Promise<void>) => Promise<void>;
+  /** An item a rule would act on once it is older than the grace: the time it will be (ReconcileReport.recheckAt). */
+  youngUntil: (at: number) => void;
 }
 
 async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
@@ -159,6 +172,7 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
       const listed = view?.networks.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
       const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
       const leftContainer = old && links.has(ep.containerIf);
+      if (!old && ((view && listed === false) || links.has(ep.containerIf))) act.youngUntil((ep.createdAt ?? 0) + ctx.graceMs + 1);
       if (!net || (view && listed === false && old) || leftContainer) {
         act('endpoint-orphan', fields);
         await ctx.plane.removeEndpoint(ep);
@@ -229,11 +243,15 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
       await ctx.state.removePool(pool.id);
       continue;
     }
-    if (!pool.networkId && view && !view.subnets.has(pool.pool) && Date.now() - pool.createdAt > ctx.graceMs) {
-      act('pool-unbound', { pool: pool.id });
-      await ctx.state.removePool(pool.id);
-      continue;
+    if (!pool.networkId && view && !view.subnets.has(pool.pool)) {
+      if (Date.now() - pool.createdAt <= ctx.graceMs) {
+        act.youngUntil(pool.createdAt + ctx.graceMs + 1);
+      } else {
+        act('pool-unbound', { pool: pool.id });
+        await ctx.state.removePool(pool.id);
+        continue;
+      }
     }
-    await freeStaleLeases(ctx.state, pool, view, ctx.graceMs, act);
+    await freeStaleLeases(ctx.state, pool, view, ctx.graceMs, act, act.youngUntil);
   }
 }
