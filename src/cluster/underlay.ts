@@ -2,7 +2,7 @@
 // address other hosts' mesh tunnels lead to, and the interface holding it,
 // whose MTU bounds a mesh overlay's. Read once at daemon start (cluster.ts).
 import { ConfigError } from '../errors.js';
-import { format, parseAddress } from '../ipam/address.js';
+import { canonicalAddress } from '../ipam/address.js';
 import { defaultRouteDevices, globalAddresses } from '../link/addr.js';
 import { execOk } from '../link/exec.js';
 import { getLink } from '../link/links.js';
@@ -43,10 +43,7 @@ export async function resolveUnderlay(configured: string): Promise<Underlay> {
   return { ip: configured, dev: holder.ifname, mtu: await mtuOf(holder.ifname) };
 }
 
-function canonical(text: string): string {
-  const a = parseAddress(text);
-  return a ? format(a.family, a.value) : text;
-}
+const canonical = (text: string): string => canonicalAddress(text) ?? text;
 
 async function mtuOf(dev: string): Promise<number> {
   const link = await getLink(dev);

@@ -5,7 +5,7 @@
 // helpers build what is checked and keep one identity to one local network.
 import { identOf, type ClusterNetworks, type NetworkIdent, type SharedSpec } from '../cluster/types.js';
 import { ConflictError, InvalidOptionError } from '../errors.js';
-import { format, parseAddress, parsePrefix } from '../ipam/address.js';
+import { canonicalAddress, parsePrefix } from '../ipam/address.js';
 import { shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
 import type { StateCache } from '../store/state.js';
@@ -59,17 +59,11 @@ export function sharedSpecOf(ident: NetworkIdent, req: CreateNetworkReq, spec: N
     mode: spec.mode,
     tag: spec.mode === 'vlan' ? spec.vlan : spec.key,
     subnets: pools.map((p) => parsePrefix(p.pool)?.cidr ?? p.pool),
-    gateways: pools.map((p) => canonical(p.gateway) ?? ''),
-    aux: pools.flatMap((p) => Object.values(p.aux).map((a) => canonical(a) ?? a)).sort(),
+    gateways: pools.map((p) => canonicalAddress(p.gateway) ?? ''),
+    aux: pools.flatMap((p) => Object.values(p.aux).map((a) => canonicalAddress(a) ?? a)).sort(),
     mtu,
     mtuExplicit: spec.mtu !== undefined,
     internal: req.internal,
     mesh: spec.mode !== 'vlan' && spec.mesh,
   };
-}
-
-/** Canonical address text of a CIDR or plain address, or undefined. */
-function canonical(cidrOrAddress: string | undefined): string | undefined {
-  const a = cidrOrAddress ? parseAddress(cidrOrAddress.split('/')[0] ?? '') : undefined;
-  return a ? format(a.family, a.value) : undefined;
 }

@@ -72,6 +72,12 @@ function prefixOf(family: Family, value: bigint, bits: number): Prefix {
   return { family, cidr: `${format(family, first)}/${bits}`, bits, first, last };
 }
 
+/** Canonical text of a plain address or of the address of a CIDR (`10.1.0.5/24` → `10.1.0.5`); undefined when it is neither. */
+export function canonicalAddress(cidrOrAddress: string | undefined): string | undefined {
+  const a = cidrOrAddress ? parseAddress(cidrOrAddress.split('/')[0] ?? '') : undefined;
+  return a ? format(a.family, a.value) : undefined;
+}
+
 /** Canonical text of an address (RFC 5952 for IPv6). */
 export function format(family: Family, value: bigint): string {
   if (family === 4) return new IPv4(value).toString();

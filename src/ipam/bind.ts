@@ -1,7 +1,7 @@
 // Ties IPAM leases to the network driver's records, so that reconciliation
 // can tell a lease in use from a leaked one. Docker never tells the IPAM which
 // network or endpoint an address is for: CreateNetwork and CreateEndpoint do.
-import { parseAddress, format, parsePrefix } from './address.js';
+import { canonicalAddress, parsePrefix } from './address.js';
 import type { LeaseRecord, PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import { shortId } from '../names.js';
@@ -22,7 +22,7 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
       if (!cur) return;
       const aux: Record<string, LeaseRecord> = {};
       for (const cidrAux of Object.values(np.aux)) {
-        const key = addressKey(cidrAux);
+        const key = canonicalAddress(cidrAux);
         const lease = key ? cur.leases[key] : undefined;
         if (key && lease) aux[key] = { ...lease, kind: 'aux' };
       }
@@ -47,7 +47,7 @@ export function unheldSubnets(ctx: IpamContext, networkId: string, pools: readon
  */
 function poolOfNetwork(state: StateCache, networkId: string, np: IpamPool): PoolRecord | undefined {
   const cidr = parsePrefix(np.pool)?.cidr;
-  const gw = addressKey(np.gateway);
+  const gw = canonicalAddress(np.gateway);
   const candidates = state.pools().filter((p) => p.pool === cidr && (p.networkId === undefined || p.networkId === networkId));
   // Docker's RequestPool comes right before CreateNetwork: prefer the newest unbound pool over a stale one
   const newest = [...candidates].sort((x, y) => y.createdAt - x.createdAt);
@@ -57,7 +57,7 @@ function poolOfNetwork(state: StateCache, networkId: string, np: IpamPool): Pool
 /** Called on CreateEndpoint: the endpoint's addresses become its leases. */
 export async function claimAddresses(ctx: IpamContext, networkId: string, endpointId: string, addresses: readonly (string | undefined)[]): Promise<void> {
   for (const cidr of addresses) {
-    const key = addressKey(cidr);
+    const key = canonicalAddress(cidr);
     if (!key) continue;
     const p = ctx.state.pools().find((c) => c.networkId === networkId && c.leases[key]);
     if (!p) continue;
@@ -120,11 +120,4 @@ export async function freeStaleLeases(state: StateCache, pool: PoolRecord, docke
     count++;
   }
   if (count > 0) await state.changeLeases(pool.id, freed);
-}
-
-/** Canonical address text of a CIDR or plain address. */
-function addressKey(cidrOrAddress: string | undefined): string | undefined {
-  if (!cidrOrAddress) return undefined;
-  const a = parseAddress(cidrOrAddress.split('/')[0] ?? '');
-  return a ? format(a.family, a.value) : undefined;
 }
