@@ -48,6 +48,15 @@ t.test('restart, reload, stop and state lines', async (t) => {
   t.same(d.get('NotifyAccess'), ['all'], 'systemd-notify sends READY=1 for the daemon');
 });
 
+t.test('hardening leaves node and ovsvlan executable where nvm installs them (/root, /home)', async (t) => {
+  const d = directives(renderUnit(await readUnitTemplate(), { ...PATHS, node: '/root/.nvm/versions/node/v20.19.0/bin/node',
+    main: '/root/.nvm/versions/node/v20.19.0/lib/node_modules/ovsvlan/dist/main.js' }));
+  // ProtectHome=yes makes /root, /home and /run/user inaccessible: such an ExecStart fails with 203/EXEC
+  t.same(d.get('ProtectHome'), ['read-only']);
+  t.notOk(d.has('InaccessiblePaths'));
+  t.notOk(d.has('TemporaryFileSystem'));
+});
+
 t.test('install-service renders exactly ExecStart and EnvironmentFile', async (t) => {
   const template = await readUnitTemplate();
   const unit = renderUnit(template, { ...PATHS, envFile: '/srv/ovsvlan.env' });
