@@ -5,6 +5,7 @@
 // (record.mesh) has no `remotes` tunnels: cluster/mesh.ts makes one per live
 // peer; removeInfra removes those too.
 import { setAddress } from '../link/addr.js';
+import { hardenHostPort } from '../link/harden.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
 import type { DataplaneContext } from './context.js';
@@ -31,6 +32,7 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
       await ctx.vswitch.attachHostPort({ bridge: net.bridge, name: names.host, tag: net.vlan, mtu: net.mtu, externalIds: marks });
       made.push(names.host);
     }
+    await hardenHostPort(names.host); // before setAddress brings it up
     await setAddress(names.host, net.hostIp);
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));

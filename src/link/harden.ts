@@ -28,7 +28,7 @@ import { access, writeFile } from 'node:fs/promises';
 import { OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
-import { getLink, listLinks, setNoArp, type LinkInfo } from './links.js';
+import { getLink, listLinks, setIpv4Conf, setNoArp, type LinkInfo } from './links.js';
 
 /** classic BPF `ret #2` (BPF_RET|BPF_K, TC_ACT_SHOT), run in direct-action mode: drops every frame */
 const DROP_ALL: readonly SockFilter[] = [{ code: 6, jt: 0, jf: 0, k: 2 }];
@@ -61,6 +61,22 @@ export async function hardenHostEnd(name: string, datapath: DatapathType, made =
   if (!made) await setNoArp(name);
   if (await ipv6Settable()) await disableIpv6(name);
   if (datapath === 'netdev') await dropIngress(name);
+}
+
+/**
+ * A network's host port (the internal port that holds its host_ip) answers
+ * ARP only for its own address, and asks with it: by default Linux answers on
+ * any link for any of the host's addresses, so a container on VLAN 881 asking
+ * for VLAN 880's host_ip was answered by VLAN 881's host port (arp_ignore 1:
+ * only for an address of the link the request came in on; arp_announce 2:
+ * requests name the link's own address as their sender). The kernel takes the
+ * larger of `all` and the link's value, so a looser `all` cannot undo it. Set
+ * through rtnetlink: a managed plugin, whose /proc/sys is read-only, does it
+ * too. Safe to run again (applyInfra, at create and at every reconciliation).
+ */
+export async function hardenHostPort(name: string): Promise<void> {
+  if (!SAFE_NAME.test(name)) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link "${name.slice(0, 64)}": not an interface name ovsvlan makes`);
+  await setIpv4Conf(name, { arp_ignore: 1, arp_announce: 2 });
 }
 
 /** Gives `name` the drop-all ingress filter; replace: idempotent, no gap. */

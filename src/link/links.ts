@@ -31,10 +31,16 @@ const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
 const IFLA_IFALIAS = 20;
+const IFLA_AF_SPEC = 26;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 /** linux/veth.h: the peer, as a struct ifinfomsg followed by its own IFLA_* attributes */
 const VETH_INFO_PEER = 1;
+/** IFLA_AF_SPEC's entry of IPv4 (AF_INET), and its per-link settings (linux/if_link.h IFLA_INET_CONF) */
+const AF_INET = 2;
+const IFLA_INET_CONF = 1;
+/** linux/ip.h IPV4_DEVCONF_*: the index of a setting in IFLA_INET_CONF (the /proc/sys/net/ipv4/conf/<link>/ file of the same name) */
+const IPV4_DEVCONF = { arp_announce: 18, arp_ignore: 19 } as const;
 // net_device flags (linux/if.h)
 const IFF_UP = 0x1;
 const IFF_NOARP = 0x80;
@@ -79,6 +85,16 @@ export async function setAlias(name: string, alias: string): Promise<void> {
 /** Sets IFF_NOARP: the link neither asks nor answers ARP (harden.ts, on a link found existing). */
 export async function setNoArp(name: string): Promise<void> {
   await request('route', `set ${name} arp off`, RTM_SETLINK, 0, [ifinfomsg({ flags: IFF_NOARP, change: IFF_NOARP }), strAttr(IFLA_IFNAME, name)]);
+}
+
+/**
+ * Sets IPv4 settings of a link (the files of /proc/sys/net/ipv4/conf/<name>/)
+ * through rtnetlink, which needs CAP_NET_ADMIN only: it works where /proc/sys
+ * is read-only (a managed plugin). Used by link/harden.ts on host ports.
+ */
+export async function setIpv4Conf(name: string, conf: Partial<Record<keyof typeof IPV4_DEVCONF, number>>): Promise<void> {
+  const values = Object.entries(conf).map(([key, v]) => u32Attr(IPV4_DEVCONF[key as keyof typeof IPV4_DEVCONF], v));
+  await request('route', `set IPv4 settings of ${name}`, RTM_SETLINK, 0, byName(name, nest(IFLA_AF_SPEC, nest(AF_INET, nest(IFLA_INET_CONF, ...values)))));
 }
 
 /**

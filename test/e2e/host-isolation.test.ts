@@ -157,6 +157,35 @@ t.test('container veths carry no host traffic (netdev bridge)', async (t) => {
     assertIsolated(t, await probeHost(host, pid, mac), 'after policing was set and cleared');
   });
 
+  await t.test('another VLAN\'s host port answers no ARP for the VLAN-880 host_ip', async (t) => {
+    // VLAN 882 has a host_ip of its own: Linux answers ARP on any link for any of the host's addresses
+    await host.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'vlan=882', '--opt', 'host_ip=198.51.100.254/24', '--ipam-driver', 'ovsvlan',
+      '--subnet', '198.51.100.0/24', '--gateway', '198.51.100.1', 'hi882']);
+    const net882 = await host.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'hi882']);
+    const port882 = (await ownedPorts(host)).find((p) => p.externalIds['ovsvlan-role'] === 'host' && p.externalIds['ovsvlan-network'] === net882)?.name;
+    if (!port882) throw new Error('the host_ip port of hi882 is missing');
+    const [l882] = JSON.parse(await host.ns.ip(['-j', 'link', 'show', 'dev', port882])) as Array<{ address: string }>;
+    await host.dockerOk(['run', '-d', '--name', 'x882', '--net', 'hi882', '--ip', '198.51.100.77', ...sleeper]);
+    const pid882 = await host.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'x882']);
+    // the attacker also takes an address in VLAN 880's subnet, and asks for VLAN 880's host_ip
+    await runOk('nsenter', ['-t', pid882, '-n', 'ip', 'addr', 'add', '192.0.2.78/24', 'dev', 'eth0']);
+    const arpFrom = async (): Promise<string[]> => {
+      const arp = await inNetns(pid882, BUSYBOX, ['arping', '-c', '3', '-w', '4', '-I', 'eth0', '-s', '192.0.2.78', HOST_IP]);
+      return [...new Set([...arp.stdout.matchAll(/reply from \S+ \[([0-9a-f:]+)\]/gi)].map((m) => (m[1] ?? '').toLowerCase()))];
+    };
+    t.equal(await readSysctl(host, `net.ipv4.conf.${port882}.arp_ignore`), '1', `${port882} answers ARP only for its own address`);
+    t.same(await arpFrom(), [], `no ARP answer for ${HOST_IP} through VLAN 882's host port ${port882}`);
+    t.ok(await ping(host, 'x882', '198.51.100.254'), 'x882 still reaches its own VLAN\'s host_ip');
+    // control: the kernel's default (answer for any local address) on that port
+    await sysctl(host, `net.ipv4.conf.${port882}.arp_ignore=0`);
+    t.same(await arpFrom(), [(l882?.address ?? '').toLowerCase()], `control: with arp_ignore 0, ${port882} answers for ${HOST_IP}`);
+    await reconcileNow(host);
+    t.equal(await readSysctl(host, `net.ipv4.conf.${port882}.arp_ignore`), '1', 'reconciliation sets it again');
+    t.same(await arpFrom(), [], 'and nothing answers again');
+    await host.dockerOk(['rm', '-f', 'x882']);
+    await host.dockerOk(['network', 'rm', 'hi882']);
+  });
+
   await t.test('the same VLAN and the host on it still work', async (t) => {
     t.ok(await ping(host, 'a880', '192.0.2.11'), 'a880 -> b880 ping');
     t.ok(await tcpTransfer(host, 'b880', '192.0.2.11', 'a880', 1_000_000), '1 MB a880 -> b880 over TCP, checksums equal');
