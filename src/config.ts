@@ -10,7 +10,7 @@ import { ConfigError } from './errors.js';
 import { parsePrefix } from './ipam/address.js';
 import type { DefaultRange } from './ipam/pools.js';
 import { LISTEN_FORM, parseListenAddress } from './metrics/listen.js';
-import { hasReservedPrefix, isValidBridgeName } from './names.js';
+import { OVS_DATAPATH_DEVICES, hasReservedPrefix, isValidBridgeName } from './names.js';
 import type { DatapathSetting } from './vswitch/datapath.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -73,8 +73,8 @@ export const SETTINGS: readonly Setting[] = [
     check: (v) => (v.startsWith('/') ? undefined : 'must be an absolute path') },
   { key: 'bridge', env: 'OVSVLAN_BRIDGE', flag: '--bridge', default: 'ovs0',
     doc: 'bridge of the networks that name none',
-    check: (v) => (isValidBridgeName(v) && !hasReservedPrefix(v) ? undefined
-      : 'must be 1-15 letters, digits, "_", "-" or "." starting with a letter or digit, and not a name ovsvlan makes (ovb/ovt/ovi/ovh/ovc + 12 hex)') },
+    check: (v) => (isValidBridgeName(v) && !hasReservedPrefix(v) && !OVS_DATAPATH_DEVICES.includes(v) ? undefined
+      : `must be 1-15 letters, digits, "_", "-" or "." starting with a letter or digit, and not a name ovsvlan makes (ovb/ovt/ovi/ovh/ovc + 12 hex) nor ${OVS_DATAPATH_DEVICES.join(' or ')}`) },
   { key: 'datapath', env: 'OVSVLAN_DATAPATH', flag: '--datapath', default: 'auto',
     doc: 'datapath of the bridges ovsvlan creates: system (kernel), netdev (userspace) or auto (system where the openvswitch module is loaded)',
     check: (v) => ((DATAPATHS as readonly string[]).includes(v) ? undefined : `must be one of ${DATAPATHS.join(', ')}`) },

@@ -112,6 +112,9 @@ export function portNamesOf(net: { id: string; remotes: readonly string[]; hostI
   };
 }
 
+/** Devices Open vSwitch makes for its datapaths: no bridge or uplink may take their names. */
+export const OVS_DATAPATH_DEVICES: readonly string[] = ['ovs-system', 'ovs-netdev'];
+
 /** Names ovsvlan derives for its own objects; a user's bridge may not look like one. */
 export function hasReservedPrefix(name: string): boolean {
   return RESERVED.some((p) => new RegExp(`^${p}[0-9a-f]{${HEX_CHARS}}$`).test(name));

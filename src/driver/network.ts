@@ -5,6 +5,7 @@
 // CreateNetwork after a restart, so the record is persisted before we answer.
 import { tunnelOverhead } from '../vswitch/tunnel.js';
 import { ConflictError, InvalidOptionError } from '../errors.js';
+import { contains, parseInterfaceAddress, parsePrefix, reserved } from '../ipam/address.js';
 import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js';
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
@@ -33,7 +34,7 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const { created } = await makeNetwork(ctx, req);
   try {
-    await ctx.ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6]);
+    await ctx.ipam.bindNetwork(req.networkId, [...req.ipv4, ...req.ipv6], ctx.state.network(req.networkId)?.hostIp);
   } catch (err) {
     if (created) await deleteNetwork(ctx, req.networkId).catch(() => undefined);
     throw err;
@@ -45,7 +46,7 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): 
 
 async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const spec = parseNetworkOptions(req.generic, ctx.defaultBridge, ctx.cluster !== undefined);
-  checkHostIpFamily(spec.hostIp, req);
+  checkHostIp(spec.hostIp, req);
   // cluster mode: one local network per identity, whichever bridge it names
   const ident = ctx.cluster ? identOfSpec(spec) : undefined;
   if (ident) refuseForeignIpam(ctx.ipam, ident, req); // before the join: nothing made, nothing written
@@ -229,13 +230,25 @@ function sameSpec(n: NetworkRecord, spec: NetworkSpec): boolean {
     : n.key === spec.key && n.remotes.join(',') === spec.remotes.join(',');
 }
 
-/** host_ip must be of a family the network has a subnet of (an IPv6 host_ip on an IPv4-only network is a typo). */
-function checkHostIpFamily(hostIp: string | undefined, req: CreateNetworkReq): void {
+/**
+ * host_ip must be of a family the network has a subnet of (an IPv6 host_ip on
+ * an IPv4-only network is a typo), inside one of those subnets with its
+ * prefix length (a shorter one would route more than the network to it), and
+ * not its network or broadcast address.
+ */
+function checkHostIp(hostIp: string | undefined, req: CreateNetworkReq): void {
   if (!hostIp || req.ipv4.length + req.ipv6.length === 0) return;
   const v6 = hostIp.includes(':');
-  if ((v6 ? req.ipv6 : req.ipv4).length > 0) return;
-  throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is an IPv${v6 ? 6 : 4} address but the network has no IPv${v6 ? 6 : 4} subnet `
-    + `(its subnets: ${[...req.ipv4, ...req.ipv6].map((p) => p.pool).join(', ')})`);
+  const subnets = (v6 ? req.ipv6 : req.ipv4).map((p) => p.pool);
+  const all = [...req.ipv4, ...req.ipv6].map((p) => p.pool).join(', ');
+  if (subnets.length === 0) {
+    throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is an IPv${v6 ? 6 : 4} address but the network has no IPv${v6 ? 6 : 4} subnet (its subnets: ${all})`);
+  }
+  const a = parseInterfaceAddress(hostIp);
+  const inside = a && subnets.map(parsePrefix).find((p) => p !== undefined && contains(p, { ...p, family: a.family, first: a.value, last: a.value }));
+  if (!a || !inside) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is not inside the network's subnets (${all}); give an address of one of them`);
+  if (reserved(inside).includes(a.value)) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is the network or broadcast address of ${inside.cidr}`);
+  if (a.bits !== inside.bits) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} must have the prefix length of its subnet ${inside.cidr} (/${inside.bits})`);
 }
 
 function stripMask(cidr: string | undefined): string | undefined {

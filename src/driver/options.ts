@@ -8,7 +8,7 @@
 import { InvalidOptionError, quoted } from '../errors.js';
 import { format, parseAddress, parseInterfaceAddress } from '../ipam/address.js';
 import type { Mode } from '../model.js';
-import { hasReservedPrefix, isValidBridgeName } from '../names.js';
+import { OVS_DATAPATH_DEVICES, hasReservedPrefix, isValidBridgeName } from '../names.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
 export const DOCKER_MTU_OPTION = 'com.docker.network.driver.mtu';
@@ -103,11 +103,13 @@ function parseVlan(generic: Options, defaultBridge: string): Omit<VlanSpec, keyo
     throw new InvalidOptionError('vlan', `option "vlan" is required: ${allowed('vlan')}, e.g. --opt vlan=860 (or --opt mode=vxlan|gre for an overlay)`);
   }
   const bridge = text(generic, 'bridge') ?? defaultBridge;
-  if (!isValidBridgeName(bridge) || hasReservedPrefix(bridge)) {
-    throw new InvalidOptionError('bridge', `invalid bridge ${quoted(bridge)}: must be ${allowed('bridge')}, and not a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex)`);
+  if (!isValidBridgeName(bridge) || hasReservedPrefix(bridge) || OVS_DATAPATH_DEVICES.includes(bridge)) {
+    throw new InvalidOptionError('bridge', `invalid bridge ${quoted(bridge)}: must be ${allowed('bridge')}, and not a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex) nor ${OVS_DATAPATH_DEVICES.join(' or ')} (Open vSwitch's own datapath devices)`);
   }
   const uplink = text(generic, 'uplink');
-  if (uplink !== undefined && !isValidBridgeName(uplink)) throw new InvalidOptionError('uplink', `invalid uplink ${quoted(uplink)}: must be ${allowed('uplink')}`);
+  if (uplink !== undefined && (!isValidBridgeName(uplink) || hasReservedPrefix(uplink) || OVS_DATAPATH_DEVICES.includes(uplink) || uplink === 'lo' || uplink === bridge)) {
+    throw new InvalidOptionError('uplink', `invalid uplink ${quoted(uplink)}: must be ${allowed('uplink')}; not lo, the bridge itself, ${OVS_DATAPATH_DEVICES.join(', ')} or a name ovsvlan makes for itself (ovb/ovt/ovi/ovh/ovc + 12 hex)`);
+  }
   const nativeRaw = text(generic, 'native_vlan');
   if (nativeRaw !== undefined && uplink === undefined) throw new InvalidOptionError('native_vlan', 'option "native_vlan" needs option "uplink"');
   return {
@@ -135,7 +137,11 @@ function parseOverlay(generic: Options, mode: 'vxlan' | 'gre', cluster: boolean)
   const remotes = given.map((r) => {
     const a = parseAddress(r);
     if (!a) throw new InvalidOptionError('remote', `invalid remote ${quoted(r)}: must be ${allowed('remote')}, with no spaces`);
-    return format(a.family, a.value);
+    const canonical = format(a.family, a.value);
+    if (!isHostAddress(a.family, a.value)) {
+      throw new InvalidOptionError('remote', `invalid remote ${quoted(canonical)}: must be another host's unicast address, not an unspecified, loopback, multicast or broadcast one`);
+    }
+    return canonical;
   });
   const twice = remotes.find((r, i) => remotes.indexOf(r) !== i);
   if (twice !== undefined) throw new InvalidOptionError('remote', `option "remote" lists an address twice: ${twice}`);
@@ -183,4 +189,13 @@ function integer(option: string, raw: string, min: number, max: number): number 
 
 function allowed(option: string): string {
   return BY_NAME.get(option)?.allowed ?? 'a valid value';
+}
+
+/** An address a tunnel can reach another host at: not unspecified, loopback, multicast or IPv4 broadcast. */
+function isHostAddress(family: 4 | 6, value: bigint): boolean {
+  if (family === 4) {
+    const first = Number(value >> 24n);
+    return value !== 0n && first !== 127 && (first < 224 || first > 239) && value !== 0xffffffffn;
+  }
+  return value !== 0n && value !== 1n && value >> 120n !== 0xffn;
 }

@@ -1,7 +1,8 @@
 // Ties IPAM leases to the network driver's records, so that reconciliation
 // can tell a lease in use from a leaked one. Docker never tells the IPAM which
 // network or endpoint an address is for: CreateNetwork and CreateEndpoint do.
-import { canonicalAddress, parsePrefix } from './address.js';
+import { canonicalAddress, contains, parsePrefix } from './address.js';
+import { ConflictError } from '../errors.js';
 import type { LeaseRecord, PoolRecord } from '../store/records.js';
 import type { StateCache } from '../store/state.js';
 import { shortId } from '../names.js';
@@ -11,24 +12,43 @@ import type { IpamPool } from '../model.js';
 /**
  * Called on CreateNetwork: the unbound pool with that subnet whose leases
  * hold the network's gateway becomes the network's, and its --aux-address
- * leases are marked as such.
+ * leases are marked as such. The network's `host_ip` (a CIDR), when inside
+ * one of its ovsvlan pools, is leased there as the host's, so that no
+ * container is handed the host's address; one already handed to a container
+ * is refused (ConflictError naming host_ip) before any pool is changed.
  */
-export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly IpamPool[]): Promise<void> {
-  for (const np of pools) {
-    const p = poolOfNetwork(ctx.state, networkId, np);
-    if (!p) continue; // the network uses another IPAM driver
+export async function bindNetwork(ctx: IpamContext, networkId: string, pools: readonly IpamPool[], hostIp?: string): Promise<void> {
+  const held = pools.map((np) => ({ np, p: poolOfNetwork(ctx.state, networkId, np) }))
+    .filter((x): x is { np: IpamPool; p: PoolRecord } => x.p !== undefined); // the others use another IPAM driver
+  const host = canonicalAddress(hostIp);
+  const hostPool = host === undefined ? undefined : held.find(({ p }) => holds(p.pool, host))?.p;
+  const taken = hostPool && host ? hostPool.leases[host] : undefined;
+  if (taken && (taken.kind === 'pending' || taken.kind === 'endpoint')) {
+    throw new ConflictError(`option "host_ip": ${host} is already in use in ${hostPool?.pool} (by a container); give the host another address, `
+      + 'or keep it from containers with --aux-address host=ADDRESS');
+  }
+  for (const { np, p } of held) {
     await ctx.locks.run(p.id, async () => {
       const cur = ctx.state.pool(p.id); // as it is now: a call for this pool may have changed it while we waited
       if (!cur) return;
-      const aux: Record<string, LeaseRecord> = {};
+      const leases: Record<string, LeaseRecord> = {};
       for (const cidrAux of Object.values(np.aux)) {
         const key = canonicalAddress(cidrAux);
         const lease = key ? cur.leases[key] : undefined;
-        if (key && lease) aux[key] = { ...lease, kind: 'aux' };
+        if (key && lease) leases[key] = { ...lease, kind: 'aux' };
       }
-      await ctx.state.changeLeases(cur.id, aux, { networkId });
+      // the host's address, unless the gateway, an aux address or an earlier bind already holds it
+      if (host && p === hostPool && !cur.leases[host] && !leases[host]) leases[host] = { kind: 'host', at: Date.now() };
+      await ctx.state.changeLeases(cur.id, leases, { networkId });
     });
   }
+}
+
+/** Whether subnet `cidr` holds `address`. */
+function holds(cidr: string, address: string): boolean {
+  const outer = parsePrefix(cidr);
+  const inner = parsePrefix(`${address}/${address.includes(':') ? 128 : 32}`);
+  return outer !== undefined && inner !== undefined && contains(outer, inner);
 }
 
 /**

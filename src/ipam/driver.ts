@@ -29,8 +29,8 @@ export class IpamDriver {
   releaseAddress(poolId: string, address: string): Promise<void> {
     return releaseAddress(this.#ctx, poolId, address);
   }
-  bindNetwork(networkId: string, pools: readonly IpamPool[]): Promise<void> {
-    return bindNetwork(this.#ctx, networkId, pools);
+  bindNetwork(networkId: string, pools: readonly IpamPool[], hostIp?: string): Promise<void> {
+    return bindNetwork(this.#ctx, networkId, pools, hostIp);
   }
   unheldSubnets(networkId: string, pools: readonly IpamPool[]): string[] {
     return unheldSubnets(this.#ctx, networkId, pools);

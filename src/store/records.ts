@@ -58,6 +58,8 @@ export type LeaseKind =
   | 'gateway'
   /** --aux-address: bound when CreateNetwork lists it */
   | 'aux'
+  /** the network's host_ip (its -o option), leased by CreateNetwork: the host's own address, never handed out */
+  | 'host'
   /** handed out, not yet claimed by a CreateEndpoint */
   | 'pending'
   /** claimed by the endpoint `endpointId` */

@@ -62,6 +62,9 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
   const network = (generic: object, data: object[] = [{ AddressSpace: 'x', Pool: '10.13.151.0/24', Gateway: '10.13.151.1/24' }]): object =>
     ({ NetworkID: id(), Options: { [GENERIC]: generic }, IPv4Data: data, IPv6Data: [] });
   const endpoint = (iface: object, endpointId: unknown = id()): object => ({ NetworkID: net, EndpointID: endpointId, Interface: iface, Options: {} });
+  // the live endpoint's host end: a port of the bridge a hostile network may name as its uplink
+  const epPort = (await h.ovs.vsctl(['--bare', '--columns=name', 'find', 'Port', `external_ids:ovsvlan-endpoint=${ep}`])).trim();
+  if (!/^ov/.test(epPort)) throw new Error(`no port of endpoint ${ep}: "${epPort}"`);
   const cases: Case[] = [
     // the body itself
     { name: 'not JSON', call: 'NetworkDriver.CreateNetwork', body: 'vlan=5', err: /^request body is not JSON$/ },
@@ -129,6 +132,29 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     { name: 'RequestPool V6 "false"', call: 'IpamDriver.RequestPool', body: { AddressSpace: 'ovsvlan-local', Pool: '', SubPool: '', V6: 'false' }, err: /^V6 must be true or false, not "false"$/ },
     { name: 'RequestPool of another address space', call: 'IpamDriver.RequestPool', body: { AddressSpace: HUGE('Z'), Pool: '', V6: false }, err: /^AddressSpace must be ovsvlan-local or ovsvlan-global .*; got "Z{64}"…$/ },
     { name: 'RequestPool Pool with a trailing newline', call: 'IpamDriver.RequestPool', body: { AddressSpace: 'ovsvlan-local', Pool: '10.13.160.0/24\n', V6: false }, err: /^Pool must be an IPv4 CIDR with no host bits set.*; got "10\.13\.160\.0\/24\\n"$/ },
+    // names and addresses that are well formed but no bridge, uplink, remote or host_ip may be
+    { name: 'bridge "ovs-netdev" (the userspace datapath\'s device)', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', bridge: 'ovs-netdev' }),
+      err: /^invalid bridge "ovs-netdev": .*nor ovs-system or ovs-netdev \(Open vSwitch's own datapath devices\)$/ },
+    { name: 'bridge "ovs-system"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', bridge: 'ovs-system' }), err: /^invalid bridge "ovs-system"/ },
+    { name: 'uplink a live endpoint\'s port on the same bridge', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', uplink: epPort }),
+      err: new RegExp(`^invalid uplink "${epPort}": must be the name of an existing interface .*a name ovsvlan makes for itself`) },
+    { name: 'uplink "lo"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', uplink: 'lo' }), err: /^invalid uplink "lo": .*not lo, the bridge itself/ },
+    { name: 'uplink the bridge itself', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', bridge: 'hostilebr', uplink: 'hostilebr' }), err: /^invalid uplink "hostilebr"/ },
+    { name: 'uplink "ovs-netdev"', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '858', uplink: 'ovs-netdev' }), err: /^invalid uplink "ovs-netdev"/ },
+    { name: 'remote 0.0.0.0', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'vxlan', vni: '78', remote: '0.0.0.0' }),
+      err: /^invalid remote "0\.0\.0\.0": must be another host's unicast address, not an unspecified, loopback, multicast or broadcast one$/ },
+    { name: 'remote 127.0.0.1 after a good one', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'gre', key: '78', remote: '10.99.0.1,127.0.0.1' }), err: /^invalid remote "127\.0\.0\.1"/ },
+    { name: 'remote multicast 239.1.1.1', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'vxlan', vni: '78', remote: '239.1.1.1' }), err: /^invalid remote "239\.1\.1\.1"/ },
+    { name: 'remote 255.255.255.255', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'vxlan', vni: '78', remote: '255.255.255.255' }), err: /^invalid remote "255\.255\.255\.255"/ },
+    { name: 'remote ::', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'vxlan', vni: '78', remote: '::' }), err: /^invalid remote "::"/ },
+    { name: 'remote ff02::1', call: 'NetworkDriver.CreateNetwork', body: network({ mode: 'vxlan', vni: '78', remote: 'FF02::1' }), err: /^invalid remote "ff02::1"/ },
+    { name: 'host_ip outside the subnet', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '859', host_ip: '10.99.0.1/24' }),
+      err: /^option "host_ip": 10\.99\.0\.1\/24 is not inside the network's subnets \(10\.13\.151\.0\/24\); give an address of one of them$/ },
+    { name: 'host_ip the broadcast address', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '859', host_ip: '10.13.151.255/24' }),
+      err: /^option "host_ip": 10\.13\.151\.255\/24 is the network or broadcast address of 10\.13\.151\.0\/24$/ },
+    { name: 'host_ip the network address', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '859', host_ip: '10.13.151.0/24' }), err: /^option "host_ip": 10\.13\.151\.0\/24 is the network or broadcast/ },
+    { name: 'host_ip with a shorter prefix than its subnet', call: 'NetworkDriver.CreateNetwork', body: network({ vlan: '859', host_ip: '10.13.151.9/8' }),
+      err: /^option "host_ip": 10\.13\.151\.9\/8 must have the prefix length of its subnet 10\.13\.151\.0\/24 \(\/24\)$/ },
     { name: 'RequestPool SubPool outside Pool', call: 'IpamDriver.RequestPool', body: { AddressSpace: 'ovsvlan-local', Pool: '10.13.160.0/24', SubPool: '10.13.161.0/25', V6: false }, err: /^invalid ip-range "10\.13\.161\.0\/25": must be a CIDR inside subnet 10\.13\.160\.0\/24$/ },
   ];
 
@@ -151,6 +177,34 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     t.same(long.map((l) => l.slice(0, 200)), [], 'no log line over 2000 characters');
     for (const m of MARKS) t.notOk(log.includes(m.repeat(65)), `no run of ${m} longer than 64`);
     t.ok(log.length < 200_000, `the hostile requests wrote ${log.length} bytes of log`);
+  });
+
+  await t.test('a host_ip inside an ovsvlan pool is the host\'s: refused when a container holds it, else never handed out', async (t) => {
+    const subnet = '10.13.153';
+    const p = String((await ok('IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: `${subnet}.0/24`, SubPool: '', Options: {}, V6: false }))['PoolID']);
+    const gw = String((await ok('IpamDriver.RequestAddress', { PoolID: p, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }))['Address']);
+    const held = String((await ok('IpamDriver.RequestAddress', { PoolID: p, Address: '', Options: null }))['Address']);
+    t.equal(held, `${subnet}.2/24`, 'a container was handed .2');
+    const create = (netId: string, hostIp: string): Promise<{ status: number; answer: Record<string, unknown> }> => h.call('NetworkDriver.CreateNetwork', {
+      NetworkID: netId, Options: { [GENERIC]: { vlan: '859', host_ip: hostIp } }, IPv4Data: [{ AddressSpace: 'ovsvlan-local', Pool: `${subnet}.0/24`, Gateway: gw }], IPv6Data: [] });
+    const before = await snapshot(h);
+    const refused = await create(id(), held);
+    t.equal(refused.status, 500, 'CreateNetwork with the container\'s address as host_ip is refused');
+    t.match(String(refused.answer['Err']), /^option "host_ip": 10\.13\.153\.2 is already in use in 10\.13\.153\.0\/24 \(by a container\)/, 'naming host_ip and who holds it');
+    // made, then taken back: the state's save counter moved on, nothing else
+    const unsaved = (snap: string): string => snap.replace(/^\{"version":(\d+),"seq":\d+,/, '{"version":$1,');
+    t.equal(unsaved(await snapshot(h)), unsaved(before), 'nothing left of it: state file, OVS (no host port), links');
+
+    const netB = id();
+    t.equal((await create(netB, `${subnet}.3/24`)).status, 200, 'host_ip .3, next in line, is taken');
+    const next = await h.call('IpamDriver.RequestAddress', { PoolID: p, Address: '', Options: null });
+    t.equal(next.answer['Address'], `${subnet}.4/24`, 'the next container gets .4, not the host\'s .3');
+    const wanted = await h.call('IpamDriver.RequestAddress', { PoolID: p, Address: `${subnet}.3`, Options: null });
+    t.equal(wanted.status, 500, '--ip of the host\'s address is refused');
+    t.match(String(wanted.answer['Err']), /^address 10\.13\.153\.3 is already in use in 10\.13\.153\.0\/24 \(as host address\)$/);
+    for (const a of [held, String(next.answer['Address']), gw]) await ok('IpamDriver.ReleaseAddress', { PoolID: p, Address: a.split('/')[0] ?? '' });
+    await ok('NetworkDriver.DeleteNetwork', { NetworkID: netB });
+    await ok('IpamDriver.ReleasePool', { PoolID: p });
   });
 
   await t.test('the valid calls still work, and removing what they made leaves nothing', async (t) => {

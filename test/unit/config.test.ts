@@ -52,6 +52,9 @@ t.test('flags: both forms, a flag never swallows the next one, unknown flags nam
 t.test('OVSVLAN_BRIDGE: the rules of the bridge option, reserved names included', async (t) => {
   t.throws(() => loadConfig([], { OVSVLAN_BRIDGE: 'ovb0123456789ab' }), /OVSVLAN_BRIDGE.*not a name ovsvlan makes/);
   t.throws(() => loadConfig([], { OVSVLAN_BRIDGE: '-br' }), /OVSVLAN_BRIDGE.*starting with a letter or digit/);
+  for (const device of ['ovs-system', 'ovs-netdev']) {
+    t.throws(() => loadConfig([], { OVSVLAN_BRIDGE: device }), /OVSVLAN_BRIDGE.*nor ovs-system or ovs-netdev/, `${device}: Open vSwitch's own datapath device`);
+  }
   t.equal(loadConfig([], { OVSVLAN_BRIDGE: 'br-vlan.1' }).bridge, 'br-vlan.1');
 });
 
