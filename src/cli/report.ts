@@ -6,6 +6,7 @@ import { isMeshTunnel, isOrphanLink, isWantedPort, isWantedSpare, meshBridges, r
 import type { Facts } from './facts.js';
 import type { AddressConflict, ClusterStatus, NetworkIdent } from '../cluster/types.js';
 import { isSparePort } from '../dataplane/owned.js';
+import type { EndpointRecord } from '../store/records.js';
 
 export interface NetworkStatus {
   id: string;
@@ -40,7 +41,8 @@ export interface EndpointStatus {
   mtu: number | undefined;
 }
 
-export type DriftKind = 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'port-orphan' | 'link-orphan';
+export type DriftKind = 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'container-gone'
+  | 'port-orphan' | 'link-orphan';
 
 export interface Drift {
   kind: DriftKind;
@@ -85,7 +87,13 @@ export interface StatusReport {
   cluster?: ClusterReport;
 }
 
-export function statusReport(f: Facts): StatusReport {
+/**
+ * The report of what `f` holds. `graceMs` (OVSVLAN_LEASE_GRACE) is how old an
+ * endpoint must be, at `now`, before its container's absence is drift: the
+ * rule by which reconciliation removes it (Docker names a container's endpoint
+ * only once the container is up); without it, that absence is not judged.
+ */
+export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): StatusReport {
   const unreadable: StatusReport['unreadable'] = [];
   if (!f.state.ok) unreadable.push({ source: 'state', error: f.state.error });
   if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
@@ -122,6 +130,10 @@ export function statusReport(f: Facts): StatusReport {
   const drift = report.drift;
   const wanted = wantedPorts(networks, endpoints);
   const live = new Set(networks.map((n) => n.id));
+  const endpointName = (id: string): string => {
+    const container = f.containers?.get(id);
+    return `endpoint ${shortId(id)}${container ? ` (${container})` : ''}`;
+  };
   const mesh = meshBridges(networks);
   if (ovs) {
     const bridges = new Set(ovs.bridges.map((b) => b.name));
@@ -130,7 +142,7 @@ export function statusReport(f: Facts): StatusReport {
     }
     for (const w of wanted.values()) {
       const p = ovs.ports.get(w.name);
-      const what = w.endpointId ? `endpoint ${shortId(w.endpointId)}` : `${w.role} port of network ${shortId(w.networkId)}`;
+      const what = w.endpointId ? endpointName(w.endpointId) : `${w.role} port of network ${shortId(w.networkId)}`;
       if (!p || !p.bridge) {
         drift.push({ kind: 'port-missing', object: w.name, detail: `${what}: no OVS port ${w.name}` });
       } else if (p.bridge !== w.bridge || (w.role !== 'uplink' && w.role !== 'tunnel' && p.tag !== w.tag)) {
@@ -147,7 +159,7 @@ export function statusReport(f: Facts): StatusReport {
   }
   if (links) {
     for (const e of endpoints) {
-      if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `endpoint ${shortId(e.id)}: veth ${e.hostIf} is not in the kernel` });
+      if (!links.has(e.hostIf)) drift.push({ kind: 'veth-missing', object: e.hostIf, detail: `${endpointName(e.id)}: veth ${e.hostIf} is not in the kernel` });
     }
     const recorded = recordedLinks(endpoints);
     for (const l of links.values()) {
@@ -156,7 +168,26 @@ export function statusReport(f: Facts): StatusReport {
       }
     }
   }
+  drift.push(...goneContainers(endpoints, f.containers, new Set(links?.keys()), now - graceMs));
   return report;
+}
+
+/**
+ * Endpoints made before `madeBefore` whose container is gone: Docker (when it
+ * answered) names no container on them, or the container end of their veth is
+ * back among the host's links, where Docker leaves it when it tears a container
+ * down. Docker removed or stopped the container while ovsvlan was not there to
+ * hear it; reconciliation removes the endpoint.
+ */
+function goneContainers(endpoints: readonly EndpointRecord[], containers: ReadonlyMap<string, string> | undefined,
+  links: ReadonlySet<string>, madeBefore: number): Drift[] {
+  return endpoints.filter((e) => (e.createdAt ?? 0) < madeBefore).flatMap((e): Drift[] => {
+    const why = containers && !containers.has(e.id) ? 'Docker names no container on it'
+      : links.has(e.containerIf) ? `its container end ${e.containerIf} is back in the host` : undefined;
+    if (!why) return [];
+    return [{ kind: 'container-gone', object: e.hostIf,
+      detail: `endpoint ${shortId(e.id)} on port ${e.hostIf}: ${why}: its container was removed or stopped while ovsvlan was not running` }];
+  });
 }
 
 function networksOn(networks: ReadonlyArray<{ id: string; bridge: string }>, bridge: string): string {

@@ -5,7 +5,7 @@
 import { resolveConfig, type CommandLine } from '../config.js';
 import { shortId } from '../names.js';
 import type { Env } from './commands.js';
-import { gatherFacts, type Facts } from './facts.js';
+import { gatherFacts } from './facts.js';
 import { statusReport, type ClusterReport, type StatusReport } from './report.js';
 
 /** Drift must last this long to be reported: Docker may be half-way through a call. */
@@ -13,7 +13,7 @@ const SETTLE_MS = 1_000;
 
 export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
   const config = resolveConfig(cl.settings, env);
-  const report = await settledReport(() => gatherFacts(config));
+  const report = await settledReport(async () => statusReport(await gatherFacts(config), config.leaseGraceMs));
   process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs' || u.source === 'etcd')) return 2;
   return report.drift.length > 0 ? 1 : 0;
@@ -24,11 +24,11 @@ export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
  * outlives its port for a moment at DeleteEndpoint: drift is reported only
  * when a second look, SETTLE_MS later, still sees it.
  */
-async function settledReport(gather: () => Promise<Facts>): Promise<StatusReport> {
-  const first = statusReport(await gather());
+async function settledReport(gather: () => Promise<StatusReport>): Promise<StatusReport> {
+  const first = await gather();
   if (first.drift.length === 0) return first;
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const second = statusReport(await gather());
+  const second = await gather();
   const seen = new Set(first.drift.map((d) => `${d.kind} ${d.object}`));
   return { ...second, drift: second.drift.filter((d) => seen.has(`${d.kind} ${d.object}`)) };
 }

@@ -1,0 +1,69 @@
+// `ovsvlan status`'s drift, fed what the host would show: an endpoint whose
+// container is gone (Docker names no container on it, or its container end is
+// back in the host) is drift once it is older than the lease grace, as
+// reconciliation judges it; a younger one (a `docker run` half-way) is not.
+// Drift lines name the container where Docker does.
+import t from 'tap';
+import { statusReport } from '../../src/cli/report.js';
+import type { Facts } from '../../src/cli/facts.js';
+import type { LinkInfo } from '../../src/link/links.js';
+import { emptyState, type EndpointRecord, type NetworkRecord } from '../../src/store/records.js';
+import type { InventoryPort } from '../../src/vswitch/inventory.js';
+
+const NOW = Date.UTC(2026, 11, 7, 6, 0, 0);
+const GRACE = 60_000;
+const NET = 'a'.repeat(64);
+const network: NetworkRecord = {
+  id: NET, mode: 'vlan', bridge: 'br0', vlan: 870, mtu: 1500, key: undefined, remotes: [], uplink: undefined, nativeVlan: undefined,
+  hostIp: undefined, datapath: 'netdev', gatewayV4: '192.0.2.1', gatewayV6: undefined, internal: false, subnets: ['192.0.2.0/24'],
+};
+const endpoint = (n: number, age: number): EndpointRecord => ({
+  id: `${n}`.repeat(64), networkId: NET, hostIf: `ovh${n}`, containerIf: `ovc${n}`, addressV4: `192.0.2.${10 + n}/24`, addressV6: undefined,
+  createdAt: NOW - age,
+});
+const port = (name: string): InventoryPort => ({
+  name, bridge: 'br0', tag: 870, trunks: [], vlanMode: undefined, externalIds: {}, type: '', options: {}, mtu: 1500, error: undefined,
+});
+const link = (name: string): LinkInfo => ({ name, index: 1, mtu: 1500, kind: 'veth', alias: undefined, noarp: false } as LinkInfo);
+
+/** A host with the endpoints' ports and host ends in place, plus `extraLinks`; Docker names `containers`. */
+function facts(endpoints: EndpointRecord[], containers: Map<string, string> | undefined, extraLinks: string[] = []): Facts {
+  const state = emptyState();
+  state.networks[NET] = network;
+  for (const e of endpoints) state.endpoints[e.id] = e;
+  return {
+    state: { ok: true, value: state },
+    ovs: { ok: true, value: { ovsVersion: '3.1.0', dbVersion: '8.3.1', curCfg: 1, nextCfg: 1, datapathTypes: ['netdev'], bridges: [{ name: 'br0', datapath: 'netdev', ours: true, ports: [] }],
+      ports: new Map(endpoints.map((e) => [e.hostIf, port(e.hostIf)])) } },
+    links: { ok: true, value: [...endpoints.map((e) => link(e.hostIf)), ...extraLinks.map(link)] },
+    containers,
+    cluster: undefined,
+  };
+}
+
+t.test('an old endpoint Docker names no container on is container-gone drift', async (t) => {
+  const [kept, gone] = [endpoint(1, 10 * GRACE), endpoint(2, 10 * GRACE)];
+  const report = statusReport(facts([kept, gone], new Map([[kept.id, 'web']])), GRACE, NOW);
+  t.match(report.drift, [{ kind: 'container-gone', object: 'ovh2', detail: /Docker names no container on it/ }]);
+  t.equal(report.drift.length, 1, 'nothing else');
+  t.equal(report.endpoints.find((e) => e.id === kept.id)?.container, 'web');
+});
+
+t.test('its container end back in the host is container-gone too, Docker unread', async (t) => {
+  const gone = endpoint(3, 10 * GRACE);
+  const report = statusReport(facts([gone], undefined, ['ovc3']), GRACE, NOW);
+  t.match(report.drift, [{ kind: 'container-gone', object: 'ovh3', detail: /container end ovc3 is back in the host/ }]);
+});
+
+t.test('younger than the grace: not judged (a docker run half-way); without a grace: never', async (t) => {
+  const young = endpoint(4, GRACE / 2);
+  t.same(statusReport(facts([young], new Map()), GRACE, NOW).drift, []);
+  t.same(statusReport(facts([endpoint(5, 10 * GRACE)], new Map())).drift, []);
+});
+
+t.test('drift lines name the endpoint\'s container', async (t) => {
+  const e = endpoint(6, 10 * GRACE);
+  const f = facts([e], new Map([[e.id, 'db']]));
+  if (f.ovs.ok) f.ovs.value.ports.set('ovh6', { ...port('ovh6'), tag: 999 });
+  t.match(statusReport(f, GRACE, NOW).drift, [{ kind: 'port-wrong', detail: /^endpoint 666666666666 \(db\): port ovh6 is on br0 tag 999/ }]);
+});
