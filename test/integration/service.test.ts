@@ -1,15 +1,20 @@
 // ovsvlan as a service: systemd accepts the unit `ovsvlan install-service`
 // renders; install-service writes the unit and a settings file it never
-// overwrites, and says what to run where systemd is not running; and a tarball
-// from `npm pack`, installed with `npm install -g`, gives a working `ovsvlan`.
-// Nothing is written outside this run's directory: no systemctl, no global npm prefix.
+// overwrites, and says what to run where systemd is not running; a tarball
+// from `npm pack`, installed with `npm install -g`, gives a working `ovsvlan`;
+// and the README's "Production install" commands work as written in a fresh
+// copy of the repository. Nothing is written outside this run's directory (the
+// README's /etc paths are tmpfs in a private mount namespace): no systemctl,
+// no global npm prefix.
 import t from 'tap';
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SETTINGS } from '../../src/config.js';
-import { OVSVLAN_MAIN, REPO_ROOT } from '../helpers/plugin.js';
-import { ensureRunDir, run, runOk } from '../helpers/run.js';
+import { OVSVLAN_MAIN, REPO_ROOT, socketAnswers } from '../helpers/plugin.js';
+import { blockCommands } from '../helpers/readme.js';
+import { ensureRunDir, run, runOk, stopPid, waitFor } from '../helpers/run.js';
 
 const cli = (args: readonly string[]) => run(process.execPath, [OVSVLAN_MAIN, ...args], { cwd: REPO_ROOT });
 
@@ -102,3 +107,70 @@ t.test('npm pack, then npm install -g of the tarball, gives a working ovsvlan', 
   t.match(await runOk(ovsvlan, ['install-service', '--print']),
     new RegExp(`^ExecStart=${process.execPath} ${prefix}/lib/node_modules/ovsvlan/dist/main\\.js daemon$`, 'm'), 'the unit runs the installed copy');
 });
+
+/**
+ * A user's environment: none of npm's variables, and no node_modules/.bin on PATH (both are there when
+ * the suite runs under `npm test` or `npx tap`; a `tsc` found there would hide a missing dev dependency).
+ */
+function userEnv(extra: Record<string, string>): Record<string, string> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k))) as Record<string, string>;
+  const path = (env['PATH'] ?? '').split(':').filter((d) => d !== '' && !d.includes('node_modules')).join(':');
+  return { ...env, PATH: path, ...extra };
+}
+
+/** Copies the files git tracks (as they are in the work tree) to `dest`: what a fresh clone holds. */
+async function freshCopy(dest: string): Promise<void> {
+  const files = (await runOk('git', ['ls-files', '-z'], { cwd: REPO_ROOT })).split('\0').filter((f) => f && existsSync(join(REPO_ROOT, f)));
+  const list = join(dest, '..', 'files');
+  await writeFile(list, `${files.join('\0')}\0`);
+  await runOk('sh', ['-c', 'tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -', 'sh', REPO_ROOT, list, dest]);
+}
+
+const systemDirs = ['/etc/systemd/system', '/etc/default'];
+t.test('the README\'s Production install commands work as written in a fresh clone',
+  { skip: systemDirs.every((d) => existsSync(d)) ? false : `needs ${systemDirs.join(' and ')} to mount over` }, async (t) => {
+    const dir = await scratch(t, 'readme-install');
+    const clone = join(dir, 'ovsvlan');
+    await mkdir(clone);
+    await freshCopy(clone);
+    t.notOk(existsSync(join(clone, 'node_modules')), 'the copy has no node_modules, as a fresh clone');
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const install = blockCommands(readme, 'Production install', 0);
+    t.ok(install.some((c) => c.includes('npm pack')) && install.some((c) => c.startsWith('ovsvlan install-service')), install.join('; '));
+
+    // as root in the clone, but with npm's global prefix here and the files install-service writes in tmpfs:
+    // a private mount namespace (where systemd's marker /run/systemd/system is hidden too, so no systemctl runs)
+    const prefix = join(dir, 'global');
+    const script = ['set -e', ...systemDirs.map((d) => `mount -t tmpfs ovsvlan-test ${d}`),
+      'if [ -d /run/systemd ]; then mount -t tmpfs ovsvlan-test /run/systemd; fi',
+      ...install, 'echo "--- unit"', 'cat /etc/systemd/system/ovsvlan.service', 'echo "--- settings"', 'cat /etc/default/ovsvlan'].join('\n');
+    const env = userEnv({ npm_config_prefix: prefix, npm_config_prefer_offline: 'true', npm_config_audit: 'false',
+      npm_config_fund: 'false' });
+    env['PATH'] = `${prefix}/bin:${env['PATH'] ?? ''}`;
+    const r = await run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script], { cwd: clone, env, extendEnv: false, timeout: 900_000 });
+    t.equal(r.exitCode, 0, r.exitCode === 0 ? 'the commands succeed as written' : `the commands fail: ${r.stderr.slice(-1500)}`);
+    t.match(r.stdout, 'wrote /etc/systemd/system/ovsvlan.service');
+    t.match(r.stdout, 'wrote /etc/default/ovsvlan');
+    const unit = r.stdout.slice(r.stdout.indexOf('--- unit'));
+    t.match(unit, new RegExp(`^ExecStart=${process.execPath} ${prefix}/lib/node_modules/ovsvlan/dist/main\\.js daemon$`, 'm'),
+      'the unit runs the copy npm installed');
+    t.match(unit, /^EnvironmentFile=-\/etc\/default\/ovsvlan$/m);
+
+    await t.test('the SIGHUP command of docs/operations.md finds a daemon started as `ovsvlan daemon` and as `node …/main.js daemon`', async (t) => {
+      const ops = await readFile(join(REPO_ROOT, 'docs', 'operations.md'), 'utf8');
+      const pattern = /`pgrep -a -f '([^']+)'`/.exec(ops)?.[1];
+      t.ok(pattern, 'docs/operations.md gives the pgrep command');
+      t.match(ops, `kill -HUP "$(pgrep -f -o '${pattern}')"`, 'the kill uses the same pattern');
+      const starts: Array<[string, string[]]> = [[join(prefix, 'bin', 'ovsvlan'), ['daemon']], [process.execPath, [OVSVLAN_MAIN, 'daemon']]];
+      for (const [i, [cmd, args]] of starts.entries()) {
+        const sock = join(dir, `d${i}.sock`);
+        const daemon = execa(cmd, args, { reject: false, stdio: 'ignore', env: { ...process.env, OVSVLAN_SOCKET: sock,
+          OVSVLAN_STATE_DIR: join(dir, `state${i}`), OVSVLAN_OVSDB: `unix:${dir}/no-ovsdb.sock`, OVSVLAN_DOCKER: '', OVSVLAN_LOG_LEVEL: 'fatal' } });
+        t.teardown(() => stopPid(daemon.pid));
+        await waitFor(`${cmd} ${args.join(' ')} listening`, async () => socketAnswers(sock), 30_000);
+        const listed = await run('pgrep', ['-a', '-f', pattern ?? '']);
+        t.match(listed.stdout, new RegExp(`^${daemon.pid} `, 'm'), `${cmd} ${args.join(' ')}: pgrep lists its PID`);
+        await stopPid(daemon.pid);
+      }
+    });
+  });
