@@ -1,9 +1,9 @@
 // The README's settings and network option tables follow the code: a setting
 // or an option added, renamed or given another default in the code fails here
-// until the README says so too.
+// until the README says so too. And docs/testing.md names every test file.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { readmeProblems } from '../helpers/readme.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readmeProblems, TESTING_SECTIONS, testingProblems } from '../helpers/readme.js';
 import { SETTINGS } from '../../src/config.js';
 
 const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -31,4 +31,22 @@ t.test('the managed plugin\'s config.json declares every setting', async (t) => 
   const manifest = JSON.parse(readFileSync(new URL('../../config.json', import.meta.url), 'utf8')) as { env: Array<{ name: string }> };
   const declared = new Set(manifest.env.map((e) => e.name));
   t.same(SETTINGS.map((s) => s.env).filter((env) => !declared.has(env)), [], 'every OVSVLAN_* setting has an env entry');
+});
+
+t.test('docs/testing.md names every test file in its folder\'s table', async (t) => {
+  const testing = readFileSync(new URL('../../docs/testing.md', import.meta.url), 'utf8');
+  const files = Object.keys(TESTING_SECTIONS).flatMap((dir) => readdirSync(new URL(`../${dir}/`, import.meta.url))
+    .filter((f) => f.endsWith('.test.ts')).map((f) => `${dir}/${f}`));
+  t.ok(files.includes('unit/docs.test.ts') && files.some((f) => f.startsWith('e2e/')), 'the test files were found');
+  t.same(testingProblems(testing, files), []);
+
+  // the check can fail (shown on the files it names, so that a file added meanwhile does not change the answer):
+  // a row removed, a file it does not know, a row naming a file that is gone
+  const problems = testingProblems(testing, files);
+  const named = files.filter((f) => !problems.some((p) => p.startsWith(`test/${f} `)));
+  const without = testing.split('\n').filter((l) => !l.startsWith('| `revive.test.ts`')).join('\n');
+  t.not(without, testing, 'the row was there');
+  t.same(testingProblems(without, named), ['test/unit/revive.test.ts is not in docs/testing.md\'s "The unit tests" table']);
+  t.same(testingProblems(testing, [...named, 'e2e/new.test.ts']), ['test/e2e/new.test.ts is not in docs/testing.md\'s "The end-to-end tests" table']);
+  t.same(testingProblems(testing, named.filter((f) => f !== 'e2e/vlan.test.ts')), ['docs/testing.md names test/e2e/vlan.test.ts, which does not exist']);
 });
