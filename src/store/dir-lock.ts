@@ -19,7 +19,8 @@
 // give up: safe). No claim is ever taken over, so there is no takeover race.
 //
 // The lock's holder also owns what dead daemons left: temporary files
-// `NAME.tmp-PID` of another PID are half-written saves, removed here.
+// `NAME.tmp-PID` are half-written saves, removed here (taken before the first
+// save, so none is this daemon's own, even when a dead one had its PID).
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
@@ -149,12 +150,16 @@ function parseHolder(text: string): Holder | undefined {
   }
 }
 
-/** Removes `NAME.tmp-PID` files of other PIDs: under the lock no other daemon writes here, so they are half-written saves of a dead one. */
+/**
+ * Removes every `NAME.tmp-PID` file: under the lock no other daemon writes
+ * here, and this one has saved nothing yet, so they are half-written saves of
+ * a dead one, whatever their PID (a managed plugin is PID 1 in its own
+ * namespace at every start, so a dead one's PID is often ours).
+ */
 async function removeTempFiles(dir: string): Promise<string[]> {
   const removed: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    const m = /\.tmp-(\d+)$/.exec(entry.name);
-    if (!m || !entry.isFile() || Number(m[1]) === process.pid) continue;
+    if (!/\.tmp-\d+$/.test(entry.name) || !entry.isFile()) continue;
     await rm(join(dir, entry.name), { force: true });
     removed.push(entry.name);
   }

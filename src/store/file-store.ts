@@ -202,6 +202,7 @@ export class FileStore implements Store {
       done += bytesRead;
     }
     const tmp = `${this.#journalPath}.tmp-${process.pid}`;
+    await rm(tmp, { force: true }); // 'a+' would keep what a file of that name held: a dead daemon's, when it had our PID
     const next = await open(tmp, 'a+', 0o600); // read by the next rewrite
     try {
       await next.writeFile(keep);

@@ -1,9 +1,10 @@
 // The state directory lock on its own (a temporary directory, no root): of
 // contenders starting at once at most one holds it and the others name the
 // holder; a dead holder's claim (a socket nothing listens on) is removed and
-// reported; a released lock can be taken again.
+// reported; a released lock can be taken again; every half-written save
+// (NAME.tmp-PID) is removed when the lock is taken, one with our PID too.
 import t from 'tap';
-import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,4 +38,17 @@ t.test('a dead holder\'s claim is removed and reported', async (t) => {
   t.same(lock.removed.staleClaims, ['4242.deadbeef']);
   t.same(await readdir(join(dir, 'lock.d')), [lock.claim.split('/').pop()]);
   await lock.release();
+});
+
+t.test('half-written saves of a dead daemon are removed, also one with this daemon\'s PID (a managed plugin is PID 1 at every start)', async (t) => {
+  const own = `state.journal.tmp-${process.pid}`;
+  const left = ['state.json.tmp-1', own, 'state.json.tmp-4242'];
+  for (const name of [...left, 'notes.tmp-x', 'state.json']) await writeFile(join(dir, name), 'half written');
+  const lock = await lockStateDir(dir);
+  t.same([...lock.removed.tempFiles].sort(), [...left].sort(), 'every NAME.tmp-PID is reported removed');
+  const now = await readdir(dir);
+  t.same(left.filter((n) => now.includes(n)), [], 'none is left, the one with our PID included');
+  t.ok(now.includes('notes.tmp-x') && now.includes('state.json'), 'other files are left alone');
+  await lock.release();
+  for (const n of ['notes.tmp-x', 'state.json']) await rm(join(dir, n));
 });

@@ -209,3 +209,20 @@ t.test('a version-3 state.json alone loads as before, and is rewritten as versio
   await store.close();
   t.same(summary(await readSavedState(dir)).endpoints, ['e', 'f']);
 });
+
+t.test('a compaction never carries what a journal temp file of our PID held (a dead daemon\'s, not removed) into the journal', async (t) => {
+  const dir = await freshDir();
+  // what a daemon killed in the middle of a journal rewrite leaves, found by one with the same PID
+  await writeFile(join(dir, `state.journal.tmp-${process.pid}`), `12 {"seq":999,"garbage":true}\n{"torn`);
+  const { store, state, errors } = await opened(dir, 512);
+  await state.putPool(pool('p'));
+  let n = 0;
+  // changes until the first compaction begins, then one more while it runs: the journal it writes keeps that line
+  while (!(await readdir(dir)).includes('state.json') && n < 200) await state.changeLeases('p', { [`10.0.${n >> 8}.${n++ & 255}`]: { kind: 'pending', at: n } });
+  await store.close();
+  t.same(errors, [], 'the compaction succeeded');
+  t.ok(n < 200, `a compaction ran after ${n} changes`);
+  t.notMatch(await readFile(join(dir, 'state.journal'), 'utf8'), /garbage|torn/, 'the journal holds nothing of the old temp file');
+  const saved = await readSavedState(dir);
+  t.equal(Object.keys(saved.pools['p']!.leases).length, n, 'every lease loads back');
+});
