@@ -23,7 +23,9 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
   const host = canonicalAddress(hostIp);
   const hostPool = host === undefined ? undefined : held.find(({ p }) => holds(p.pool, host))?.p;
   const taken = hostPool && host ? hostPool.leases[host] : undefined;
-  if (taken && (taken.kind === 'pending' || taken.kind === 'endpoint')) {
+  // an --aux-address is handed out like a container's address (pending) until this bind marks it
+  const aux = new Set(held.flatMap(({ np }) => Object.values(np.aux).map(canonicalAddress)));
+  if (taken && (taken.kind === 'pending' || taken.kind === 'endpoint') && !aux.has(host)) {
     throw new ConflictError(`option "host_ip": ${host} is already in use in ${hostPool?.pool} (by a container); give the host another address, `
       + 'or keep it from containers with --aux-address host=ADDRESS');
   }

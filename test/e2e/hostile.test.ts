@@ -205,6 +205,17 @@ t.test('hostile requests are refused, say what is wrong, and change nothing', as
     for (const a of [held, String(next.answer['Address']), gw]) await ok('IpamDriver.ReleaseAddress', { PoolID: p, Address: a.split('/')[0] ?? '' });
     await ok('NetworkDriver.DeleteNetwork', { NetworkID: netB });
     await ok('IpamDriver.ReleasePool', { PoolID: p });
+
+    // as a careful user does with Docker's IPAM: --aux-address host=… too; Docker asks for it (pending) before CreateNetwork
+    const p2 = String((await ok('IpamDriver.RequestPool', { AddressSpace: 'ovsvlan-local', Pool: '10.13.154.0/24', SubPool: '', Options: {}, V6: false }))['PoolID']);
+    const gw2 = String((await ok('IpamDriver.RequestAddress', { PoolID: p2, Address: '', Options: { RequestAddressType: 'com.docker.network.gateway' } }))['Address']);
+    await ok('IpamDriver.RequestAddress', { PoolID: p2, Address: '10.13.154.254', Options: null });
+    const netC = id();
+    await ok('NetworkDriver.CreateNetwork', { NetworkID: netC, Options: { [GENERIC]: { vlan: '859', host_ip: '10.13.154.254/24' } },
+      IPv4Data: [{ AddressSpace: 'ovsvlan-local', Pool: '10.13.154.0/24', Gateway: gw2, AuxAddresses: { host: '10.13.154.254/24' } }], IPv6Data: [] });
+    t.pass('a host_ip also given as --aux-address is taken');
+    await ok('NetworkDriver.DeleteNetwork', { NetworkID: netC });
+    await ok('IpamDriver.ReleasePool', { PoolID: p2 });
   });
 
   await t.test('the valid calls still work, and removing what they made leaves nothing', async (t) => {
