@@ -5,7 +5,8 @@
 // (record.mesh) has no `remotes` tunnels: cluster/mesh.ts makes one per live
 // peer; removeInfra removes those too.
 import { setAddress } from '../link/addr.js';
-import { hardenHostPort } from '../link/harden.js';
+import { fenceHostPort, hardenHostPort } from '../link/harden.js';
+import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { PortInfo } from '../vswitch/vswitch.js';
 import type { DataplaneContext } from './context.js';
@@ -34,6 +35,7 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
     }
     await hardenHostPort(names.host); // before setAddress brings it up
     await setAddress(names.host, net.hostIp);
+    await fenceHostPorts(ctx);
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
@@ -53,8 +55,33 @@ export async function removeInfra(ctx: DataplaneContext, net: NetworkRecord): Pr
     return peer?.networkId === net.id ? [{ name: p.name, marks: meshTunnelExternalIds(net.id, peer.hostId) }] : [];
   });
   if (peers.length > 0) await ctx.vswitch.detachPorts(peers, { wait: true });
-  if (names.host) await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
+  if (names.host) {
+    await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
+    await fenceHostPorts(ctx); // its address is no other port's business any more
+  }
 }
+
+/**
+ * Gives every network's host port the filter that keeps out packets to the
+ * other networks' host_ips (link/harden.ts fenceHostPort), from the records as
+ * they are now: run when a network with a host_ip is made, repaired or
+ * removed. One at a time, so the last run has the latest records. A port
+ * whose link is missing is skipped (applyInfra makes it).
+ */
+export async function fenceHostPorts(ctx: DataplaneContext): Promise<void> {
+  await ctx.locks.run(HOST_PORTS_LOCK, async () => {
+    const ports = ctx.state.networks().flatMap((n) => {
+      const name = n.hostIp ? portNamesOf(n).host : undefined;
+      return name && n.hostIp ? [{ name, address: n.hostIp.split('/')[0] ?? '' }] : [];
+    });
+    for (const port of ports) {
+      if (!(await getLink(port.name))) continue;
+      await fenceHostPort(port.name, ports.filter((p) => p.name !== port.name).map((p) => p.address));
+    }
+  });
+}
+
+const HOST_PORTS_LOCK = 'host-ports';
 
 /**
  * The bridge's uplink carries exactly the VLANs of the networks on it: attach

@@ -27,6 +27,7 @@ import { constants, readFileSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import { OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
+import { parseAddress } from '../ipam/address.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
 import { getLink, listLinks, setIpv4Conf, setNoArp, type LinkInfo } from './links.js';
 
@@ -77,6 +78,65 @@ export async function hardenHostEnd(name: string, datapath: DatapathType, made =
 export async function hardenHostPort(name: string): Promise<void> {
   if (!SAFE_NAME.test(name)) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link "${name.slice(0, 64)}": not an interface name ovsvlan makes`);
   await setIpv4Conf(name, { arp_ignore: 1, arp_announce: 2 });
+}
+
+/**
+ * A host port takes no packet addressed to another network's host_ip
+ * (`foreign`: those addresses, without mask): Linux delivers a packet to any
+ * of the host's addresses whatever link it came in on, so a container on VLAN
+ * 882 could reach VLAN 880's host_ip through VLAN 882's host port (one ARP
+ * answer or static neighbour away). A classic-BPF filter at the port's tc
+ * ingress drops IPv4 and IPv6 to those addresses and lets everything else
+ * through (its own address, what the host routes, ARP, NDP); replaced as a
+ * whole, so no moment without it. Run again whenever a network with a host_ip
+ * comes or goes, and at every reconciliation (dataplane/infra.ts).
+ */
+export async function fenceHostPort(name: string, foreign: readonly string[]): Promise<void> {
+  const link = await getLink(name);
+  if (!link) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot fence host port ${name}: it does not exist`);
+  await replaceClsact(link.index, name);
+  await replaceIngressBpf(link.index, name, { pref: PREF, handle: HANDLE, ops: dropTo(foreign) });
+}
+
+// classic BPF (linux/filter.h): the offsets count from the Ethernet header (cls_bpf pushes it back at ingress)
+const LD_H_ABS = 0x28;
+const LD_W_ABS = 0x20;
+const JEQ_K = 0x15;
+const JA = 0x05;
+const RET_K = 0x06;
+const TC_ACT_OK = 0;
+const TC_ACT_SHOT = 2;
+const op = (code: number, k: number, jt = 0, jf = 0): SockFilter => ({ code, jt, jf, k });
+/** Words of an address as the packet holds them (network order: what a word load reads). */
+const words = (value: bigint, count: number): number[] =>
+  Array.from({ length: count }, (_, i) => Number((value >> BigInt(32 * (count - 1 - i))) & 0xffff_ffffn));
+
+/**
+ * The program: IPv4 (ethertype 0x0800, destination at byte 30) and IPv6
+ * (0x86dd, destination at bytes 38-53) to one of `addresses` is shot; every
+ * other frame goes on. Each comparison jumps over at most a few instructions
+ * (a jump's reach is 255), so any number of addresses fits BPF_MAXINSNS' 4096
+ * up to ~450 host_ip networks.
+ */
+function dropTo(addresses: readonly string[]): SockFilter[] {
+  const parsed = addresses.map((a) => parseAddress(a)).filter((a) => a !== undefined);
+  const v4 = parsed.filter((a) => a.family === 4).flatMap((a) => [op(JEQ_K, words(a.value, 1)[0] ?? 0, 0, 1), op(RET_K, TC_ACT_SHOT)]);
+  const v6 = parsed.filter((a) => a.family === 6).flatMap((a) => words(a.value, 4).flatMap((w, i) => [
+    op(LD_W_ABS, 38 + 4 * i),
+    // a mismatch skips the rest of this address' block: (3 - i) more loads and compares, and its ret
+    op(JEQ_K, w, 0, 2 * (3 - i) + 1),
+  ]).concat(op(RET_K, TC_ACT_SHOT)));
+  const ipv4 = [op(LD_W_ABS, 30), ...v4, op(RET_K, TC_ACT_OK)];
+  const ipv6 = [...v6, op(RET_K, TC_ACT_OK)];
+  return [
+    op(LD_H_ABS, 12),
+    // a jump's target is the instruction after it plus its offset
+    op(JEQ_K, 0x0800, 0, 1), op(JA, 3), // IPv4: to its block, after the next three
+    op(JEQ_K, 0x86dd, 0, 1), op(JA, 1 + ipv4.length), // IPv6: past the next one and the IPv4 block
+    op(RET_K, TC_ACT_OK),
+    ...ipv4,
+    ...ipv6,
+  ];
 }
 
 /** Gives `name` the drop-all ingress filter; replace: idempotent, no gap. */

@@ -157,33 +157,48 @@ t.test('container veths carry no host traffic (netdev bridge)', async (t) => {
     assertIsolated(t, await probeHost(host, pid, mac), 'after policing was set and cleared');
   });
 
-  await t.test('another VLAN\'s host port answers no ARP for the VLAN-880 host_ip', async (t) => {
-    // VLAN 882 has a host_ip of its own: Linux answers ARP on any link for any of the host's addresses
+  await t.test('another VLAN\'s host port neither answers ARP nor delivers IP for the VLAN-880 host_ip', async (t) => {
+    // VLAN 882 has a host_ip of its own: Linux answers ARP on any link for any of the host's addresses,
+    // and delivers a packet to any of them whatever link it came in on
     await host.dockerOk(['network', 'create', '-d', 'ovsvlan', '--opt', 'vlan=882', '--opt', 'host_ip=198.51.100.254/24', '--ipam-driver', 'ovsvlan',
       '--subnet', '198.51.100.0/24', '--gateway', '198.51.100.1', 'hi882']);
     const net882 = await host.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'hi882']);
     const port882 = (await ownedPorts(host)).find((p) => p.externalIds['ovsvlan-role'] === 'host' && p.externalIds['ovsvlan-network'] === net882)?.name;
     if (!port882) throw new Error('the host_ip port of hi882 is missing');
     const [l882] = JSON.parse(await host.ns.ip(['-j', 'link', 'show', 'dev', port882])) as Array<{ address: string }>;
+    const mac882 = (l882?.address ?? '').toLowerCase();
     await host.dockerOk(['run', '-d', '--name', 'x882', '--net', 'hi882', '--ip', '198.51.100.77', ...sleeper]);
     const pid882 = await host.dockerOk(['inspect', '-f', '{{.State.Pid}}', 'x882']);
     // the attacker also takes an address in VLAN 880's subnet, and asks for VLAN 880's host_ip
     await runOk('nsenter', ['-t', pid882, '-n', 'ip', 'addr', 'add', '192.0.2.78/24', 'dev', 'eth0']);
-    const arpFrom = async (): Promise<string[]> => {
+    const probe = async (): Promise<{ arpFrom: string[]; v4: number }> => {
       const arp = await inNetns(pid882, BUSYBOX, ['arping', '-c', '3', '-w', '4', '-I', 'eth0', '-s', '192.0.2.78', HOST_IP]);
-      return [...new Set([...arp.stdout.matchAll(/reply from \S+ \[([0-9a-f:]+)\]/gi)].map((m) => (m[1] ?? '').toLowerCase()))];
+      const arpFrom = [...new Set([...arp.stdout.matchAll(/reply from \S+ \[([0-9a-f:]+)\]/gi)].map((m) => (m[1] ?? '').toLowerCase()))];
+      // then straight to VLAN 882's host port, whose MAC the container knows from its own VLAN's host_ip
+      await runOk('nsenter', ['-t', pid882, '-n', 'ip', 'neigh', 'replace', HOST_IP, 'lladdr', mac882, 'dev', 'eth0', 'nud', 'permanent']);
+      const before = await echoesIn(host);
+      await inNetns(pid882, BUSYBOX, ['ping', '-c', '3', '-W', '1', '-I', '198.51.100.77', HOST_IP]);
+      const after = await echoesIn(host);
+      await inNetns(pid882, 'ip', ['neigh', 'del', HOST_IP, 'dev', 'eth0']);
+      return { arpFrom, v4: after.v4 - before.v4 };
     };
     t.equal(await readSysctl(host, `net.ipv4.conf.${port882}.arp_ignore`), '1', `${port882} answers ARP only for its own address`);
-    t.same(await arpFrom(), [], `no ARP answer for ${HOST_IP} through VLAN 882's host port ${port882}`);
+    t.same(await probe(), { arpFrom: [], v4: 0 }, `no ARP answer for ${HOST_IP} through VLAN 882's host port ${port882}, and no echo request delivered`);
     t.ok(await ping(host, 'x882', '198.51.100.254'), 'x882 still reaches its own VLAN\'s host_ip');
-    // control: the kernel's default (answer for any local address) on that port
+    // control: the kernel's defaults on that port (answer for any local address, no filter)
     await sysctl(host, `net.ipv4.conf.${port882}.arp_ignore=0`);
-    t.same(await arpFrom(), [(l882?.address ?? '').toLowerCase()], `control: with arp_ignore 0, ${port882} answers for ${HOST_IP}`);
+    await host.ns.execOk('tc', ['qdisc', 'del', 'dev', port882, 'clsact']);
+    const open = await probe();
+    t.same(open.arpFrom, [mac882], `control: with arp_ignore 0, ${port882} answers for ${HOST_IP}`);
+    t.ok(open.v4 > 0, `control: without the filter, echo requests to ${HOST_IP} through ${port882} reach the host (${open.v4})`);
     await reconcileNow(host);
-    t.equal(await readSysctl(host, `net.ipv4.conf.${port882}.arp_ignore`), '1', 'reconciliation sets it again');
-    t.same(await arpFrom(), [], 'and nothing answers again');
+    t.equal(await readSysctl(host, `net.ipv4.conf.${port882}.arp_ignore`), '1', 'reconciliation sets arp_ignore again');
+    t.same(await probe(), { arpFrom: [], v4: 0 }, 'and the filter: nothing answers, nothing is delivered');
     await host.dockerOk(['rm', '-f', 'x882']);
     await host.dockerOk(['network', 'rm', 'hi882']);
+    const port880 = hostPort.name;
+    t.match(await host.ns.execOk('tc', ['filter', 'show', 'dev', port880, 'ingress']), /pref 1 bpf/, `${port880} keeps its filter once hi882 is gone`);
+    t.ok(await ping(host, 'a880', HOST_IP), 'a880 still reaches its own VLAN\'s host_ip');
   });
 
   await t.test('the same VLAN and the host on it still work', async (t) => {
