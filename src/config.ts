@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CLUSTER_KEYS, clusterSettings, HOST_ID, HOST_ID_FORM, parseEndpoints, parseUnderlayIp, type ClusterKey } from './cluster/settings.js';
 import type { ClusterSettings } from './cluster/types.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, quoted } from './errors.js';
 import { parsePrefix } from './ipam/address.js';
 import type { DefaultRange } from './ipam/pools.js';
 import { LISTEN_FORM, parseListenAddress } from './metrics/listen.js';
@@ -136,12 +136,12 @@ export function parseDefaultPools(v: string): DefaultPools {
   for (const item of v.split(',').map((x) => x.trim()).filter(Boolean)) {
     const m = /^(.+\/\d{1,3}):(\d{1,3})$/.exec(item);
     const base = m && parsePrefix(m[1] ?? '');
-    if (!m || !base) throw new ConfigError(`"${item}" is not base/len:size with a base that has no host bits set; ${example}`);
+    if (!m || !base) throw new ConfigError(`${quoted(item)} is not base/len:size with a base that has no host bits set; ${example}`);
     const family = base.family === 6 ? 'v6' : 'v4';
     const bits = Number(m[2]);
     const width = base.family === 6 ? 128 : 32;
-    if (bits < base.bits || bits > width) throw new ConfigError(`"${item}": size must be between ${base.bits} and ${width}; ${example}`);
-    if (out[family]) throw new ConfigError(`"${item}": only one range per address family; ${example}`);
+    if (bits < base.bits || bits > width) throw new ConfigError(`${quoted(item)}: size must be between ${base.bits} and ${width}; ${example}`);
+    if (out[family]) throw new ConfigError(`${quoted(item)}: only one range per address family; ${example}`);
     out[family] = Object.freeze({ base: Object.freeze(base), bits });
   }
   return Object.freeze({ v4: out.v4 ?? DEFAULT_RANGES.v4, v6: out.v6 ?? DEFAULT_RANGES.v6 });
@@ -199,10 +199,15 @@ export function parseCommandLine(argv: readonly string[], own: Readonly<Record<s
   return { settings, own: ownValues, help: values['help'] === true };
 }
 
+/** A flag's name as an error repeats it: at most a short prefix of what was typed. */
+function shown(flag: string): string {
+  return /^--?[\w-]{1,64}$/.test(flag) ? flag : quoted(flag);
+}
+
 function describeParseError(err: Error & { code?: string }): string {
   const flag = /'(--?[\w-]+)/.exec(err.message)?.[1] ?? '';
-  if (/ambiguous/.test(err.message)) return `${flag} needs a value but is followed by a flag (write ${flag}=VALUE for a value that starts with "-")`;
-  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${flag}`;
+  if (/ambiguous/.test(err.message)) return `${shown(flag)} needs a value but is followed by a flag (write ${shown(flag)}=VALUE for a value that starts with "-")`;
+  if (err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown flag ${shown(flag)}`;
   return err.message.split('\n')[0]?.replace(/\.$/, '') ?? err.message;
 }
 
@@ -228,7 +233,7 @@ export function resolveConfig(flags: ReadonlyMap<string, string>, env: Readonly<
     } catch (err) {
       problem = (err as Error).message;
     }
-    if (problem) problems.push(`${s.env} (${s.flag}) "${value}": ${problem}`);
+    if (problem) problems.push(`${s.env} (${s.flag}) ${quoted(value)}: ${problem}`);
   }
   out['cluster'] = clusterSettings(cluster, given, problems, named, machineId);
   if (problems.length > 0) throw new ConfigError(`invalid settings:\n  ${problems.join('\n  ')}`);

@@ -131,3 +131,13 @@ t.test('cluster mode: cert and key together, its settings only with OVSVLAN_ETCD
   }), /OVSVLAN_HOST_ID \(--host-id\): not set, and \/etc\/machine-id cannot be read \(ENOENT: no such file\); set it/);
   t.throws(() => loadConfig([], { OVSVLAN_ETCD: 'http://10.0.0.1:2379' }, () => ''), /\/etc\/machine-id holds "", which is not a host id/);
 });
+
+t.test('errors repeat at most a short prefix of what was given', async (t) => {
+  const long = 'x'.repeat(300);
+  for (const [argv, env] of [[['--bridge', long], {}], [[], { OVSVLAN_LOG_LEVEL: long }], [[], { OVSVLAN_DEFAULT_POOLS: `${long}/16:24` }],
+    [[`--${long}`], {}]] as Array<[string[], Record<string, string>]>) {
+    const err = t.throws(() => loadConfig(argv, env)) as Error;
+    t.notOk(err.message.includes('x'.repeat(65)), `${argv.join(' ').slice(0, 30)} ${Object.keys(env).join()}: ${err.message.slice(0, 80)}…`);
+    t.match(err.message, /x{10}.*…/, 'the value is shown, cut short');
+  }
+});
