@@ -14,6 +14,7 @@
 //   (a whole spare of a live network that the pool does not hold, after a restart, is taken into it: no action)
 //   spare-orphan        a spare of a gone network, on the wrong bridge or tag, or beyond the pool's size → reap it
 //   spare-gone          a spare whose veth or port is gone → remove what is left of it (refilled afterwards)
+//   spare-exposed       a spare of the pool whose host end lacks part of its hardening → harden it (it is handed out as it is)
 //   port-orphan         an OVS port of ours belongs to no endpoint, spare or network → remove it (and its veth)
 //   link-orphan         a veth named like ours belongs to no endpoint → delete it
 //   bridge-orphan       a bridge ovsvlan made that no network uses and that holds nothing else → delete it

@@ -8,6 +8,7 @@
 // be topped up (the refill starts once the reconciliation is over).
 import { isOurLinkName, CONTAINER_IF_PREFIX, HOST_IF_PREFIX, shortId, spareMark, spareNetworkOf } from '../names.js';
 import { deleteLink } from '../link/links.js';
+import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
 import { isSparePort, spareOf } from '../dataplane/owned.js';
 import type { Spare } from '../dataplane/spares.js';
 import type { Look } from './look.js';
@@ -38,6 +39,7 @@ export async function reconcileSpares(ctx: ReconcileContext, act: Act, look: Loo
     reap.push(s);
   }
   if (adopted > 0) ctx.log.info({ spares: adopted }, 'spares found whole taken into the pool');
+  await hardenPooled(ctx, act, found.filter((s) => ctx.plane.hasSpare(s.host)), links);
   await act.guard({ spares: reap.length }, () => ctx.plane.reapSpares(reap));
 
   // veths marked as spares that no spare of the pool has: a refill cut short before its ports were attached, or a reaped spare's
@@ -51,4 +53,27 @@ export async function reconcileSpares(ctx: ReconcileContext, act: Act, look: Loo
     });
   }
   for (const net of ctx.state.networks()) ctx.plane.refill(net.id);
+}
+
+/**
+ * A spare is handed out as it is, so the pool's spares (adopted or made) keep
+ * their host end's hardening (link/harden.ts): one that lost part of it (a
+ * write to all.disable_ipv6, a filter removed by hand) gets it back
+ * (spare-exposed), as an endpoint's does (host-end-exposed).
+ */
+async function hardenPooled(ctx: ReconcileContext, act: Act, pooled: readonly Spare[], links: Awaited<ReturnType<Look['links']>>): Promise<void> {
+  const ends = pooled.flatMap((s) => {
+    const net = ctx.state.network(s.networkId);
+    return net && links.has(s.host) ? [{ spare: s, name: s.host, datapath: net.datapath }] : [];
+  });
+  let exposed = new Set<string>();
+  await act.guard({ rule: 'spare-exposed' }, async () => {
+    exposed = await unhardenedHostEnds(ends, links);
+  });
+  for (const end of ends.filter((e) => exposed.has(e.name))) {
+    await act.guard({ network: shortId(end.spare.networkId), port: end.name }, async () => {
+      act('spare-exposed', { network: shortId(end.spare.networkId), port: end.name, datapath: end.datapath });
+      await hardenHostEnd(end.name, end.datapath);
+    });
+  }
 }

@@ -157,6 +157,24 @@ t.test('container veths carry no host traffic (netdev bridge)', async (t) => {
     assertIsolated(t, await probeHost(host, pid, mac), 'after policing was set and cleared');
   });
 
+  await t.test('a spare of the pool that lost its hardening gets it back before it is handed out', async (t) => {
+    const spare = (await ownedPorts(host, { spares: true })).find((p) => p.externalIds['ovsvlan-role'] === 'spare' && p.externalIds['ovsvlan-network'] === net880)?.name;
+    if (!spare) throw new Error('hi880 has no spare in its pool');
+    await host.ns.execOk('tc', ['qdisc', 'del', 'dev', spare, 'clsact']);
+    await host.ns.ip(['link', 'set', spare, 'arp', 'on']);
+    await sysctl(host, `net.ipv6.conf.${spare}.disable_ipv6=0`);
+    const logged = await reconcileNow(host);
+    // the other spares too: all.disable_ipv6=0 above turned IPv6 on for every link
+    t.ok(logged.some((r) => r.rule === 'spare-exposed' && r['port'] === spare), `reconciliation logged spare-exposed for ${spare}`);
+    for (const p of (await ownedPorts(host, { spares: true })).filter((x) => x.externalIds['ovsvlan-role'] === 'spare')) {
+      t.equal(await readSysctl(host, `net.ipv6.conf.${p.name}.disable_ipv6`), '1', `IPv6 is off on spare ${p.name}`);
+    }
+    const [l] = JSON.parse(await host.ns.ip(['-j', 'link', 'show', 'dev', spare])) as Array<{ flags: string[] }>;
+    t.ok(l?.flags.includes('NOARP'), `${spare} is NOARP again`);
+    t.equal(await readSysctl(host, `net.ipv6.conf.${spare}.disable_ipv6`), '1', `IPv6 is off on ${spare} again`);
+    t.match(await host.ns.execOk('tc', ['filter', 'show', 'dev', spare, 'ingress']), /pref 1 bpf/, `${spare} has its drop filter again`);
+  });
+
   await t.test('another VLAN\'s host port neither answers ARP nor delivers IP for the VLAN-880 host_ip', async (t) => {
     // VLAN 882 has a host_ip of its own: Linux answers ARP on any link for any of the host's addresses,
     // and delivers a packet to any of them whatever link it came in on
