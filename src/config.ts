@@ -176,17 +176,21 @@ export interface CommandLine {
 /**
  * Parses `--flag value` and `--flag=value` (node:util parseArgs): a flag never
  * takes the next flag as its value, and an unknown flag or a stray argument is
- * an error naming it. Setting flags are accepted by every command.
+ * an error naming it, and so is a flag given twice with two values. Setting
+ * flags are accepted unless `withSettings` is false (a command that takes none).
  */
-export function parseCommandLine(argv: readonly string[], own: Readonly<Record<string, FlagSpec>> = {}): CommandLine {
+export function parseCommandLine(argv: readonly string[], own: Readonly<Record<string, FlagSpec>> = {}, withSettings = true): CommandLine {
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = { help: { type: 'boolean', short: 'h' } };
-  for (const s of SETTINGS) options[s.flag.slice(2)] = { type: 'string' };
+  if (withSettings) for (const s of SETTINGS) options[s.flag.slice(2)] = { type: 'string' };
   for (const [name, spec] of Object.entries(own)) options[name] = { type: spec.type };
   let values: Record<string, string | boolean | undefined>;
+  const known = [...(withSettings ? SETTINGS.map((s) => s.flag) : []), ...Object.keys(own).map((f) => `--${f}`), '--help'];
   try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+    const parsed = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false, tokens: true });
+    values = parsed.values;
+    checkRepeats(parsed.tokens);
   } catch (err) {
-    const known = [...SETTINGS.map((s) => s.flag), ...Object.keys(own).map((f) => `--${f}`), '--help'];
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(`${describeParseError(err as Error & { code?: string })}; known flags: ${known.join(', ')}`);
   }
   const settings = new Map<string, string>();
@@ -202,6 +206,19 @@ export function parseCommandLine(argv: readonly string[], own: Readonly<Record<s
 /** A flag's name as an error repeats it: at most a short prefix of what was typed. */
 function shown(flag: string): string {
   return /^--?[\w-]{1,64}$/.test(flag) ? flag : quoted(flag);
+}
+
+/** A flag given twice with different values is refused: which one was meant? */
+function checkRepeats(tokens: ReadonlyArray<{ kind: string; name?: string; rawName?: string; value?: string | undefined }>): void {
+  const seen = new Map<string, string | undefined>();
+  for (const tok of tokens) {
+    if (tok.kind !== 'option' || tok.name === undefined) continue;
+    const flag = `--${tok.name}`;
+    if (seen.has(flag) && seen.get(flag) !== tok.value) {
+      throw new ConfigError(`${flag} is given twice ("${seen.get(flag)}", then "${tok.value}"): give it once`);
+    }
+    seen.set(flag, tok.value);
+  }
 }
 
 function describeParseError(err: Error & { code?: string }): string {

@@ -39,7 +39,7 @@ export const netName = (n: NetworkRecord): string =>
   `network ${shortId(n.id)} (${n.mode === 'vlan' ? `vlan ${n.vlan}` : `${n.mode} ${n.mode === 'vxlan' ? 'vni' : 'key'} ${n.key}`})`;
 
 export function ovsdbCheck(endpoint: string, ovs: Read<Inventory>): Check {
-  if (!ovs.ok) return fail('ovsdb', `cannot read OVSDB at ${endpoint}: ${ovs.error}`, `${START_OVS}, or give its socket with --ovsdb`);
+  if (!ovs.ok) return fail('ovsdb', `cannot read ${ovs.error}`, `${START_OVS}, or give its socket with --ovsdb`);
   const version = ovs.value.ovsVersion ? `Open vSwitch ${ovs.value.ovsVersion}` : 'Open vSwitch (ovs_version not recorded in the database)';
   return pass('ovsdb', `${version} at ${endpoint}`);
 }
@@ -62,11 +62,11 @@ export function vswitchdCheck(p: VswitchdProcess, ovs: Inventory | undefined): C
   const name = 'ovs-vswitchd';
   const start = 'start ovs-vswitchd: systemctl start openvswitch-switch';
   const behind = ovs?.curCfg !== undefined && ovs.nextCfg !== undefined && ovs.curCfg < ovs.nextCfg;
-  const cfg = ovs?.curCfg !== undefined ? `cur_cfg ${ovs.curCfg}, next_cfg ${ovs.nextCfg}` : 'cur_cfg unknown';
+  const known = ovs?.curCfg !== undefined;
+  const cfg = known ? `cur_cfg ${ovs.curCfg}, next_cfg ${ovs.nextCfg}` : 'cur_cfg unknown';
   if (p.running) {
-    return behind
-      ? warn(name, `running (pid ${p.pid}) but behind the database (${cfg})`, `see ovs-vswitchd.log next to ${p.pidfile}; restart it if it stays behind`)
-      : pass(name, `running (pid ${p.pid}), every change applied (${cfg})`);
+    if (behind) return warn(name, `running (pid ${p.pid}) but behind the database (${cfg})`, `see ovs-vswitchd.log next to ${p.pidfile}; restart it if it stays behind`);
+    return pass(name, known ? `running (pid ${p.pid}), every change applied (${cfg})` : `running (pid ${p.pid}); OVSDB unread, so whether it applied every change is unknown`);
   }
   if (p.pid !== undefined) return fail(name, `not running: ${p.pidfile} names pid ${p.pid}, which is not ovs-vswitchd`, start);
   if (behind || ovs?.datapathTypes.length === 0) {

@@ -136,7 +136,7 @@ export interface OffloadFact {
   /** the container end: its name in the container, and the pid whose netns holds it */
   iface?: string;
   pid?: number;
-  tx: 'off' | 'on' | { notChecked: string };
+  tx: 'off' | 'on' | { notChecked: string; fix: string };
 }
 
 /**
@@ -155,7 +155,7 @@ export function offloadChecks(facts: readonly OffloadFact[], notChecked: number)
       out.push(fail(name, `${who}: tx checksumming on ${f.iface}: its TCP arrives with bad checksums`,
         `nsenter --net=/proc/${f.pid}/ns/net ethtool -K ${f.iface} tx off (or restart the container)`));
     } else if (f.tx !== 'off') {
-      out.push(warn(name, `${who}: not checked, ${f.tx.notChecked}`, 'run ovsvlan doctor as root on the host, with Docker reachable (--docker)'));
+      out.push(warn(name, `${who}: not checked, ${f.tx.notChecked}`, f.tx.fix));
     }
   }
   const ok = facts.filter((f) => f.tx === 'off').length;

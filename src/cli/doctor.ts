@@ -11,7 +11,8 @@ import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import { resolveDatapath } from '../vswitch/datapath.js';
 import type { Env } from './commands.js';
 import {
-  activateCheck, datapathCheck, dockerCheck, exitStatus, fail, formatCheck, ovsdbCheck, pass, portErrorsCheck, socketCheck, vswitchdCheck, type Check,
+  activateCheck, datapathCheck, dockerCheck, exitStatus, fail, formatCheck, ovsdbCheck, pass, portErrorsCheck, RECONCILE, socketCheck, vswitchdCheck,
+  type Check,
 } from './doctor-checks.js';
 import { ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, uplinkMtuChecks, type OffloadFact } from './doctor-network.js';
 import { containerPid, containerTxChecksum, dockerVersion, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess } from './doctor-probe.js';
@@ -45,7 +46,7 @@ export async function doctor(config: Config): Promise<Check[]> {
   if (ovs) out.push(portErrorsCheck(ovs));
   out.push(datapathCheck(config.datapath, datapath === 'system', ovs, new Set(networks.map((n) => n.bridge))));
   out.push(facts.state.ok
-    ? pass('state', `${networks.length} networks, ${endpoints.length} endpoints recorded in ${config.stateDir}`)
+    ? pass('state', `${count(networks.length, 'network')}, ${count(endpoints.length, 'endpoint')} recorded in ${config.stateDir}`)
     : fail('state', `cannot read the records in ${config.stateDir}: ${facts.state.error}; the checks of networks are skipped`,
       'journalctl -u ovsvlan tells what the daemon made of them'));
   out.push(socketCheck(config.socket, sock), activateCheck(config.socket, activation), dockerCheck(config.docker, docker));
@@ -64,6 +65,8 @@ export async function doctor(config: Config): Promise<Check[]> {
   out.push(...(await offloadCheck(config, facts, networks, endpoints)));
   return out;
 }
+
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 async function tunnelChecks(networks: readonly NetworkRecord[]): Promise<Check[]> {
   const tunnels = networks.flatMap((n) => (n.mode === 'vlan' ? [] : n.remotes.map((remote) => ({ n, remote }))));
@@ -91,20 +94,23 @@ async function offloadCheck(config: Config, facts: Facts, networks: readonly Net
   return offloadChecks(found, onNetdev.length - found.length);
 }
 
-/** Where the container end of `e` is and whether it has tx checksumming on, or why that could not be found out. */
+/** Where the container end of `e` is and whether it has tx checksumming on, or why that could not be found out and what to do. */
 async function containerEnd(config: Config, facts: Facts, peers: Read<Map<string, number>>, e: EndpointRecord): Promise<Pick<OffloadFact, 'iface' | 'pid' | 'tx'>> {
-  const notChecked = (why: string): Pick<OffloadFact, 'tx'> => ({ tx: { notChecked: why } });
-  if (!peers.ok) return notChecked(`cannot list links: ${peers.error}`);
+  const notChecked = (why: string, fix: string): Pick<OffloadFact, 'tx'> => ({ tx: { notChecked: why, fix } });
+  const asRoot = 'run ovsvlan doctor as root on the host';
+  if (!peers.ok) return notChecked(`cannot list links: ${peers.error}`, asRoot);
   const peer = peers.value.get(e.hostIf);
-  if (peer === undefined) return notChecked(`its veth ${e.hostIf} does not exist (see ovsvlan status)`);
+  if (peer === undefined) return notChecked(`its veth ${e.hostIf} does not exist`, `ovsvlan status shows the drift; ${RECONCILE}`);
   const container = facts.containers?.get(e.id);
   if (!container) {
-    return notChecked(!config.docker ? 'OVSVLAN_DOCKER is empty, so its container cannot be found'
-      : facts.containers ? 'Docker names no container for it' : 'Docker did not answer');
+    if (!config.docker) return notChecked('OVSVLAN_DOCKER is empty, so its container cannot be found', '--docker unix:///var/run/docker.sock');
+    return facts.containers
+      ? notChecked('Docker names no container on it (gone while the daemon was not running?)', `ovsvlan status shows the drift; ${RECONCILE}`)
+      : notChecked(`Docker did not answer at ${config.docker}`, 'systemctl start docker, or give its socket with --docker');
   }
   const r = await attempt(async () => {
     const pid = await containerPid(config.docker, container);
     return { pid, ...(await containerTxChecksum(pid, peer)) };
   });
-  return r.ok ? r.value : notChecked(r.error);
+  return r.ok ? r.value : notChecked(r.error, asRoot);
 }

@@ -24,6 +24,8 @@ export interface Facts {
   links: Read<LinkInfo[]>;
   /** endpoint ID → container name; undefined when Docker is not configured or does not answer */
   containers: Map<string, string> | undefined;
+  /** network ID → Docker's name for it; undefined likewise */
+  networkNames?: Map<string, string> | undefined;
   /** this host's id and the cluster as etcd has it; undefined outside cluster mode */
   cluster: { hostId: string; status: Read<ClusterStatus> } | undefined;
 }
@@ -32,14 +34,16 @@ export async function gatherFacts(config: Config): Promise<Facts> {
   // OVS and the kernel first, the records after: a change in flight (the daemon makes a
   // port, then saves its record) then shows up as drift of the first read only
   const settings = config.cluster;
-  const [ovs, links, containers, cluster] = await Promise.all([
+  const docker = new DockerReader(config.docker);
+  const [ovs, links, containers, networkNames, cluster] = await Promise.all([
     attempt(() => readOvs(config.ovsdb)),
     attempt(() => listLinks()),
-    new DockerReader(config.docker).containerNames(),
+    docker.containerNames(),
+    docker.networkNames(),
     settings ? attempt(() => readCluster(settings)).then((status) => ({ hostId: settings.hostId, status })) : undefined,
   ]);
   const state = await attempt(() => readState(config.stateDir));
-  return { state, ovs, links, containers, cluster };
+  return { state, ovs, links, containers, networkNames, cluster };
 }
 
 /**
@@ -78,18 +82,33 @@ async function readState(dir: string): Promise<State> {
   return readSavedState(dir); // the snapshot and the journal after it, read only
 }
 
-/** One snapshot of OVS through a short-lived OVSDB session. */
+/**
+ * One snapshot of OVS through a short-lived OVSDB session; fails with a
+ * message naming the endpoint. The client retries a failed connection until
+ * the time is up; the message then says why the last attempt failed
+ * (`connect ENOENT …`: nothing listens there).
+ */
 export async function readOvs(endpoint: string): Promise<Inventory> {
-  const client = new OvsdbClient({ endpoint, logger: pino({ level: 'silent' }), requestTimeoutMs: OVSDB_TIMEOUT_MS });
+  let lastError: string | undefined;
+  // the client logs each failed attempt (a warning with its err): only the last one's cause is kept
+  const serializers = { err: (e: Error) => ({ message: e.cause instanceof Error ? e.cause.message : e.message }) };
+  const logger = pino({ level: 'warn', serializers }, { write: (line: string) => {
+    const err = (JSON.parse(line) as { err?: { message?: unknown } }).err?.message;
+    if (typeof err === 'string') lastError = err;
+  } });
+  const client = new OvsdbClient({ endpoint, logger, requestTimeoutMs: OVSDB_TIMEOUT_MS });
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       client.connect(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer from OVSDB at ${endpoint} within ${OVSDB_TIMEOUT_MS / 1000} s`)), OVSDB_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error(`no answer within ${OVSDB_TIMEOUT_MS / 1000} s${lastError ? ` (last attempt: ${lastError})` : ''}`)),
+          OVSDB_TIMEOUT_MS);
       }),
     ]);
     return await readInventory(client);
+  } catch (err) {
+    throw new Error(`OVSDB at ${endpoint}: ${(err as Error).message}`);
   } finally {
     clearTimeout(timer);
     await client.close().catch(() => undefined);

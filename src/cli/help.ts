@@ -15,6 +15,19 @@ export function mainHelp(): string {
   ].join('\n');
 }
 
+/** The commands under a first word (`ovsvlan ipam`). */
+export function groupHelp(word: string, group: readonly Command[]): string {
+  const width = Math.max(...group.map((c) => c.name.length));
+  return [
+    `usage: ovsvlan ${word} COMMAND [flags]`,
+    '',
+    'commands:',
+    ...group.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    `\`ovsvlan ${group[0]?.name ?? word} --help\` tells more.`,
+  ].join('\n');
+}
+
 export function commandHelp(c: Command): string {
   const flagLines = Object.entries(c.flags).map(([name, f]) => [`--${name}${f.type === 'string' ? ' VALUE' : ''}`, f.help]);
   const lines = [`usage: ovsvlan ${c.name}${c.settings || flagLines.length > 0 ? ' [flags]' : ''}`, '', c.summary, '', c.description, ''];

@@ -10,6 +10,8 @@ import type { EndpointRecord } from '../store/records.js';
 
 export interface NetworkStatus {
   id: string;
+  /** Docker's name for it, when Docker answered */
+  name: string | undefined;
   mode: string;
   vlan: number | undefined;
   /** VNI (vxlan) or key (gre) */
@@ -110,7 +112,7 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
   const report: StatusReport = {
     unreadable,
     networks: networks.map((n) => ({
-      id: n.id, mode: n.mode, vlan: n.vlan, key: n.key, bridge: n.bridge,
+      id: n.id, name: f.networkNames?.get(n.id), mode: n.mode, vlan: n.vlan, key: n.key, bridge: n.bridge,
       subnets: n.subnets ?? Object.values(state?.pools ?? {}).filter((p) => p.networkId === n.id).map((p) => p.pool),
       gateway: n.gatewayV4 ?? n.gatewayV6, uplink: n.uplink, nativeVlan: n.nativeVlan, hostIp: n.hostIp, remotes: n.remotes,
       mtu: n.mtu, endpoints: endpoints.filter((e) => e.networkId === n.id).length,

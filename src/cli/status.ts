@@ -38,13 +38,14 @@ export function formatStatus(r: StatusReport): string {
   for (const u of r.unreadable) out.push(`cannot read ${u.source}: ${u.error}`);
   if (r.unreadable.length > 0) out.push('');
   out.push(`NETWORKS (${r.networks.length})`);
-  out.push(...table(['NETWORK', 'MODE', 'VLAN/KEY', 'BRIDGE', 'SUBNET', 'GATEWAY', 'MTU', 'UPLINK', 'HOST_IP', 'ENDPOINTS', 'SPARES'],
-    r.networks.map((n) => [shortId(n.id), n.mode, String((n.mode === 'vlan' ? n.vlan : n.key) ?? '-'), n.bridge,
+  const networkName = new Map(r.networks.map((n) => [n.id, n.name ?? shortId(n.id)]));
+  out.push(...table(['NETWORK', 'NAME', 'MODE', 'VLAN/KEY', 'BRIDGE', 'SUBNET', 'GATEWAY', 'MTU', 'UPLINK', 'HOST_IP', 'ENDPOINTS', 'SPARES'],
+    r.networks.map((n) => [shortId(n.id), n.name ?? '?', n.mode, String((n.mode === 'vlan' ? n.vlan : n.key) ?? '-'), n.bridge,
       n.subnets.join(',') || '-', n.gateway ?? '-', String(n.mtu),
       n.uplink ? `${n.uplink}${n.nativeVlan ? ` (native ${n.nativeVlan})` : ''}` : n.remotes.join(',') || '-', n.hostIp ?? '-', String(n.endpoints), String(n.spares)])));
   out.push('', `ENDPOINTS (${r.endpoints.length})`);
   out.push(...table(['ENDPOINT', 'CONTAINER', 'NETWORK', 'PORT', 'BRIDGE', 'TAG', 'ADDRESS', 'MTU'],
-    r.endpoints.map((e) => [shortId(e.id), e.container ?? '?', shortId(e.network), e.port, e.bridge ?? 'MISSING', String(e.tag ?? '-'),
+    r.endpoints.map((e) => [shortId(e.id), e.container ?? '?', networkName.get(e.network) ?? shortId(e.network), e.port, e.bridge ?? 'MISSING', String(e.tag ?? '-'),
       [e.addressV4, e.addressV6].filter(Boolean).join(',') || '-', String(e.mtu ?? '?')])));
   out.push('', r.drift.length === 0 ? 'DRIFT: none' : `DRIFT (${r.drift.length}): reconciliation repairs it (systemctl reload ovsvlan, or kill -HUP the daemon)`);
   for (const d of r.drift) out.push(`  ${d.kind.padEnd(14)} ${d.detail}`);

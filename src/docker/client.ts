@@ -147,6 +147,16 @@ export class DockerClient {
     return list(await this.#get('/networks', {}, o)).flatMap((n) => list(obj(obj(n).IPAM).Config)).map((c) => str(obj(c).Subnet)).filter(Boolean);
   }
 
+  /** Network ID → name, over every Docker network. */
+  async networkNames(o?: CallOptions): Promise<Map<string, string>> {
+    const names = new Map<string, string>();
+    for (const item of list(await this.#get('/networks', {}, o))) {
+      const n = obj(item);
+      if (str(n.Id)) names.set(str(n.Id), str(n.Name));
+    }
+    return names;
+  }
+
   /** A GET; with `missingOk`, a 404 answers undefined. */
   #get(path: string, query: Record<string, string>, o: CallOptions | undefined, missingOk = false): Promise<unknown> {
     return this.#call('GET', path, query, { 200: true }, o, missingOk);

@@ -29,7 +29,7 @@ export async function openMetrics(setting: string, metrics: Metrics, log: Logger
     log.info({ metrics: server.url }, `metrics on http://${server.url}/metrics, health on /healthz`);
     return server;
   } catch (err) {
-    log.error({ err, metrics: setting }, `cannot serve metrics on ${setting}: ${(err as Error).message}; running without them`);
+    log.error({ err, metrics: setting }, `cannot serve metrics on OVSVLAN_METRICS=${setting}: ${(err as Error).message}; running without them`);
     return undefined;
   }
 }

@@ -43,6 +43,11 @@ export class DockerReader {
     }
   }
 
+  /** Network ID → name, over every network; undefined when Docker is not configured or does not answer. */
+  async networkNames(): Promise<Map<string, string> | undefined> {
+    return this.#client?.networkNames(TIMEOUT).catch(() => undefined);
+  }
+
   /** Endpoint ID → container name, over every container; undefined when Docker is not configured or does not answer. */
   async containerNames(): Promise<Map<string, string> | undefined> {
     if (!this.#client) return undefined;

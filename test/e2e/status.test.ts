@@ -25,7 +25,7 @@ t.test('ovsvlan status', async (t) => {
     t.equal(code, 0, 'exit 0: no drift');
     t.same(report.drift, []);
     t.equal(report.networks.length, 1);
-    t.match(report.networks[0], { mode: 'vlan', vlan: 870, bridge: plugin.bridge, subnets: ['192.0.2.0/24'], gateway: '192.0.2.1', endpoints: 2 });
+    t.match(report.networks[0], { name: 'st870', mode: 'vlan', vlan: 870, bridge: plugin.bridge, subnets: ['192.0.2.0/24'], gateway: '192.0.2.1', endpoints: 2 });
     const byName = new Map(report.endpoints.map((e) => [e.container, e]));
     for (const [name, ip] of [['s1', '192.0.2.10'], ['s2', '192.0.2.11']] as const) {
       const e = byName.get(name);
@@ -36,7 +36,7 @@ t.test('ovsvlan status', async (t) => {
     }
     const text = await ovsvlanCli(host, ['status']);
     t.equal(text.exitCode, 0);
-    t.match(text.stdout, /st870|870/);
+    t.match(text.stdout, /^ {2}[0-9a-f]{12} +st870 +vlan +870 /m, 'the network by its Docker name');
     t.match(text.stdout, /s1 .*192\.0\.2\.10/);
     t.match(text.stdout, /DRIFT: none/);
   });
@@ -85,7 +85,8 @@ t.test('ovsvlan status', async (t) => {
   await t.test('unreadable OVS: exit 2 and says so', async (t) => {
     const r = await ovsvlanCli(host, ['status'], { OVSVLAN_OVSDB: 'unix:/nonexistent/db.sock' });
     t.equal(r.exitCode, 2);
-    t.match(r.stdout, /cannot read ovs: no answer from OVSDB/);
+    t.match(r.stdout, /cannot read ovs: OVSDB at unix:\/nonexistent\/db\.sock: no answer within 3 s \(last attempt: connect ENOENT \/nonexistent\/db\.sock\)/,
+      'names the endpoint and why the last attempt failed');
   });
 
   await t.test('--help, bad flags', async (t) => {
@@ -95,6 +96,24 @@ t.test('ovsvlan status', async (t) => {
     const bad = await ovsvlanCli(host, ['status', '--state-dir', '--json']);
     t.equal(bad.exitCode, 2);
     t.match(bad.stderr, /--state-dir needs a value/);
+    const twice = await ovsvlanCli(host, ['status', '--state-dir', '/a', '--state-dir=/b']);
+    t.equal(twice.exitCode, 2, 'a flag given twice with two values: usage error');
+    t.match(twice.stderr, /--state-dir is given twice \("\/a", then "\/b"\)/);
+    const same = await ovsvlanCli(host, ['status', '--json', '--json', `--state-dir=${plugin.stateDir}`, '--state-dir', plugin.stateDir]);
+    t.equal(same.exitCode, 0, 'the same value twice is no ambiguity');
+    const noSettings = await ovsvlanCli(host, ['version', '--socket', '/x']);
+    t.equal(noSettings.exitCode, 2);
+    t.match(noSettings.stderr, /^ovsvlan version: unknown flag --socket; known flags: --help\n/, 'a command without settings lists none');
+    const helpBogus = await ovsvlanCli(host, ['help', 'bogus']);
+    t.equal(helpBogus.exitCode, 2, 'help on an unknown command: usage error');
+    t.match(helpBogus.stderr, /unknown command "bogus"/);
+    t.equal(helpBogus.stdout, '');
+    const group = await ovsvlanCli(host, ['ipam', '--help']);
+    t.equal(group.exitCode, 0, 'the first word of a two-word command: its commands');
+    t.match(group.stdout, /usage: ovsvlan ipam COMMAND.*ipam reclaim/s);
+    const bare = await ovsvlanCli(host, ['ipam']);
+    t.equal(bare.exitCode, 2);
+    t.match(bare.stderr, /"ipam" is not a command.*ipam reclaim/s);
     const badSetting = await ovsvlanCli(host, ['status'], { OVSVLAN_METRICS: 'nope' });
     t.equal(badSetting.exitCode, 2, 'a bad setting is a usage error (2), not drift (1)');
     t.match(badSetting.stderr, /OVSVLAN_METRICS/);

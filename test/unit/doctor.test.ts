@@ -121,6 +121,9 @@ t.test('ovs-vswitchd: pidfile and cur_cfg', async (t) => {
   t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: false }, inventory([])).verdict, 'FAIL', 'stale pidfile');
   t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false }, inventory([], { nextCfg: 6 })).verdict, 'FAIL');
   t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false }, inventory([])).verdict, 'WARN', 'cannot tell');
+  const unread = vswitchdCheck({ pidfile: file, pid: 42, running: true }, undefined);
+  t.equal(unread.verdict, 'PASS', 'running, OVSDB unread');
+  t.notMatch(unread.detail, /every change applied/, 'claims nothing it could not read');
 });
 
 t.test('plugin socket: 0660 root, and Activate names both drivers', async (t) => {
@@ -145,7 +148,9 @@ t.test('tx offload: on fails with the nsenter fix; not reachable warns', async (
   const on = offloadChecks([{ ...base, tx: 'on', iface: 'eth0', pid: 7 }], 0);
   t.same(verdicts(on), ['FAIL']);
   t.equal(on[0]?.fix, 'nsenter --net=/proc/7/ns/net ethtool -K eth0 tx off (or restart the container)');
-  t.same(verdicts(offloadChecks([{ ...base, tx: { notChecked: 'Docker did not answer' } }], 0)), ['WARN']);
+  const unread = offloadChecks([{ ...base, tx: { notChecked: 'its veth ovh1 does not exist', fix: 'ovsvlan status shows the drift' } }], 0);
+  t.same(verdicts(unread), ['WARN']);
+  t.equal(unread[0]?.fix, 'ovsvlan status shows the drift', 'the fix that fits why it was not checked');
 });
 
 t.test('lines and exit status', async (t) => {

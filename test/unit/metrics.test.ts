@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import { pino } from 'pino';
 import t from 'tap';
 import { loadConfig } from '../../src/config.js';
-import { serveMetrics } from '../../src/metrics/http.js';
+import { openMetrics, serveMetrics } from '../../src/metrics/http.js';
 import { parseListenAddress } from '../../src/metrics/listen.js';
 import { Metrics, type MetricSources } from '../../src/metrics/metrics.js';
 import type { EndpointRecord, NetworkRecord, PoolRecord } from '../../src/store/records.js';
@@ -134,4 +134,11 @@ t.test('a listener that cannot be opened is an error', async (t) => {
   t.teardown(() => first.close());
   const port = Number(first.url.split(':')[1]);
   await t.rejects(serveMetrics({ host: '127.0.0.1', port }, metrics, pino({ level: 'silent' })), /EADDRINUSE/);
+  // the daemon runs on without them, and its log names the setting to change
+  const lines: string[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+  t.equal(await openMetrics(`127.0.0.1:${port}`, metrics, log), undefined, 'no server');
+  const [error] = lines.map((l) => JSON.parse(l) as { level: number; msg: string });
+  t.equal(error?.level, 50, 'logged as an error');
+  t.match(error?.msg, `cannot serve metrics on OVSVLAN_METRICS=127.0.0.1:${port}: listen EADDRINUSE`);
 });

@@ -2,9 +2,11 @@
 // container is gone (Docker names no container on it, or its container end is
 // back in the host) is drift once it is older than the lease grace, as
 // reconciliation judges it; a younger one (a `docker run` half-way) is not.
-// Drift lines name the container where Docker does.
+// Drift lines name the container where Docker does; networks carry Docker's
+// name for them.
 import t from 'tap';
 import { statusReport } from '../../src/cli/report.js';
+import { formatStatus } from '../../src/cli/status.js';
 import type { Facts } from '../../src/cli/facts.js';
 import type { LinkInfo } from '../../src/link/links.js';
 import { emptyState, type EndpointRecord, type NetworkRecord } from '../../src/store/records.js';
@@ -66,4 +68,14 @@ t.test('drift lines name the endpoint\'s container', async (t) => {
   const f = facts([e], new Map([[e.id, 'db']]));
   if (f.ovs.ok) f.ovs.value.ports.set('ovh6', { ...port('ovh6'), tag: 999 });
   t.match(statusReport(f, GRACE, NOW).drift, [{ kind: 'port-wrong', detail: /^endpoint 666666666666 \(db\): port ovh6 is on br0 tag 999/ }]);
+});
+
+t.test('networks carry Docker\'s name; the tables show it', async (t) => {
+  const e = endpoint(7, 10 * GRACE);
+  const report = statusReport({ ...facts([e], new Map([[e.id, 'web']])), networkNames: new Map([[NET, 'vlan870']]) }, GRACE, NOW);
+  t.equal(report.networks[0]?.name, 'vlan870');
+  const text = formatStatus(report);
+  t.match(text, /^ {2}aaaaaaaaaaaa +vlan870 +vlan +870 +br0 /m, 'NAME column of NETWORKS');
+  t.match(text, /^ {2}777777777777 +web +vlan870 +ovh7 /m, 'the endpoint\'s network by its name');
+  t.equal(statusReport(facts([e], undefined)).networks[0]?.name, undefined, 'no name without Docker');
 });
