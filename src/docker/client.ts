@@ -89,6 +89,11 @@ export class DockerClient {
     return str(obj(await this.#get('/version', {}, o)).Version) || '(version not given)';
   }
 
+  /** DockerRootDir of `docker info` (`/var/lib/docker`); empty when not given. */
+  async rootDir(o?: CallOptions): Promise<string> {
+    return str(obj(await this.#get('/info', {}, o)).DockerRootDir);
+  }
+
   /** Every container (`all`), or those whose State.Status is one of `status`. */
   async containers(status: readonly string[] | undefined, o?: CallOptions): Promise<ContainerSummary[]> {
     const query = { all: 'true', ...(status ? { filters: JSON.stringify({ status }) } : {}) };

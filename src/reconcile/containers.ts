@@ -4,6 +4,7 @@
 // loaded on first use); never from a request handler.
 import type { DockerClient } from '../docker/client.js';
 import { dockerdStartedAt } from '../docker/started.js';
+import { stoppedByUser } from '../docker/stopped-by-user.js';
 
 /** A stopped container on one of ovsvlan's networks, as `docker inspect` shows it. */
 export interface StoppedContainer {
@@ -20,6 +21,8 @@ export interface StoppedContainer {
   restartPolicy: string;
   /** network name → network ID (NetworkSettings.Networks) */
   networks: Record<string, string>;
+  /** Stopped by `docker stop` or `docker kill` (Docker's HasBeenManuallyStopped); undefined when not known */
+  stoppedByUser: boolean | undefined;
 }
 
 /** What the reviver asks of Docker: the DockerClient in the daemon, a fake in unit tests. */
@@ -38,11 +41,13 @@ export function dockerContainers(client: DockerClient | undefined): ContainerApi
     async stoppedOn(networkIds, signal) {
       const listed = await client.containers(['exited', 'created'], { signal });
       const out: StoppedContainer[] = [];
+      const rootDir = await client.rootDir({ signal });
       for (const c of listed.filter((l) => [...l.networks.values()].some((n) => networkIds.has(n.networkId)))) {
         const d = await client.container(c.id, { signal });
         if (!d) continue; // removed meanwhile
         out.push({ id: d.id, name: d.name, status: d.status, error: d.error, finishedAt: d.finishedAt, restartPolicy: d.restartPolicy,
-          networks: Object.fromEntries([...d.networks].map(([name, n]) => [name, n.networkId])) });
+          networks: Object.fromEntries([...d.networks].map(([name, n]) => [name, n.networkId])),
+          stoppedByUser: await stoppedByUser(rootDir, d.id) });
       }
       return out;
     },

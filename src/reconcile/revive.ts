@@ -21,6 +21,12 @@
 // The rule. A container is started when
 //   - it is stopped (`exited` or `created`), has the restart policy always,
 //     unless-stopped or on-failure, and is attached to one of ovsvlan's networks;
+//   - the user did not stop it: Docker's HasBeenManuallyStopped, set by `docker
+//     stop` and `docker kill` (docker/stopped-by-user.ts). dockerd itself, at its
+//     start, tries an `always` or `on-failure` container the user stopped;
+//     ovsvlan does not: what the user stopped stays stopped. Where Docker's
+//     files cannot be read, this is not known, and such a container is started
+//     as dockerd would;
 //   - its State.Error says that this plugin was missing: `plugin "ovsvlan" not
 //     found` (no socket), or a failed dial of `…/ovsvlan.sock` (a socket left by
 //     a killed daemon); and
@@ -52,14 +58,11 @@
 //
 // What that does, on dockerd 20.10 restarted while ovsvlan was stopped:
 //
-//   restart policy   stopped by the user before           running when dockerd stopped
-//   always           State.Error set: started             State.Error set: started
-//   unless-stopped   Error empty (not tried): stays down  State.Error set: started
-//   on-failure       Error set (exit 137 is a failure)    State.Error set: started
-//   no               Error empty: stays down              Error empty: stays down
-//
-// An `always` container the user stopped is started, as dockerd itself starts
-// those when it restarts; an unless-stopped one stays stopped.
+//   restart policy   stopped by the user before             running when dockerd stopped
+//   always           Error set, stopped by user: stays down  State.Error set: started
+//   unless-stopped   Error empty (not tried): stays down     State.Error set: started
+//   on-failure       Error set, stopped by user: stays down  State.Error set: started
+//   no               Error empty: stays down                 Error empty: stays down
 //
 // A start that fails for another reason (OVS down, an address taken) is not
 // retried: it may be permanent, and dockerd shows it in `docker ps -a`.
@@ -129,7 +132,11 @@ export interface ReviveReport {
   failed: string[];
   /** dockerd gave up on them before ovsvlan last ran */
   left: string[];
+  /** dockerd gave up on them, but the user had stopped them */
+  stoppedByUser: string[];
 }
+
+const emptyReport = (): ReviveReport => ({ started: [], failed: [], left: [], stoppedByUser: [] });
 
 export class Reviver {
   readonly #opts: ReviverOptions;
@@ -159,7 +166,7 @@ export class Reviver {
 
   async #passOnce(): Promise<ReviveReport | undefined> {
     const { api, log } = this.#opts;
-    const report = !api ? { started: [], failed: [], left: [] } : await this.#run(api).catch((err: unknown) => {
+    const report = !api ? emptyReport() : await this.#run(api).catch((err: unknown) => {
       if (!this.#abort.signal.aborted) log.error({ err }, `revive failed: ${(err as Error).message}`);
       return undefined;
     });
@@ -168,17 +175,22 @@ export class Reviver {
   }
 
   async #run(api: ContainerApi): Promise<ReviveReport | undefined> {
-    if (this.#opts.networkIds().length === 0) return { started: [], failed: [], left: [] }; // nothing of ours: don't wait for dockerd
+    if (this.#opts.networkIds().length === 0) return emptyReport(); // nothing of ours: don't wait for dockerd
     const found = await this.#lookUp(api);
     if (!found) return undefined;
     const { log, plugin, alive } = this.#opts;
     const times: Times = { lastAlive: alive.previous, dockerdStartedAt: await api.dockerdStartedAt() };
     const ours = new Set(this.#opts.networkIds());
-    const report: ReviveReport = { started: [], failed: [], left: [] };
+    const report = emptyReport();
     for (const c of found) {
       const network = gaveUpOn(c, ours, plugin);
       if (network === undefined) continue;
       const fields = { container: c.name, id: shortId(c.id), network, restartPolicy: c.restartPolicy };
+      if (c.stoppedByUser === true) {
+        report.stoppedByUser.push(c.name);
+        log.info(fields, `left ${c.name} down: the user stopped it (docker stop or docker kill)`);
+        continue;
+      }
       const recent = failedSince(c, times);
       if (!recent) {
         report.left.push(c.name);
@@ -198,7 +210,7 @@ export class Reviver {
       }
     }
     log.info({ looked: found.length, started: report.started.length, failed: report.failed.length, left: report.left.length,
-      lastAlive: iso(times.lastAlive), dockerdStartedAt: iso(times.dockerdStartedAt) }, 'revive done');
+      stoppedByUser: report.stoppedByUser.length, lastAlive: iso(times.lastAlive), dockerdStartedAt: iso(times.dockerdStartedAt) }, 'revive done');
     return report;
   }
 

@@ -4,13 +4,14 @@
 // background pass against a fake Docker: retries, patience, cancellation,
 // one failure, and when the heartbeat is marked.
 import t from 'tap';
-import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainerApi, StoppedContainer } from '../../src/reconcile/containers.js';
 import { Heartbeat, HEARTBEAT_FILE, type AliveMark } from '../../src/reconcile/heartbeat.js';
 import { failedSince, gaveUpOn, MARGIN_MS, pluginMissing, pluginName, Reviver, type Times } from '../../src/reconcile/revive.js';
 import { captureLogger } from '../helpers/log.js';
+import { stoppedByUser } from '../../src/docker/stopped-by-user.js';
 
 const NET = 'e455c69adb52aaaa';
 const OURS = new Set([NET]);
@@ -24,7 +25,7 @@ const T = Date.parse('2026-03-01T12:00:00Z');
 const WEEK_AGO = T - 7 * 24 * HOUR;
 
 const container = (name: string, over: Partial<StoppedContainer> = {}): StoppedContainer => ({
-  id: `${name}0123456789abcdef`, name, status: 'exited', error: NOT_FOUND, finishedAt: WEEK_AGO, restartPolicy: 'always', networks: { v10: NET }, ...over,
+  id: `${name}0123456789abcdef`, name, status: 'exited', error: NOT_FOUND, finishedAt: WEEK_AGO, restartPolicy: 'always', networks: { v10: NET }, stoppedByUser: false, ...over,
 });
 
 t.test('the plugin name is the socket file name', async (t) => {
@@ -72,6 +73,22 @@ t.test('a failure counts only when it came after ovsvlan last ran', async (t) =>
   t.equal(failedSince(container('old'), times({ lastAlive: undefined })), 'no-record', 'ovsvlan never ran here: every failure counts');
   t.equal(failedSince(container('edge'), times({ dockerdStartedAt: T - MARGIN_MS + 1 })), 'dockerd-started', 'within the margin');
   t.equal(failedSince(container('edge'), times({ dockerdStartedAt: T - MARGIN_MS - 1 })), undefined, 'beyond the margin');
+});
+
+t.test('stopped by the user: Docker\'s HasBeenManuallyStopped in config.v2.json, read-only', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'ovsvlan-docker-root-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const id = (c: string): string => c.repeat(64);
+  for (const [c, config] of [['a', { HasBeenManuallyStopped: true }], ['b', { HasBeenManuallyStopped: false }], ['c', {}]] as const) {
+    await mkdir(join(root, 'containers', id(c)), { recursive: true });
+    await writeFile(join(root, 'containers', id(c), 'config.v2.json'), JSON.stringify({ ID: id(c), ...config }));
+  }
+  t.equal(await stoppedByUser(root, id('a')), true, 'docker stop or kill');
+  t.equal(await stoppedByUser(root, id('b')), false);
+  t.equal(await stoppedByUser(root, id('c')), undefined, 'no such field: not known');
+  t.equal(await stoppedByUser(root, id('d')), undefined, 'no such file (another mount namespace, a remote dockerd)');
+  t.equal(await stoppedByUser('', id('a')), undefined, 'no root directory given');
+  t.equal(await stoppedByUser(root, '../../etc'), undefined, 'not a container ID');
 });
 
 t.test('the heartbeat file', async (t) => {
@@ -142,7 +159,7 @@ t.test('waits for dockerd, then starts what the rule picks and nothing else; the
   const report = await r.start();
   t.equal(api.asked, 4, 'asked again until dockerd answered');
   t.same(api.started, [a.id], 'only the container dockerd gave up on');
-  t.same(report, { started: ['a'], failed: [], left: [] });
+  t.same(report, { started: ['a'], failed: [], left: [], stoppedByUser: [] });
   t.ok(lines.some((l) => l.msg.startsWith('started a: dockerd had given up on it')), 'each start is logged');
   t.equal(alive.starts, 1, 'the pass is done: the heartbeat is marked from now on');
   t.equal(await r.start(), report, 'once per daemon: a second call returns the same pass');
@@ -156,16 +173,29 @@ t.test('ovsvlan restarted again later: what dockerd gave up on before its last r
   const exited = container('exited', { finishedAt: T + 60_000 });
   const api = fakeDocker([old, exited], { dockerdStartedAt: WEEK_AGO });
   const { r, lines } = reviver(api);
-  t.same(await r.start(), { started: ['exited'], failed: [], left: ['old'] });
+  t.same(await r.start(), { started: ['exited'], failed: [], left: ['old'], stoppedByUser: [] });
   t.same(api.started, [exited.id]);
   t.ok(lines.some((l) => l.msg === 'left old down: dockerd gave up on it before ovsvlan last ran'), 'what is left is logged');
+});
+
+t.test('a container the user stopped stays stopped, whatever its restart policy', async (t) => {
+  // dockerd, at its start, tried these too (always and on-failure ignore a docker stop) and gave up on them
+  const stopped = container('stopped', { finishedAt: T - 24 * HOUR, stoppedByUser: true });
+  const killed = container('killed', { restartPolicy: 'on-failure', finishedAt: T - HOUR, stoppedByUser: true });
+  const running = container('running', { restartPolicy: 'on-failure' });
+  const unknown = container('unknown', { stoppedByUser: undefined });
+  const api = fakeDocker([stopped, killed, running, unknown]);
+  const { r, lines } = reviver(api);
+  t.same(await r.start(), { started: ['running', 'unknown'], failed: [], left: [], stoppedByUser: ['stopped', 'killed'] });
+  t.same(api.started, [running.id, unknown.id], 'Docker\'s flag unreadable: started, as dockerd would');
+  t.ok(lines.some((l) => l.msg === 'left stopped down: the user stopped it (docker stop or docker kill)'), 'what is left is logged');
 });
 
 t.test('one start that fails does not stop the others', async (t) => {
   const [a, b] = [container('a'), container('b')];
   const api = fakeDocker([a, b], { failStart: new Set([a.id]) });
   const { r, lines } = reviver(api);
-  t.same(await r.start(), { started: ['b'], failed: ['a'], left: [] });
+  t.same(await r.start(), { started: ['b'], failed: ['a'], left: [], stoppedByUser: [] });
   t.ok(lines.some((l) => l.level === 50 && l.msg.startsWith('could not start a')), 'the failure is logged as an error');
 });
 
@@ -193,11 +223,11 @@ t.test('close() cancels a pass waiting for dockerd', async (t) => {
 
 t.test('nothing to do: no Docker configured, or no network of ours; the heartbeat is marked all the same', async (t) => {
   const off = fakeAlive();
-  t.same(await reviver(undefined, { alive: off }).r.start(), { started: [], failed: [], left: [] }, 'OVSVLAN_DOCKER empty');
+  t.same(await reviver(undefined, { alive: off }).r.start(), { started: [], failed: [], left: [], stoppedByUser: [] }, 'OVSVLAN_DOCKER empty');
   t.equal(off.starts, 1, 'revive off: ovsvlan ran, so failures from before are not for a later start');
   const api = fakeDocker([container('a')]);
   const none = fakeAlive();
-  t.same(await reviver(api, { alive: none, networks: [] }).r.start(), { started: [], failed: [], left: [] });
+  t.same(await reviver(api, { alive: none, networks: [] }).r.start(), { started: [], failed: [], left: [], stoppedByUser: [] });
   t.equal(api.asked, 0, 'dockerd is not even asked');
   t.equal(none.starts, 1);
 });
