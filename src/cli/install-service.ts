@@ -13,7 +13,7 @@ import type { CommandLine } from '../config.js';
 import { ConfigError } from '../errors.js';
 import type { Env } from './commands.js';
 import {
-  DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, readUnitTemplate, renderSettingsFile, renderUnit, UNIT_NAME, unmentionedSettings,
+  checkPath, DEFAULT_ENV_FILE, DEFAULT_UNIT_DIR, readUnitTemplate, renderSettingsFile, renderUnit, UNIT_NAME, unmentionedSettings,
 } from './service-unit.js';
 
 /** sd_booted(3): systemd is the service manager of this host. */
@@ -26,6 +26,7 @@ export async function runInstallService(cl: CommandLine, _env: Env): Promise<num
   let unit: string;
   try {
     if (!unitDir.startsWith('/')) throw new ConfigError(`--unit-dir "${unitDir}": must be an absolute path`);
+    checkPath(envFile, '--settings-file');
     unit = renderUnit(await readUnitTemplate(), {
       node: process.execPath,
       main: fileURLToPath(new URL('../main.js', import.meta.url)),

@@ -62,10 +62,10 @@ export function unmentionedSettings(settingsText: string): string[] {
   return SETTINGS.map((s) => s.env).filter((env) => !new RegExp(`^\\s*#?\\s*${env}=`, 'm').test(settingsText));
 }
 
-/** Unit file lines hold these paths: absolute, and nothing that would end or split a line. */
-function checkPath(path: string): void {
+/** Unit file lines hold these paths: absolute, and nothing that would end or split a line. `what` names it in the error. */
+export function checkPath(path: string, what = ''): void {
   if (!path.startsWith('/') || /[\s"'\\]/.test(path)) {
-    throw new ConfigError(`"${path}": must be an absolute path without spaces, quotes or backslashes`);
+    throw new ConfigError(`${what ? `${what} ` : ''}"${path}": must be an absolute path without spaces, quotes or backslashes`);
   }
 }
 

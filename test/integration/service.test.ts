@@ -88,6 +88,19 @@ t.test('install-service writes the unit and a settings file, never overwrites th
     t.match(bad.stderr, /--unit-dir "relative\/dir": must be an absolute path/);
   });
 
+t.test('a bad --unit-dir or --settings-file is refused naming the flag, before anything is written', async (t) => {
+  for (const [flags, message] of [
+    [['--unit-dir', 'relative/dir'], '--unit-dir "relative/dir": must be an absolute path'],
+    [['--settings-file', 'default/ovsvlan', '--print'], '--settings-file "default/ovsvlan": must be an absolute path'],
+    [['--settings-file=/etc/my settings'], '--settings-file "/etc/my settings": must be an absolute path without spaces'],
+  ] as const) {
+    const r = await cli(['install-service', ...flags]);
+    t.equal(r.exitCode, 2, flags.join(' '));
+    t.match(r.stderr, `ovsvlan install-service: ${message}`);
+    t.equal(r.stdout, '', 'nothing written or printed');
+  }
+});
+
 t.test('npm pack, then npm install -g of the tarball, gives a working ovsvlan', async (t) => {
   const dir = await scratch(t, 'npm');
   // npm's own variables (when the suite runs under `npm test`) must not steer these two commands
