@@ -3,7 +3,7 @@
 // VLANs on trunks, tx checksum offload on userspace bridges. One verdict per
 // interface, tunnel or container, with the command that fixes a WARN or FAIL.
 import { tunnelOverhead } from '../vswitch/tunnel.js';
-import { shortId } from '../names.js';
+import { meshPeerOf, shortId } from '../names.js';
 import type { WantedPort } from '../reconcile/wanted.js';
 import type { NetworkRecord } from '../store/records.js';
 import type { Inventory, InventoryPort } from '../vswitch/inventory.js';
@@ -76,6 +76,19 @@ export function uplinkMtuChecks(networks: readonly NetworkRecord[], links: Read<
     }
     return pass(name, `${uplink} mtu ${mtu} carries ${nets.map(netName).join(', ')} (largest mtu ${largest.mtu})`);
   });
+}
+
+/**
+ * Every tunnel of every overlay: the remotes a network names and, for a mesh
+ * network (cluster mode, no remote=), the remote_ip of the tunnel ports the
+ * mesh made to its peers, as OVS has them.
+ */
+export function tunnelsOf(networks: readonly NetworkRecord[], ovs: Inventory | undefined): Array<{ n: NetworkRecord; remote: string }> {
+  const meshRemotes = (n: NetworkRecord): string[] => [...(ovs?.ports.values() ?? [])]
+    .filter((p) => p.bridge === n.bridge && meshPeerOf(p.externalIds)?.networkId === n.id)
+    .flatMap((p) => (p.options['remote_ip'] ? [p.options['remote_ip']] : []));
+  return networks.flatMap((n) => (n.mode === 'vlan' ? []
+    : [...new Set([...n.remotes, ...(n.mesh ? meshRemotes(n) : [])])].map((remote) => ({ n, remote }))));
 }
 
 /** The route to a remote and the MTU of the interface it leaves by (or why there is none). */

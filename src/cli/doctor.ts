@@ -9,12 +9,15 @@ import { routeMtu } from '../link/addr.js';
 import { wantedPorts } from '../reconcile/wanted.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import { resolveDatapath } from '../vswitch/datapath.js';
+import type { Inventory } from '../vswitch/inventory.js';
 import type { Env } from './commands.js';
 import {
-  activateCheck, datapathCheck, dockerCheck, exitStatus, fail, formatCheck, ovsdbCheck, pass, portErrorsCheck, RECONCILE, socketCheck, vswitchdCheck,
-  type Check,
+  activateCheck, datapathCheck, dockerCheck, exitStatus, fail, formatCheck, netName, ovsdbCheck, pass, portErrorsCheck, RECONCILE, socketCheck,
+  START_OVS, vswitchdCheck, warn, type Check,
 } from './doctor-checks.js';
-import { ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, uplinkMtuChecks, type OffloadFact } from './doctor-network.js';
+import {
+  ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks, type OffloadFact,
+} from './doctor-network.js';
 import { containerPid, containerTxChecksum, dockerVersion, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess } from './doctor-probe.js';
 import { attempt, gatherFacts, type Facts, type Read } from './facts.js';
 
@@ -61,16 +64,22 @@ export async function doctor(config: Config): Promise<Check[]> {
   }
   const linkMtus = facts.links.ok ? { ok: true as const, value: new Map(facts.links.value.map((l) => [l.name, l.mtu])) } : facts.links;
   out.push(...uplinkMtuChecks(networks, linkMtus), ...trunkChecks(uplinks, facts.ovs));
-  out.push(...(await tunnelChecks(networks)));
+  out.push(...(await tunnelChecks(networks, ovs)));
   out.push(...(await offloadCheck(config, facts, networks, endpoints)));
   return out;
 }
 
 const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
-async function tunnelChecks(networks: readonly NetworkRecord[]): Promise<Check[]> {
-  const tunnels = networks.flatMap((n) => (n.mode === 'vlan' ? [] : n.remotes.map((remote) => ({ n, remote }))));
-  if (tunnels.length === 0) return [pass('tunnel-mtu', 'no overlay network')];
+/** Every tunnel's underlay MTU against its network's (doctor-network.ts tunnelsOf says which tunnels). */
+async function tunnelChecks(networks: readonly NetworkRecord[], ovs: Inventory | undefined): Promise<Check[]> {
+  const tunnels = tunnelsOf(networks, ovs);
+  const mesh = networks.filter((n) => n.mode !== 'vlan' && n.mesh);
+  if (tunnels.length === 0 && mesh.length === 0) return [pass('tunnel-mtu', 'no overlay network')];
+  if (tunnels.length === 0) {
+    return [ovs ? pass('tunnel-mtu', `no tunnel: ${mesh.map(netName).join(', ')} has no peer yet`)
+      : warn('tunnel-mtu', `not checked: the tunnels of ${mesh.map(netName).join(', ')} are in OVSDB, unread (see the ovsdb line)`, START_OVS)];
+  }
   return Promise.all(tunnels.map(async ({ n, remote }) => tunnelMtuCheck(n, remote, await attempt(() => routeMtu(remote)))));
 }
 

@@ -6,8 +6,9 @@ import {
   activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, socketCheck, vswitchdCheck, type Check,
 } from '../../src/cli/doctor-checks.js';
 import {
-  carriedVlans, effectiveRpFilter, ipForwardCheck, offloadChecks, rpFilterCheck, sysctlIfName, trunkChecks, tunnelMtuCheck, uplinkMtuChecks,
+  carriedVlans, effectiveRpFilter, ipForwardCheck, offloadChecks, rpFilterCheck, sysctlIfName, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks,
 } from '../../src/cli/doctor-network.js';
+import { meshTunnelExternalIds } from '../../src/names.js';
 import type { NetworkRecord } from '../../src/store/records.js';
 import type { Inventory, InventoryPort } from '../../src/vswitch/inventory.js';
 
@@ -151,6 +152,17 @@ t.test('tx offload: on fails with the nsenter fix; not reachable warns', async (
   const unread = offloadChecks([{ ...base, tx: { notChecked: 'its veth ovh1 does not exist', fix: 'ovsvlan status shows the drift' } }], 0);
   t.same(verdicts(unread), ['WARN']);
   t.equal(unread[0]?.fix, 'ovsvlan status shows the drift', 'the fix that fits why it was not checked');
+});
+
+t.test('tunnels: the remotes a network names, and a mesh network\'s tunnel ports as OVS has them', async (t) => {
+  const vx = net({ mode: 'vxlan', vlan: undefined, key: 5001, bridge: 'ovx1', remotes: ['10.0.0.2'] });
+  const mesh = net({ id: 'b'.repeat(64), mode: 'vxlan', vlan: undefined, key: 5002, bridge: 'ovx2', remotes: [], mesh: true });
+  const peer = (name: string, remote: string, bridge = 'ovx2', networkId = mesh.id): InventoryPort =>
+    port({ name, bridge, type: 'vxlan', options: { remote_ip: remote }, externalIds: meshTunnelExternalIds(networkId, `h-${name}`) });
+  const ovs = inventory([peer('t1', '10.0.0.3'), peer('t2', '10.0.0.4'), peer('t3', '10.0.0.5', 'ovx1'), peer('t4', '10.0.0.6', 'ovx2', 'c'.repeat(64))]);
+  const found = tunnelsOf([vx, mesh, net({})], ovs).map(({ n, remote }) => `${n.key} ${remote}`);
+  t.same(found, ['5001 10.0.0.2', '5002 10.0.0.3', '5002 10.0.0.4'], 'a mesh network\'s peers are checked too; another network\'s or bridge\'s are not');
+  t.same(tunnelsOf([mesh], undefined), [], 'OVSDB unread: no mesh tunnel known');
 });
 
 t.test('lines and exit status', async (t) => {
