@@ -4,6 +4,7 @@
 // endpoint's alone; see dataplane/endpoint.ts for how that is checked.
 import { performance } from 'node:perf_hooks';
 import { ConflictError } from '../errors.js';
+import { canonicalAddress } from '../ipam/address.js';
 import { shortId, vethNames } from '../names.js';
 import type { CreateEndpointReq } from '../protocol/types.js';
 import type { Spare } from '../dataplane/dataplane.js';
@@ -98,9 +99,21 @@ async function saveOrUndo(ctx: DriverContext, record: EndpointRecord, req: Creat
   throw put.status === 'rejected' ? put.reason : (claim as PromiseRejectedResult).reason;
 }
 
-/** A retried CreateEndpoint of an endpoint that exists: its data plane repaired if need be, its addresses saved and claimed. */
+/**
+ * A retried CreateEndpoint of an endpoint that exists: its data plane repaired
+ * if need be, its addresses saved and claimed. A retry names the addresses
+ * the endpoint has; one with others is refused, nothing changed: the
+ * endpoint's addresses would change under its container, and the leases of
+ * the old ones would stay held by it.
+ */
 async function retryEndpoint(ctx: DriverContext, net: NetworkRecord, known: EndpointRecord, req: CreateEndpointReq): Promise<void> {
   const record: EndpointRecord = { ...known, addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined };
+  const changed = (['addressV4', 'addressV6'] as const).filter((k) => !sameInterfaceAddress(known[k], record[k]));
+  if (changed.length > 0) {
+    const was = changed.map((k) => `${k === 'addressV4' ? 'Interface.Address' : 'Interface.AddressIPv6'} ${known[k] ?? '(none)'}, not ${record[k] ?? '(none)'}`);
+    throw new ConflictError(`endpoint ${shortId(known.id)} exists with ${was.join(' and ')}; a CreateEndpoint of an existing endpoint must give ` +
+      'the addresses it has (an endpoint\'s addresses never change); nothing was changed');
+  }
   await ctx.locks.run(linkLockKey(record.hostIf), async () => {
     await ctx.plane.wireEndpoint(net, record);
     await Promise.all([ctx.state.putEndpoint(record), ctx.ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6])]);
@@ -118,6 +131,12 @@ export function endpointOf(ctx: DriverContext, networkId: string, endpointId: st
     throw new ConflictError(`endpoint ${shortId(endpointId)} belongs to network ${shortId(ep.networkId)}, not to network ${shortId(networkId)}; nothing was changed`);
   }
   return ep;
+}
+
+/** Whether two interface addresses (CIDR) are the same address with the same prefix length, or both absent. */
+function sameInterfaceAddress(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return canonicalAddress(a) === canonicalAddress(b) && a.split('/')[1] === b.split('/')[1];
 }
 
 /** Two records never name the same link (IDs whose names collide, by chance or on purpose). */

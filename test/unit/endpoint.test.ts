@@ -23,7 +23,7 @@ type Fail = 'put' | 'claim' | undefined;
 function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?: boolean; refilling?: boolean } = {}) {
   const calls: string[] = [];
   const endpoints = new Map<string, EndpointRecord>();
-  if (opts.known) endpoints.set(EP, { id: EP, networkId: NET, hostIf: 'ovhx', containerIf: 'ovcx', addressV4: undefined, addressV6: undefined, createdAt: 1 });
+  if (opts.known) endpoints.set(EP, { id: EP, networkId: NET, hostIf: 'ovhx', containerIf: 'ovcx', addressV4: '10.1.0.5/24', addressV6: undefined, createdAt: 1 });
   let spare = opts.spare ? SPARE : undefined;
   const state = {
     requireNetwork: () => net,
@@ -125,6 +125,15 @@ t.test('a retry that finds the endpoint made already: a failed claim leaves it i
   await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
   t.same(calls, ['wireEndpoint', 'putEndpoint', 'claimAddresses']);
   t.ok(endpoints.has(EP));
+});
+
+t.test('a CreateEndpoint of an existing endpoint with other addresses is refused and changes nothing', async (t) => {
+  const { calls, ctx, endpoints } = world({ known: true });
+  await t.rejects(createEndpoint(ctx, { ...req, addressV4: '10.1.0.6/24' }), /exists with Interface\.Address 10\.1\.0\.5\/24, not 10\.1\.0\.6\/24/);
+  await t.rejects(createEndpoint(ctx, { ...req, addressV6: 'fd00::5/64' }), /Interface\.AddressIPv6 \(none\), not fd00::5\/64/);
+  t.same(calls, [], 'nothing wired, saved or claimed');
+  t.equal(endpoints.get(EP)?.addressV4, '10.1.0.5/24', 'the record keeps its address');
+  t.same(await createEndpoint(ctx, req), { created: false }, 'a retry with the same addresses is answered');
 });
 
 t.test('DeleteEndpoint: the record goes before the answer, port and veth after it', async (t) => {
