@@ -39,7 +39,7 @@ export const COMMANDS: readonly Command[] = [
       + 'Exit status: 0 no drift, 1 drift found, 2 could not read what it needs.',
     flags: { json: { type: 'boolean', help: 'print one JSON document instead of tables' } },
     settings: true,
-    example: 'ovsvlan status --json | jq \'.endpoints[] | {container, port, tag, address}\'',
+    example: 'ovsvlan status --json | jq \'.endpoints[] | {container, port, tag, addressV4}\'',
     run: async (cl, env) => (await import('./status.js')).runStatus(cl, env),
   },
   {

@@ -3,6 +3,7 @@
 import { SETTINGS } from '../config.js';
 import { COMMANDS, type Command } from './commands.js';
 
+/** `ovsvlan --help`: every command with its summary. */
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
@@ -11,7 +12,8 @@ export function mainHelp(): string {
     'commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     '',
-    '`ovsvlan COMMAND --help` tells more about one command.',
+    '`ovsvlan COMMAND --help` (or `ovsvlan help COMMAND`) tells more about one command;',
+    '`ovsvlan --version` prints the version.',
   ].join('\n');
 }
 
@@ -28,6 +30,7 @@ export function groupHelp(word: string, group: readonly Command[]): string {
   ].join('\n');
 }
 
+/** `ovsvlan CMD --help`: usage, purpose, every flag (settings too where they apply), an example. */
 export function commandHelp(c: Command): string {
   const flagLines = Object.entries(c.flags).map(([name, f]) => [`--${name}${f.type === 'string' ? ' VALUE' : ''}`, f.help]);
   const lines = [`usage: ovsvlan ${c.name}${c.settings || flagLines.length > 0 ? ' [flags]' : ''}`, '', c.summary, '', c.description, ''];

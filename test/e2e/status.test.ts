@@ -93,6 +93,11 @@ t.test('ovsvlan status', async (t) => {
     const h = await ovsvlanCli(host, ['status', '--help']);
     t.equal(h.exitCode, 0);
     t.match(h.stdout, /usage: ovsvlan status.*--json.*example:/s);
+    // the example's jq picks fields an endpoint has (it named `address`, which none has)
+    const picked = (/\{([^}]*)\}/.exec(h.stdout.split('example:')[1] ?? '')?.[1] ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+    const endpoint = (await status()).report.endpoints[0] ?? {};
+    t.ok(picked.length > 0, `the example picks ${picked.join(', ')}`);
+    t.same(picked.filter((k) => !(k in endpoint)), [], 'every field the example picks is in --json');
     const bad = await ovsvlanCli(host, ['status', '--state-dir', '--json']);
     t.equal(bad.exitCode, 2);
     t.match(bad.stderr, /--state-dir needs a value/);
