@@ -47,10 +47,9 @@ step() { STEP=$1; HINT=$2; say "$1"; }
 show() { printf '+ %s\n' "$*" >&2; "$@"; }
 # every failure says what failed and what to do, then stops
 report() { # WHAT
-    [ ! -f "$MANIFEST" ] || created_since
     echo "quickstart: FAILED at \"$STEP\": $1" >&2
     [ -z "$HINT" ] || echo "quickstart: what to do: $HINT" >&2
-    [ ! -s "$MANIFEST" ] || echo "quickstart: what it made so far is listed in $MANIFEST; 'bash scripts/quickstart.sh clean' removes it" >&2
+    [ ! -s "$MANIFEST" ] || echo "quickstart: what it made so far is listed in $MANIFEST: run the quick start again once that is fixed (it goes on from there), or 'bash scripts/quickstart.sh clean' to remove it" >&2
 }
 on_err() {
     local rc=$?
@@ -63,8 +62,11 @@ fail() { HINT=${2:-$HINT}; report "$1"; exit 1; }
 
 # manifest lines: made-dir PATH | shared PATH | pid NAME PID STARTTIME | package NAME |
 # image NAME | network NAME | container NAME | bridge NAME | cgroup NAME
+# (a "shared" path did not exist when the quick start was about to start what makes it: clean
+# removes it if there, a dir only if it holds nothing but empty dirs. What clean removes is
+# recorded before it is made, so a run stopped halfway leaves nothing clean does not know of.)
 record() { grep -qxF -- "$*" "$MANIFEST" 2>/dev/null || echo "$*" >>"$MANIFEST"; }
-recorded() { [ -f "$MANIFEST" ] && awk -v k="$1" '$1 == k { $1 = ""; print substr($0, 2) }' "$MANIFEST"; }
+recorded() { [ -f "$MANIFEST" ] && awk -v k="$1" 'index($0, k " ") == 1 { print substr($0, length(k) + 2) }' "$MANIFEST"; }   # the rest of the line, as written
 starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 # is PID (started at START) still the process we started? (PIDs get reused)
 ours_alive() {
@@ -72,10 +74,16 @@ ours_alive() {
     [ -n "$st" ] && [ "$st" != Z ] && [ "$(starttime "$1")" = "$2" ]
 }
 record_pid() { record pid "$1" "$2" "$(starttime "$2")"; }
-# paths in shared places that do not exist yet: recorded by created_since once something of ours made them
-ABSENT=()
-note_absent() { local p; for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || ABSENT+=("$p"); done; }
-created_since() { local p; for p in "${ABSENT[@]}"; do [ ! -e "$p" ] || record shared "$p"; done; }
+# paths in shared places that do not exist yet, about to be made by what the quick start starts
+note_absent() { local p; for p in "$@"; do [ -e "$p" ] || [ -L "$p" ] || record shared "$p"; done; }
+# a daemon that a quick start stopped halfway started but did not record: its command line names
+# the quick start's own files; recorded now, so that clean stops it
+adopt() { # NAME PID
+    [ -n "$2" ] && tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null | grep -qF -- "$QS_DIR/" || return 0
+    recorded pid | grep -q "^$1 $2 " && return 0
+    record_pid "$1" "$2"
+    echo "  ($1, pid $2, was started by an earlier quick start: recorded for clean)"
+}
 vsctl() { ovs-vsctl --db="unix:$OVS_DB_SOCK" "$@"; }
 docker_up() { docker version --format '{{.Server.Version}}' 2>/dev/null; }
 plugin_answers() { # POST /Plugin.Activate on the socket: is a network driver serving it?
@@ -87,6 +95,17 @@ plugin_answers() { # POST /Plugin.Activate on the socket: is a network driver se
 labelled() { # container|network NAME
     local labels=.Labels; [ "$1" = network ] || labels=.Config.Labels
     [ "$(docker "$1" inspect --format "{{index $labels \"ovsvlan-quickstart\"}}" "$2" 2>/dev/null)" = 1 ]
+}
+
+# starts the ovsvlan daemon (state in $QS_DIR/ovsvlan, log in $LOG); true once it answers on the socket
+start_ovsvlan() {
+    note_absent /run/docker /run/docker/plugins "$PLUGIN_SOCK"
+    setsid node "$ROOT/dist/main.js" daemon --socket "$PLUGIN_SOCK" --ovsdb "unix:$OVS_DB_SOCK" \
+        --state-dir "$QS_DIR/ovsvlan" </dev/null >>"$LOG/ovsvlan.log" 2>&1 &
+    OVSVLAN_PID=$!
+    record_pid ovsvlan "$OVSVLAN_PID"
+    for _ in $(seq 100); do plugin_answers && return 0; kill -0 "$OVSVLAN_PID" 2>/dev/null || break; sleep 0.2; done
+    plugin_answers
 }
 
 stop_process() { # NAME PID STARTTIME: SIGTERM (ovs-vswitchd: exit --cleanup, which removes its datapath), then SIGKILL
@@ -113,6 +132,13 @@ clean() {
         record_pid dockerd $!
         for ((d = 0; d < 120; d++)); do docker_up >/dev/null && break; sleep 0.5; done
         echo "  started its dockerd again (pid $!) to remove the containers it left running"
+    fi
+    # its ovsvlan daemon gone (killed, or the host rebooted) while Docker still has its networks:
+    # Docker would wait for the plugin at every removal; started again for them, stopped below
+    if recorded pid | grep -q '^ovsvlan ' && recorded network | grep -q . && ! plugin_answers &&
+        docker_up >/dev/null && vsctl --timeout=5 show >/dev/null 2>&1; then
+        if start_ovsvlan; then echo "  started its ovsvlan daemon again (pid $OVSVLAN_PID): Docker needs it to remove its networks"
+        else echo "  its ovsvlan daemon does not start again (see $LOG/ovsvlan.log): Docker waits for it at each removal" >&2; fi
     fi
     say "containers, networks, image"
     if docker_up >/dev/null; then
@@ -153,29 +179,32 @@ clean() {
         echo "quickstart clean: stopped early, kept $MANIFEST: fix what is said above, then run clean again" >&2; return 1
     fi
     say "files and dirs"
-    for x in $(recorded shared | tac); do
+    while IFS= read -r x; do   # paths: one a line (a clone's path may hold spaces)
         if [ -d "$x" ] && [ ! -L "$x" ]; then   # removed if it holds nothing but empty dirs
             if [ -z "$(find "$x" ! -type d -print -quit)" ] && rm -r "$x" 2>/dev/null; then echo "  removed $x/"
             else kept=1; echo "  left $x/: not empty ($(find "$x" -mindepth 1 -maxdepth 1 -printf '%f ' | cut -c1-200))" >&2; fi
         elif [ -e "$x" ] || [ -L "$x" ]; then rm -f "$x" && echo "  removed $x"; fi
-    done
+    done < <(recorded shared | tac)
     for x in $(recorded cgroup); do
         for d in "/sys/fs/cgroup/$x" /sys/fs/cgroup/*/"$x"; do [ ! -d "$d" ] || find "$d" -depth -type d -exec rmdir {} + 2>/dev/null; done
     done
     local pkgs; pkgs=$(recorded package | tr '\n' ' ')
-    for x in $(recorded made-dir | tac); do
-        findmnt -rn -o TARGET | grep "^$x/" | sort -r | xargs -r umount -l
+    while IFS= read -r x; do
+        [[ $x == /?*/* ]] || { echo "  left $x: not a path clean removes" >&2; continue; }
+        findmnt -rn -o TARGET | awk -v p="$x/" 'index($0, p) == 1' | sort -r | xargs -r -d '\n' umount -l
         rm -rf "$x" && echo "  removed $x/"
-    done
+    done < <(recorded made-dir | tac)
     [ -z "$pkgs" ] || echo "Packages the quick start installed, left installed: ${pkgs% }; to remove them: apt-get remove ${pkgs% } && apt-get autoremove"
     [ "$kept" = 0 ] || { echo "quickstart clean: done, but left what is said above" >&2; return 1; }
     echo "quickstart clean: done"
 }
 
-case ${1:-} in
-    clean | "") ;;
-    -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) echo "quickstart: unknown argument \"$1\"; usage: bash scripts/quickstart.sh [clean]" >&2; exit 2 ;;
+for a in "$@"; do
+    case $a in -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;; esac
+done
+case $#:${1:-} in
+    0: | 1:clean) ;;
+    *) echo "quickstart: unknown argument(s) \"$*\"; usage: bash scripts/quickstart.sh [clean] (--help: what it does)" >&2; exit 2 ;;
 esac
 [ "$(id -u)" = 0 ] || { echo "quickstart: run as root (sudo bash $0): it starts OVS and Docker and creates OVS ports and veths" >&2; exit 1; }
 if [ "${1:-}" = clean ]; then clean; exit; fi
@@ -193,8 +222,13 @@ if [ -f "$QS_DIR/packages.new" ]; then
 fi
 
 step "build ovsvlan" "run 'npm ci && npm run build' in $ROOT and fix what it reports"
-[ -d node_modules ] || npm ci --no-audit --no-fund
+# node_modules/ and dist/ in the clone are the quick start's when it makes them: clean removes them then
+if [ ! -x node_modules/.bin/tsc ]; then   # absent, or an npm ci stopped halfway
+    [ -e node_modules ] || record made-dir "$ROOT/node_modules"
+    npm ci --no-audit --no-fund
+fi
 if [ ! -f dist/main.js ] || [ -n "$(find src package.json package-lock.json tsconfig.json -newer dist/main.js -print -quit)" ]; then
+    [ -e dist ] || record made-dir "$ROOT/dist"
     npm run --silent build
     echo "built dist/"
 else
@@ -204,6 +238,7 @@ fi
 step "Open vSwitch" "read the message above, $LOG/ovsdb-server.log and $LOG/ovs-vswitchd.log"
 if vsctl --timeout=5 show >/dev/null 2>&1; then
     echo "ovsdb-server: already running ($OVS_DB_SOCK)"
+    adopt ovsdb-server "$(cat "$OVS_RUN/ovsdb-server.pid" 2>/dev/null)"
 elif ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
     fail "ovs-vswitchd runs but no database answers on $OVS_DB_SOCK" "restart Open vSwitch (systemctl restart openvswitch-switch), then run this again"
 else
@@ -212,26 +247,24 @@ else
     [ -f "$schema" ] || fail "vswitch.ovsschema not found next to $(command -v ovsdb-server)" "reinstall Open vSwitch"
     note_absent "$OVS_RUN" "$OVS_DB_SOCK" "$OVS_RUN/ovsdb-server.pid"
     mkdir -p "$OVS_RUN" "$QS_DIR/ovs"
-    created_since
     [ -f "$QS_DIR/ovs/conf.db" ] || ovsdb-tool create "$QS_DIR/ovs/conf.db" "$schema"
     ovsdb-server "$QS_DIR/ovs/conf.db" --remote="punix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovsdb-server.pid" \
         -vconsole:off --log-file="$LOG/ovsdb-server.log" --detach --no-chdir
     pid=$(cat "$OVS_RUN/ovsdb-server.pid")
     record_pid ovsdb-server "$pid"
-    created_since
     record shared "$OVS_RUN/ovsdb-server.$pid.ctl"
     vsctl --no-wait init
     echo "ovsdb-server: started (database $QS_DIR/ovs/conf.db, socket $OVS_DB_SOCK)"
 fi
 if ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
     echo "ovs-vswitchd: already running"
+    adopt ovs-vswitchd "$(cat "$OVS_RUN/ovs-vswitchd.pid" 2>/dev/null)"
 else
     note_absent "$OVS_RUN/ovs-vswitchd.pid"
     ovs-vswitchd "unix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovs-vswitchd.pid" -vconsole:off \
         --log-file="$LOG/ovs-vswitchd.log" --detach --no-chdir
     pid=$(cat "$OVS_RUN/ovs-vswitchd.pid")
     record_pid ovs-vswitchd "$pid"
-    created_since
     record shared "$OVS_RUN/ovs-vswitchd.$pid.ctl"
     vsctl --timeout=20 init   # returns once ovs-vswitchd has applied the database
     echo "ovs-vswitchd: started (without the openvswitch kernel module, ovsvlan uses the userspace datapath)"
@@ -240,6 +273,7 @@ fi
 step "Docker" "read $LOG/dockerd.log"
 if v=$(docker_up); then
     echo "dockerd: already running (Docker $v)"
+    adopt dockerd "$(cat "$QS_RUN/dockerd.pid" 2>/dev/null)"
 else
     note_absent "$DOCKER_SOCK" /run/docker /run/docker/netns /run/docker/plugins /run/containerd /etc/docker \
         /var/lib/docker /var/lib/containerd
@@ -261,35 +295,30 @@ else
     export DOCKER_HOST="unix://$DOCKER_SOCK"
     for _ in $(seq 120); do v=$(docker_up) && break; kill -0 $! 2>/dev/null || break; sleep 0.5; done
     if [ -z "${v:-}" ]; then tail -n 15 "$LOG/dockerd.log" >&2; fail "dockerd did not come up (its log ends above)"; fi
-    created_since
     echo "dockerd: started (Docker $v, data in $QS_DIR/docker, log $LOG/dockerd.log)"
 fi
 
 step "ovsvlan daemon" "read $LOG/ovsvlan.log"
 if plugin_answers; then
     echo "ovsvlan: already serving $PLUGIN_SOCK"
+    adopt ovsvlan "$(pgrep -f -- "--state-dir $QS_DIR/ovsvlan" | head -1 || true)"
 else
-    note_absent /run/docker /run/docker/plugins "$PLUGIN_SOCK"
-    setsid node "$ROOT/dist/main.js" daemon --socket "$PLUGIN_SOCK" --ovsdb "unix:$OVS_DB_SOCK" \
-        --state-dir "$QS_DIR/ovsvlan" </dev/null >>"$LOG/ovsvlan.log" 2>&1 &
-    record_pid ovsvlan $!
-    for _ in $(seq 100); do plugin_answers && break; kill -0 $! 2>/dev/null || break; sleep 0.2; done
-    plugin_answers || { tail -n 15 "$LOG/ovsvlan.log" >&2; fail "the ovsvlan daemon does not answer on $PLUGIN_SOCK (its log ends above)"; }
-    created_since
-    echo "ovsvlan: started (pid $!, state in $QS_DIR/ovsvlan, log $LOG/ovsvlan.log)"
+    start_ovsvlan || { tail -n 15 "$LOG/ovsvlan.log" >&2; fail "the ovsvlan daemon does not answer on $PLUGIN_SOCK (its log ends above)"; }
+    echo "ovsvlan: started (pid $OVSVLAN_PID, state in $QS_DIR/ovsvlan, log $LOG/ovsvlan.log)"
 fi
 
 step "image $IMAGE, imported from the static busybox (no registry needed)" "check that 'docker import' works (docker info)"
 if docker image inspect "$IMAGE" >/dev/null 2>&1; then
     echo "already there"
 else
-    tmp=$(mktemp -d)
+    record image "$IMAGE"   # before it exists: clean removes it if there
+    tmp=$(mktemp -d "$QS_DIR/rootfs.XXXXXX")   # in the quick start's dir: clean removes it, should this stop halfway
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp"/{bin,tmp,etc,proc,sys,dev}
     cp "$(command -v busybox)" "$tmp/bin/busybox"
     for a in $(busybox --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/bin/$a"; done
     tar -C "$tmp" -c . | docker import -c 'ENV PATH=/bin' - "$IMAGE" >/dev/null
-    record image "$IMAGE"
+    rm -rf "$tmp"
     echo "imported"
 fi
 
@@ -309,12 +338,12 @@ done
 if vsctl br-exists "$BRIDGE" && ! recorded bridge | grep -qx "$BRIDGE"; then
     fail "OVS bridge $BRIDGE exists and the quick start did not make it" "if it is a leftover, remove it (ovs-vsctl del-br $BRIDGE); then run this again"
 fi
+vsctl br-exists "$BRIDGE" || record bridge "$BRIDGE"   # ovsvlan makes it with the first network
 for vlan in 860:192.0.2 861:198.51.100; do
     net=ovsvlan-qs-v${vlan%%:*} p=${vlan#*:}
+    record network "$net"   # clean removes it only if it carries the label
     show docker network create -d ovsvlan --label "$LABEL" --opt bridge="$BRIDGE" --opt vlan="${vlan%%:*}" \
         --subnet "$p.0/24" --gateway "$p.1" "$net" >/dev/null
-    record network "$net"
-    if vsctl br-exists "$BRIDGE"; then record bridge "$BRIDGE"; fi
 done
 echo "# (docker run warns that IPv4 forwarding is disabled: that is about Docker's NAT, which ovsvlan containers do not use)"
 for c in a1:860:192.0.2.10: a2:860:192.0.2.11: b1:861:198.51.100.10:NET_ADMIN; do
@@ -323,13 +352,12 @@ for c in a1:860:192.0.2.10: a2:860:192.0.2.11: b1:861:198.51.100.10:NET_ADMIN; d
     show docker run -d --name "ovsvlan-qs-$name" --label "$LABEL" --net "ovsvlan-qs-v$vlan" --ip "$ip" \
         ${cap:+--cap-add "$cap"} "$IMAGE" sleep 1d >/dev/null
 done
-created_since   # /run/containerd/s, made by the first container's shim where dockerd was started here
 echo "# ovsvlan-qs-b1 also takes an address in VLAN 860's subnet: only the VLAN tag keeps it apart"
 show docker exec ovsvlan-qs-b1 ip addr add 192.0.2.99/24 dev eth0
 
-say "OVS ports ovsvlan made on $BRIDGE"
+say "OVS ports ovsvlan made on $BRIDGE (a spare is made ready for the network's next container)"
 for p in $(vsctl list-ports "$BRIDGE"); do
-    echo "  $p tag=$(vsctl get Port "$p" tag)"
+    echo "  $p tag=$(vsctl get Port "$p" tag) $(vsctl --if-exists get Port "$p" external_ids:ovsvlan-role | tr -d '"')"
 done
 
 step "VLAN 860: ovsvlan-qs-a1 -> ovsvlan-qs-a2" "read $LOG/ovsvlan.log, 'ovs-vsctl show' and 'docker exec ovsvlan-qs-a1 ip addr'"
@@ -342,5 +370,5 @@ echo "RESULT: VLAN 861 is isolated"
 echo
 echo "quick start: 860 talks, 861 isolated."
 echo "Left running: containers ovsvlan-qs-a1 ovsvlan-qs-a2 ovsvlan-qs-b1, networks ovsvlan-qs-v860 ovsvlan-qs-v861$(
-    recorded pid | awk '{ printf ", %s (pid %s)", $1, $2 }')."
+    recorded pid | while read -r name pid start; do ! ours_alive "$pid" "$start" || printf ', %s (pid %s)' "$name" "$pid"; done)."
 echo "Try: docker exec -it ovsvlan-qs-a1 sh; ovs-vsctl show. Remove all the quick start made: bash scripts/quickstart.sh clean"

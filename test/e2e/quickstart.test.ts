@@ -124,11 +124,19 @@ t.test('a machine already running OVS and Docker: the quick start uses them, and
   t.match(r.out, /ovsdb-server: already running/);
   t.match(r.out, /ovs-vswitchd: already running/);
   t.match(r.out, /dockerd: already running/);
-  t.same([...(await manifest(root)).pids.keys()], ['ovsvlan'], 'only the ovsvlan daemon was started');
+  const made = await manifest(root);
+  t.same([...made.pids.keys()], ['ovsvlan'], 'only the ovsvlan daemon was started');
 
+  // its ovsvlan daemon dies (or the host reboots): clean starts it again, or Docker would wait
+  // for the plugin at every removal (minutes, silent)
+  const daemon = made.pids.get('ovsvlan');
+  if (!daemon) throw new Error('no ovsvlan pid in the manifest');
+  process.kill(daemon, 'SIGKILL');
+  await waitFor('ovsvlan to be gone', async () => !pidAlive(daemon), 10_000);
   const c = await quickstart(root, cgroup, ['clean']);
   t.equal(c.exitCode, 0, 'clean succeeds');
   if (c.exitCode !== 0) t.comment(c.out);
+  t.match(c.out, /started its ovsvlan daemon again \(pid \d+\): Docker needs it to remove its networks/);
   t.ok([...ovsPids, dockerd].every(pidAlive), "the machine's OVS and dockerd still run");
   t.equal(await root.runOk('ovs-vsctl', ['list-br']), 'br-mine', 'its bridge is the only one left');
   t.same(await ovsvlanPorts(root), [], 'no ovsvlan port left');
@@ -144,4 +152,43 @@ t.test('a machine already running OVS and Docker: the quick start uses them, and
     if (![...ovsPids, dockerd].includes(p) && comm !== 'containerd' && comm !== '') others.push(`${p} ${comm}`);
   }
   t.same(others, [], "no process but the machine's OVS, dockerd and dockerd's containerd");
+});
+
+t.test('a run stopped halfway, then run again: it finishes, clean --help only helps, and clean leaves nothing', async (t) => {
+  const cgroup = `${RUN_PREFIX}-docker-qsi`;
+  const root: FreshRoot = await createFreshRoot('qsi', {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),
+  });
+  const before = await root.listing();
+  // a first run ended by SIGTERM to its process group (a closed terminal) once it has started dockerd
+  const log = `${RUN_DIR}/fresh-qsi-stopped.log`;
+  t.teardown(() => root.run('rm', ['-f', log]));
+  const stopped = root.spawnDaemon('env', [`OVSVLAN_QS_CGROUP_PARENT=/${cgroup}`, 'bash', SCRIPT], log);
+  await waitFor('the first run to start dockerd', async () => /^pid dockerd /m.test((await root.run('cat', [MANIFEST])).stdout), 300_000);
+  process.kill(-stopped, 'SIGTERM');
+  await waitFor('the first run to end', async () => !pidAlive(stopped), 30_000);
+  t.notMatch(await readFile(log, 'utf8'), /860 talks/, 'the first run was stopped before its end');
+
+  const r = await quickstart(root, cgroup);
+  t.equal(r.exitCode, 0, 'run again, the quick start succeeds');
+  if (r.exitCode !== 0) t.comment(r.out);
+  t.match(r.out, /quick start: 860 talks, 861 isolated\./);
+  t.match(r.out, /dockerd: already running/, 'it uses the dockerd the first run started');
+
+  const help = await quickstart(root, cgroup, ['clean', '--help']);
+  t.equal(help.exitCode, 0, 'clean --help succeeds');
+  t.match(help.out, /Usage: bash scripts\/quickstart\.sh \[clean\]/);
+  t.match(await root.runOk('docker', ['ps', '--format', '{{.Names}}']), /ovsvlan-qs-a1/, 'clean --help removed nothing');
+  const extra = await quickstart(root, cgroup, ['clean', 'now']);
+  t.equal(extra.exitCode, 2, 'an unknown argument is refused');
+  t.match(extra.out, /unknown argument\(s\) "clean now"; usage: bash scripts\/quickstart\.sh \[clean\]/);
+  t.equal((await root.run('test', ['-f', MANIFEST])).exitCode, 0, 'and removed nothing');
+
+  const c = await quickstart(root, cgroup, ['clean']);
+  t.equal(c.exitCode, 0, 'clean succeeds');
+  if (c.exitCode !== 0) t.comment(c.out);
+  t.same(await root.processes(), [], 'no process left: those of the stopped run are stopped too');
+  t.same(await links(root), ['lo'], 'no bridge, port or veth left');
+  t.same(await root.listing(), before, 'no file or dir left in /run, /tmp, /etc, /var/lib (/run/containerd, made by a container of the second run, too)');
 });
