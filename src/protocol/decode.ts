@@ -5,6 +5,7 @@
 // repeat at most a short prefix of what was sent (errors.ts quoted()).
 // Docker adds fields over time: fields not asked for are ignored, never refused.
 import { InvalidRequestError, quoted } from '../errors.js';
+import { parseJson, TooLargeError } from './json.js';
 
 export type Body = Record<string, unknown>;
 
@@ -12,14 +13,16 @@ export type Body = Record<string, unknown>;
  * The body as a JSON object. An empty body is an empty object: Docker sends
  * none for Activate and GetCapabilities, and a retried call can arrive empty
  * (moby pkg/plugins/client.go reuses the consumed request buffer); the fields
- * it lacks are then reported missing.
+ * it lacks are then reported missing. A large body is parsed in time slices
+ * (json.ts), so other requests are served meanwhile.
  */
-export function parseBody(raw: string | undefined): Body {
-  if (raw === undefined || raw.trim() === '') return {};
+export async function parseBody(raw: string | undefined): Promise<Body> {
+  if (raw === undefined || !/\S/.test(raw)) return {};
   let v: unknown;
   try {
-    v = JSON.parse(raw);
-  } catch {
+    v = await parseJson(raw);
+  } catch (err) {
+    if (err instanceof TooLargeError) throw new InvalidRequestError(`request body holds ${err.message}; Docker sends no such body`);
     throw new InvalidRequestError('request body is not JSON');
   }
   if (!isObject(v)) throw new InvalidRequestError('request body is not a JSON object');

@@ -7,6 +7,7 @@
 import t from 'tap';
 import { InvalidRequestError, quoted, SHOWN_CHARS } from '../../src/errors.js';
 import { parseBody, type Body } from '../../src/protocol/decode.js';
+import { AT_ONCE_CHARS, MAX_DEPTH, MAX_ITEMS, MAX_KEYS, parseJson, TooLargeError } from '../../src/protocol/json.js';
 import {
   createEndpointReq, createNetworkReq, endpointReq, gwAllocCheckReq, joinReq, releaseAddressReq, requestAddressReq, requestPoolReq,
 } from '../../src/protocol/requests.js';
@@ -104,11 +105,50 @@ for (const [name, read, body, message] of cases) {
 }
 
 t.test('bodies that are no JSON object', async (t) => {
-  t.same(parseBody(''), {}, 'empty: every field missing');
-  t.throws(() => parseBody('{"NetworkID": "a'), /request body is not JSON/, 'truncated');
-  t.throws(() => parseBody('[1,2]'), /request body is not a JSON object/);
-  t.throws(() => parseBody('null'), /request body is not a JSON object/);
-  t.same(Object.keys(parseBody('{"__proto__": {"x": 1}}')), ['__proto__'], '__proto__ stays a plain key');
+  t.same(await parseBody(''), {}, 'empty: every field missing');
+  await t.rejects(parseBody('{"NetworkID": "a'), /request body is not JSON/, 'truncated');
+  await t.rejects(parseBody('[1,2]'), /request body is not a JSON object/);
+  await t.rejects(parseBody('null'), /request body is not a JSON object/);
+  t.same(Object.keys(await parseBody('{"__proto__": {"x": 1}}')), ['__proto__'], '__proto__ stays a plain key');
+});
+
+t.test('a large body is parsed in time slices, to what JSON.parse gives', async (t) => {
+  const pad = ' '.repeat(AT_ONCE_CHARS); // past the size parsed at once, meaning unchanged
+  const valid = ['{}', '[]', '{"a":[1,-2.5e3,0,true,false,null,"x"],"b":{"c":{}}}', '"\\u00e9\\n\\"\\\\"', '{"__proto__":{"x":1},"a":1,"a":2}',
+    '[[[[[]]]]]', '{"k":"\\ud800","\\u0000":""}', '0', '-0', '1E+2', `{"s":"${'é'.repeat(50_000)}"}`, ' \t\n\r[ 1 , { "a" : [ ] } ]\n'];
+  for (const text of valid) {
+    const want: unknown = JSON.parse(text);
+    const got = await parseJson(pad + text);
+    t.same(got, want, `${text.slice(0, 40)}`);
+    if (text.includes('__proto__')) t.same(Object.keys(got as object), ['__proto__', 'a'], '__proto__ an own key, the last "a" kept');
+  }
+  const invalid = ['', '{', '{"a":1,}', '[1,]', '{"a" 1}', '{a:1}', "{'a':1}", '[01]', '[1.]', '[.5]', '[+1]', '[-]', '[tru]', '[nul]', 'nullx',
+    '["a\tb"]', '["\\x"]', '["unterminated]', '{"a":1}}', '[1 2]', '[NaN]', '[Infinity]', '{"a":1,"b"}', '["\\u12"]', '[1]x'];
+  for (const text of invalid) {
+    t.throws(() => JSON.parse(text), `JSON.parse refuses ${JSON.stringify(text)}`);
+    await t.rejects(parseJson(pad + text), SyntaxError, `and so does parseJson: ${JSON.stringify(text)}`);
+  }
+  // nesting costs no recursion, up to its bound; a hostile body past a bound is refused
+  const nested = (n: number): string => `${'['.repeat(n)}${']'.repeat(n)}`;
+  let depth = 0;
+  for (let v = await parseJson(pad + nested(MAX_DEPTH)); Array.isArray(v); v = v[0]) depth++;
+  t.equal(depth, MAX_DEPTH, `${MAX_DEPTH} nested lists`);
+  await t.rejects(parseJson(nested(5_000_000)), new TooLargeError('lists or objects nested deeper than 512 levels'), '5,000,000 nested lists');
+  await t.rejects(parseJson(`[${'0,'.repeat(MAX_ITEMS)}0]`), new TooLargeError('a list of more than 262144 items'));
+  await t.rejects(parseJson(`{${Array.from({ length: MAX_KEYS + 1 }, (_, i) => `"k${i}":0`).join(',')}}`), new TooLargeError('an object of more than 4096 keys'));
+  await t.rejects(parseBody(nested(MAX_DEPTH + 1)), /^request body is not a JSON object$/, 'a small body is JSON.parse\'s whole: no bound (it is short), parsed');
+  await t.rejects(parseBody(`{"a":${nested(5_000_000)}}`), /^request body holds lists or objects nested deeper than 512 levels; Docker sends no such body$/);
+  t.equal((await parseJson(`{"portmap":[${Array(2 * 65535).fill('{"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":8080,"HostPortEnd":8080}').join(',')}]}`) as { portmap: unknown[] }).portmap.length,
+    2 * 65535, 'Docker\'s largest body, a port map of every port twice (TCP and UDP), is parsed');
+});
+
+t.test('while a large body is parsed, other work runs (order, not time)', async (t) => {
+  const entries = Array(2 * 65535).fill('{"Proto":6,"IP":"","Port":80,"HostIP":"","HostPort":8080,"HostPortEnd":8080}').join(',');
+  const order: string[] = [];
+  const parsing = parseBody(`{"Options":{"com.docker.network.portmap":[${entries}]}}`).then(() => order.push('parsed'));
+  setImmediate(() => order.push('another request'));
+  await parsing;
+  t.same(order, ['another request', 'parsed'], 'the event loop ran before the parse of a 10 MB port map ended');
 });
 
 t.test('a caller value in an error: quoted, escaped, cut after 64 characters', async (t) => {
