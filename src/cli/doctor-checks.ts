@@ -51,6 +51,8 @@ export interface VswitchdProcess {
   pid: number | undefined;
   /** that pid is a live ovs-vswitchd */
   running: boolean;
+  /** some ovs-vswitchd runs on this host (another pidfile, another OVS instance) */
+  anyOnHost: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ export function vswitchdCheck(p: VswitchdProcess, ovs: Inventory | undefined): C
   if (behind || ovs?.datapathTypes.length === 0) {
     return fail(name, `no pidfile at ${p.pidfile}, and the database says it is not running (${behind ? cfg : 'datapath_types empty'})`, start);
   }
+  if (!p.anyOnHost) return fail(name, `not running: no pidfile at ${p.pidfile} and no ovs-vswitchd process on this host: nothing switches`, start);
   return warn(name, `no pidfile at ${p.pidfile}: cannot tell whether it runs (${cfg})`, 'check with: pidof ovs-vswitchd');
 }
 

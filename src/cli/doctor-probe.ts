@@ -3,7 +3,7 @@
 // DockerClient), and a container's side of a veth. Everything is read-only and
 // bounded in time; a process is spawned (ip, ethtool, through nsenter) only
 // where no file exists to read. What a command prints is checked before use.
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { dirname } from 'node:path';
 import { DockerClient } from '../docker/client.js';
@@ -53,12 +53,23 @@ export async function readSysctl(path: string): Promise<number | undefined> {
   return text === undefined ? undefined : Number(text.trim());
 }
 
-/** ovs-vswitchd keeps its pidfile next to the database socket (/var/run/openvswitch on Debian). */
+/**
+ * ovs-vswitchd keeps its pidfile next to the database socket (/var/run/openvswitch
+ * on Debian); without one, whether any ovs-vswitchd process runs on this host.
+ */
 export async function vswitchdProcess(ovsdb: string): Promise<VswitchdProcess> {
   const pidfile = `${dirname(parseEndpoint(ovsdb))}/ovs-vswitchd.pid`;
   const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim()) || undefined;
-  const comm = pid ? (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim() : '';
-  return { pidfile, pid, running: comm === 'ovs-vswitchd' };
+  const running = pid !== undefined && await processName(pid) === 'ovs-vswitchd';
+  return { pidfile, pid, running, anyOnHost: running || (pid === undefined && await anyProcessNamed('ovs-vswitchd')) };
+}
+
+const processName = async (pid: number | string): Promise<string> => (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+
+async function anyProcessNamed(name: string): Promise<boolean> {
+  const pids = (await readdir('/proc').catch(() => [])).filter((e) => /^\d+$/.test(e));
+  for (const pid of pids) if (await processName(pid) === name) return true;
+  return false;
 }
 
 export async function socketStat(path: string): Promise<SocketStat> {

@@ -117,14 +117,17 @@ t.test('datapath: system without the module fails', async (t) => {
 
 t.test('ovs-vswitchd: pidfile and cur_cfg', async (t) => {
   const file = '/run/openvswitch/ovs-vswitchd.pid';
-  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: true }, inventory([])).verdict, 'PASS');
-  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: true }, inventory([], { nextCfg: 6 })).verdict, 'WARN', 'running but behind');
-  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: false }, inventory([])).verdict, 'FAIL', 'stale pidfile');
-  t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false }, inventory([], { nextCfg: 6 })).verdict, 'FAIL');
-  t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false }, inventory([])).verdict, 'WARN', 'cannot tell');
-  const unread = vswitchdCheck({ pidfile: file, pid: 42, running: true }, undefined);
+  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: true, anyOnHost: true }, inventory([])).verdict, 'PASS');
+  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: true, anyOnHost: true }, inventory([], { nextCfg: 6 })).verdict, 'WARN', 'running but behind');
+  t.equal(vswitchdCheck({ pidfile: file, pid: 42, running: false, anyOnHost: true }, inventory([])).verdict, 'FAIL', 'stale pidfile');
+  t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false, anyOnHost: true }, inventory([], { nextCfg: 6 })).verdict, 'FAIL');
+  t.equal(vswitchdCheck({ pidfile: file, pid: undefined, running: false, anyOnHost: true }, inventory([])).verdict, 'WARN', 'cannot tell');
+  const unread = vswitchdCheck({ pidfile: file, pid: 42, running: true, anyOnHost: true }, undefined);
   t.equal(unread.verdict, 'PASS', 'running, OVSDB unread');
   t.notMatch(unread.detail, /every change applied/, 'claims nothing it could not read');
+  const none = vswitchdCheck({ pidfile: file, pid: undefined, running: false, anyOnHost: false }, inventory([]));
+  t.equal(none.verdict, 'FAIL', 'no pidfile and no ovs-vswitchd on the host: stopped, not "cannot tell"');
+  t.match(none.fix, /systemctl start openvswitch-switch/);
 });
 
 t.test('plugin socket: 0660 root, and Activate names both drivers', async (t) => {
