@@ -20,6 +20,7 @@ const ops = {
   offload: (n) => links.disableTxOffload(n),
   harden: (n, dp, made) => harden.hardenHostEnd(n, dp, made === 'true'),
   unhardened: (json) => harden.unhardenedHostEnds(JSON.parse(json)).then((s) => [...s]),
+  hostPort: (n, ...foreign) => harden.hardenHostPort(n).then(() => harden.fenceHostPort(n, foreign)),
   // what a burst of CreateEndpoints during a reconciliation asks at once, on the one socket
   burst: async (prefix, count) => {
     const ends = Array.from({ length: Number(count) }, (_, i) => ({ name: prefix + 'h' + i, peer: prefix + 'c' + i, datapath: 'netdev' }));
@@ -133,6 +134,49 @@ t.test('host end hardening on a netdev bridge: NOARP and the drop-all ingress fi
   await ns.execOk('ip', ['link', 'set', host, 'arp', 'on']);
   t.same(await call('unhardened', JSON.stringify([{ name: host, datapath: 'system' }])), { ok: [host] }, 'ARP turned back on is seen (system datapath)');
   await call('del', host);
+});
+
+t.test('a host port: ARP only for its own address, nothing delivered to another network\'s host_ip (IPv4 and IPv6)', async (t) => {
+  // the host port hp (own address .1) faces a container netns; another link holds the other networks' host_ips
+  const box = await createNetns(name('nlbox'));
+  t.teardown(() => box.remove());
+  const [hp, hc, other] = [name('hp'), name('hc'), name('ho')];
+  const sys = (n: Netns, ...kv: string[]): Promise<string> => n.execOk('sysctl', ['-qw', ...kv]);
+  await ns.execOk('ip', ['link', 'add', hp, 'type', 'veth', 'peer', 'name', hc, 'netns', box.name]);
+  await ns.execOk('ip', ['link', 'add', other, 'type', 'veth', 'peer', 'name', name('hq')]);
+  await sys(ns, 'net.ipv4.conf.all.arp_ignore=0', 'net.ipv6.conf.all.disable_ipv6=0', `net.ipv6.conf.${hp}.disable_ipv6=0`, `net.ipv6.conf.${other}.disable_ipv6=0`);
+  await sys(box, 'net.ipv6.conf.all.disable_ipv6=0', `net.ipv6.conf.${hc}.disable_ipv6=0`);
+  for (const [dev, addrs] of [[hp, ['10.77.1.1/24', 'fd77:1::1/64']], [other, ['10.77.2.1/24', 'fd77:2::1/64', 'fd77:3::1/64']]] as const) {
+    for (const a of addrs) await ns.ip(['addr', 'add', a, 'dev', dev, ...(a.includes(':') ? ['nodad'] : [])]);
+    await ns.ip(['link', 'set', dev, 'up']);
+  }
+  await box.ip(['addr', 'add', '10.77.1.2/24', 'dev', hc]);
+  await box.ip(['addr', 'add', 'fd77:1::2/64', 'dev', hc, 'nodad']);
+  await box.ip(['addr', 'add', '10.77.2.9/24', 'dev', hc]); // an address in the other network's subnet
+  await box.ip(['link', 'set', hc, 'up']);
+  await box.ip(['-6', 'route', 'add', 'fd77::/16', 'via', 'fd77:1::1']);
+  // IP to the other's host_ip goes to hp's MAC whatever ARP says (a static route, as an attacker would), from hc's own address
+  await box.ip(['route', 'add', '10.77.2.1/32', 'via', '10.77.1.1']);
+  const reach = async (): Promise<Record<string, boolean>> => {
+    const out: Record<string, boolean> = {};
+    for (const a of ['10.77.1.1', 'fd77:1::1', '10.77.2.1', 'fd77:2::1', 'fd77:3::1']) {
+      const from = a.includes(':') ? 'fd77:1::2' : '10.77.1.2';
+      out[a] = (await box.exec('busybox', [a.includes(':') ? 'ping6' : 'ping', '-c', '1', '-W', '2', '-I', from, a])).exitCode === 0;
+    }
+    const arp = await box.exec('busybox', ['arping', '-c', '2', '-w', '3', '-I', hc, '-s', '10.77.2.9', '10.77.2.1']);
+    out['arp 10.77.2.1'] = /reply from/i.test(arp.stdout);
+    return out;
+  };
+  const open = { '10.77.1.1': true, 'fd77:1::1': true, '10.77.2.1': true, 'fd77:2::1': true, 'fd77:3::1': true, 'arp 10.77.2.1': true };
+  t.same(await reach(), open, 'control: as Linux has it, the port answers and delivers for every address of the host');
+  t.same(await call('hostPort', hp, '10.77.2.1', 'fd77:2::1', 'fd77:3::1'), { ok: null });
+  t.same(await reach(), { ...open, '10.77.2.1': false, 'fd77:2::1': false, 'fd77:3::1': false, 'arp 10.77.2.1': false },
+    'hardened and fenced: its own addresses only (NDP included), no ARP answer for another\'s');
+  t.equal((await ns.execOk('sysctl', ['-n', `net.ipv4.conf.${hp}.arp_ignore`, `net.ipv4.conf.${hp}.arp_announce`])).split('\n').join(' '), '1 2', 'arp_ignore 1, arp_announce 2');
+  t.same(await call('hostPort', hp, 'fd77:3::1'), { ok: null }, 'the fence replaced: one foreign address left');
+  t.same(await reach(), { ...open, 'fd77:3::1': false, 'arp 10.77.2.1': false }, 'only that one is kept out');
+  await call('del', hp);
+  await call('del', other);
 });
 
 t.test('many requests and dumps at once on the one socket all get their answers', async (t) => {
