@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** `ovsvlan help [COMMAND]`: that command's help, or an error naming what is not a command. */
 function help(topic: readonly string[]): number {
-  if (topic.length === 0) return helpOn(mainHelp());
+  if (topic.length === 0 || (topic.length === 1 && (topic[0] === '--help' || topic[0] === '-h'))) return helpOn(mainHelp());
   const command = findCommand(topic.slice(0, 2).join(' ')) ?? (topic.length === 1 ? findCommand(topic[0]) : undefined);
   if (command) return helpOn(commandHelp(command));
   const group = COMMANDS.filter((c) => c.name.startsWith(`${topic[0]} `));

@@ -15,7 +15,10 @@ export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
   const config = resolveConfig(cl.settings, env);
   const report = await settledReport(async () => statusReport(await gatherFacts(config), config.leaseGraceMs));
   process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
-  if (report.unreadable.some((u) => u.source === 'state' || u.source === 'ovs' || u.source === 'etcd')) return 2;
+  const missing = report.unreadable.filter((u) => u.source === 'state' || u.source === 'ovs' || u.source === 'etcd');
+  // the report (stdout) says it too, where a script reading the JSON looks; stderr is where a person looks
+  for (const u of missing) process.stderr.write(`ovsvlan status: cannot read ${u.source}: ${u.error}\n`);
+  if (missing.length > 0) return 2;
   return report.drift.length > 0 ? 1 : 0;
 }
 

@@ -87,6 +87,10 @@ t.test('ovsvlan status', async (t) => {
     t.equal(r.exitCode, 2);
     t.match(r.stdout, /cannot read ovs: OVSDB at unix:\/nonexistent\/db\.sock: no answer within 3 s \(last attempt: connect ENOENT \/nonexistent\/db\.sock\)/,
       'names the endpoint and why the last attempt failed');
+    t.match(r.stderr, /^ovsvlan status: cannot read ovs: OVSDB at unix:\/nonexistent\/db\.sock: /, 'and says so on stderr');
+    const json = await ovsvlanCli(host, ['status', '--json'], { OVSVLAN_OVSDB: 'unix:/nonexistent/db.sock' });
+    t.equal(json.exitCode, 2);
+    t.match((JSON.parse(json.stdout) as StatusReport).unreadable, [{ source: 'ovs' }], '--json stays one valid document');
   });
 
   await t.test('--help, bad flags', async (t) => {
@@ -113,6 +117,9 @@ t.test('ovsvlan status', async (t) => {
     t.equal(helpBogus.exitCode, 2, 'help on an unknown command: usage error');
     t.match(helpBogus.stderr, /unknown command "bogus"/);
     t.equal(helpBogus.stdout, '');
+    const helpHelp = await ovsvlanCli(host, ['help', '--help']);
+    t.equal(helpHelp.exitCode, 0, 'help --help: the main help');
+    t.match(helpHelp.stdout, /^usage: ovsvlan COMMAND/);
     const group = await ovsvlanCli(host, ['ipam', '--help']);
     t.equal(group.exitCode, 0, 'the first word of a two-word command: its commands');
     t.match(group.stdout, /usage: ovsvlan ipam COMMAND.*ipam reclaim/s);
