@@ -131,9 +131,12 @@ function userEnv(extra: Record<string, string>): Record<string, string> {
   return { ...env, PATH: path, ...extra };
 }
 
-/** Copies the files git tracks (as they are in the work tree) to `dest`: what a fresh clone holds. */
+/**
+ * Copies the work tree's files that git tracks or would track (not ignored: no node_modules or dist)
+ * to `dest`: what a fresh clone of this work tree, committed, would hold.
+ */
 async function freshCopy(dest: string): Promise<void> {
-  const files = (await runOk('git', ['ls-files', '-z'], { cwd: REPO_ROOT })).split('\0').filter((f) => f && existsSync(join(REPO_ROOT, f)));
+  const files = (await runOk('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO_ROOT })).split('\0').filter((f) => f && existsSync(join(REPO_ROOT, f)));
   const list = join(dest, '..', 'files');
   await writeFile(list, `${files.join('\0')}\0`);
   await runOk('sh', ['-c', 'tar -C "$1" --null -T "$2" -cf - | tar -C "$3" -xf -', 'sh', REPO_ROOT, list, dest]);
