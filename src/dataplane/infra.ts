@@ -35,7 +35,8 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
     }
     await hardenHostPort(names.host); // before setAddress brings it up
     await setAddress(names.host, net.hostIp);
-    await fenceHostPorts(ctx);
+    // a new address is kept out of every other host port; a repair only fences this network's own
+    await fenceHostPorts(ctx, repair ? net.id : undefined);
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
@@ -62,20 +63,21 @@ export async function removeInfra(ctx: DataplaneContext, net: NetworkRecord): Pr
 }
 
 /**
- * Gives every network's host port the filter that keeps out packets to the
- * other networks' host_ips (link/harden.ts fenceHostPort), from the records as
- * they are now: run when a network with a host_ip is made, repaired or
- * removed. One at a time, so the last run has the latest records. A port
- * whose link is missing is skipped (applyInfra makes it).
+ * Gives every network's host port (`only`: that network's) the filter that
+ * keeps out packets to the other networks' host_ips (link/harden.ts
+ * fenceHostPort), from the records as they are now: run when a network with a
+ * host_ip is made or removed (every port), or repaired (its own). One at a
+ * time, so the last run has the latest records. A port whose link is missing
+ * is skipped (applyInfra makes it).
  */
-export async function fenceHostPorts(ctx: DataplaneContext): Promise<void> {
+export async function fenceHostPorts(ctx: DataplaneContext, only?: string): Promise<void> {
   await ctx.locks.run(HOST_PORTS_LOCK, async () => {
     const ports = ctx.state.networks().flatMap((n) => {
       const name = n.hostIp ? portNamesOf(n).host : undefined;
-      return name && n.hostIp ? [{ name, address: n.hostIp.split('/')[0] ?? '' }] : [];
+      return name && n.hostIp ? [{ network: n.id, name, address: n.hostIp.split('/')[0] ?? '' }] : [];
     });
     for (const port of ports) {
-      if (!(await getLink(port.name))) continue;
+      if ((only !== undefined && port.network !== only) || !(await getLink(port.name))) continue;
       await fenceHostPort(port.name, ports.filter((p) => p.name !== port.name).map((p) => p.address));
     }
   });
