@@ -23,6 +23,7 @@
 #   --record FILE  append the names of the packages installed here to FILE, one a line
 #   --dry-run      print what would be installed (or why nothing can be) and change nothing
 # Example: bash scripts/install-deps.sh --quickstart --dry-run
+[ -n "${BASH_VERSION:-}" ] || { echo "install-deps: run it with bash: bash $0" >&2; exit 2; }   # sh (dash) stops at set -E
 set -Eeuo pipefail
 export PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLICY=/usr/sbin/policy-rc.d
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
             RECORD=$2; shift ;;
         --record=*) RECORD=${1#--record=} ;;
         --dry-run) DRY_RUN=1 ;;
-        -h | --help) sed -n '2,/^set -E/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,/^set -E/s/^# \{0,1\}//p' "$0"; exit 0 ;;
         *) echo "install-deps: unknown argument \"$1\" (see --help)" >&2; exit 2 ;;
     esac
     shift

@@ -79,3 +79,11 @@ t.test('install-deps: --record never takes the next flag for its file', async (t
   t.equal(r.exitCode, 2);
   t.match(r.stderr, /--record needs a file/);
 });
+
+t.test('install-deps and the quick start run with sh (dash) say to use bash, exit 2', async (t) => {
+  for (const [script, name] of [[SCRIPT, 'install-deps'], [SCRIPT.replace('install-deps.sh', 'quickstart.sh'), 'quickstart']] as const) {
+    const r = await run('sh', [script, '--help'], { env: { PATH } });
+    t.equal(r.exitCode, 2, `sh ${name}`);
+    t.match(r.stderr, new RegExp(`^${name}: run it with bash: bash `));
+  }
+});
