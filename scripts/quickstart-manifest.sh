@@ -136,7 +136,7 @@ clean() {
         findmnt -rn -o TARGET | awk -v p="$x/" 'index($0, p) == 1' | sort -r | xargs -r -d '\n' umount -l
         rm -rf "$x" && echo "  removed $x/"
     done < <(recorded made-dir | tac)
-    [ -z "$pkgs" ] || echo "Packages the quick start installed, left installed: ${pkgs% }; to remove them: apt-get remove ${pkgs% } && apt-get autoremove"
+    [ -z "$pkgs" ] || echo "Packages the quick start installed, left installed: ${pkgs% } (Debian enables their services, e.g. docker and openvswitch-switch, for the next boot); to remove them: apt-get remove ${pkgs% } && apt-get autoremove"
     [ "$kept" = 0 ] || { echo "quickstart clean: done, but left what is said above" >&2; return 1; }
     echo "quickstart clean: done"
 }
