@@ -120,7 +120,7 @@ export function socketCheck(path: string, stat: Read<SocketStat>): Check {
   const name = 'plugin-socket';
   if (!stat.ok) return warn(name, `cannot look at ${path}: ${stat.error}`, 'run ovsvlan doctor as root');
   const s = stat.value;
-  if (s.kind === 'missing') return fail(name, `nothing at ${s.path}: the daemon is not running here`, 'systemctl start ovsvlan (or ovsvlan daemon), or give its socket with --socket');
+  if (s.kind === 'missing') return fail(name, `nothing at ${s.path} (nor a managed plugin's socket of that name one directory down): the daemon is not running here`, 'systemctl start ovsvlan (or ovsvlan daemon), or give its socket with --socket');
   if (s.kind === 'other') return fail(name, `${s.path} is not a socket`, `systemctl restart ovsvlan (it replaces ${s.path})`);
   const mode = (s.mode & 0o777).toString(8).padStart(4, '0');
   if (mode !== '0660' || s.uid !== 0) {

@@ -5,7 +5,7 @@
 // where no file exists to read. What a command prints is checked before use.
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { DockerClient } from '../docker/client.js';
 import { exec, execOk } from '../link/exec.js';
 import { parseEndpoint } from '../ovsdb/client.js';
@@ -70,6 +70,21 @@ async function anyProcessNamed(name: string): Promise<boolean> {
   const pids = (await readdir('/proc').catch(() => [])).filter((e) => /^\d+$/.test(e));
   for (const pid of pids) if (await processName(pid) === name) return true;
   return false;
+}
+
+/**
+ * The plugin socket: `path` itself or, where nothing is there, the socket of
+ * that name one directory down (/run/docker/plugins/ID/ovsvlan.sock), where
+ * Docker puts a managed plugin's; `path` when neither exists.
+ */
+export async function findSocket(path: string): Promise<string> {
+  if (await lstat(path).then(() => true, () => false)) return path;
+  const dir = dirname(path);
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const candidate = `${dir}/${entry.name}/${basename(path)}`;
+    if (entry.isDirectory() && (await lstat(candidate).then((st) => st.isSocket(), () => false))) return candidate;
+  }
+  return path;
 }
 
 export async function socketStat(path: string): Promise<SocketStat> {

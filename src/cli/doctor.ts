@@ -18,7 +18,9 @@ import {
 import {
   ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks, type OffloadFact,
 } from './doctor-network.js';
-import { containerPid, containerTxChecksum, dockerVersion, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess } from './doctor-probe.js';
+import {
+  containerPid, containerTxChecksum, dockerVersion, findSocket, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess,
+} from './doctor-probe.js';
 import { attempt, gatherFacts, type Facts, type Read } from './facts.js';
 
 /** Containers whose veth is looked at (one Docker call and two short spawns each); the others are counted. */
@@ -32,12 +34,13 @@ export async function runDoctor(cl: CommandLine, env: Env): Promise<number> {
 
 /** Every check, in the order an operator fixes them: OVS, the daemon, Docker, then the host's settings per network. */
 export async function doctor(config: Config): Promise<Check[]> {
+  const socket = await findSocket(config.socket);
   const [facts, vswitchd, datapath, sock, activation, docker, rpAll, forward] = await Promise.all([
     gatherFacts(config),
     vswitchdProcess(config.ovsdb),
     resolveDatapath('auto'),
-    attempt(() => socketStat(config.socket)),
-    attempt(() => unixRequest(config.socket, 'POST', '/Plugin.Activate')),
+    attempt(() => socketStat(socket)),
+    attempt(() => unixRequest(socket, 'POST', '/Plugin.Activate')),
     config.docker ? attempt(() => dockerVersion(config.docker)) : undefined,
     readSysctl('net/ipv4/conf/all/rp_filter'),
     readSysctl('net/ipv4/ip_forward'),
@@ -52,7 +55,7 @@ export async function doctor(config: Config): Promise<Check[]> {
     ? pass('state', `${count(networks.length, 'network')}, ${count(endpoints.length, 'endpoint')} recorded in ${config.stateDir}`)
     : fail('state', `cannot read the records in ${config.stateDir}: ${facts.state.error}; the checks of networks are skipped`,
       'journalctl -u ovsvlan tells what the daemon made of them'));
-  out.push(socketCheck(config.socket, sock), activateCheck(config.socket, activation), dockerCheck(config.docker, docker));
+  out.push(socketCheck(socket, sock), activateCheck(socket, activation), dockerCheck(config.docker, docker));
   out.push(ipForwardCheck(forward, networks));
 
   const wanted = [...wantedPorts(networks, endpoints).values()];

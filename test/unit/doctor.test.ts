@@ -1,7 +1,11 @@
 // `ovsvlan doctor`'s decisions, fed what the host would show: rp_filter's
 // effective value, MTUs against networks, the Docker versions that crash with
 // remote drivers, trunks that miss a VLAN, the socket's mode, and the lines they print.
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import t from 'tap';
+import { findSocket } from '../../src/cli/doctor-probe.js';
 import {
   activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, socketCheck, vswitchdCheck, type Check,
 } from '../../src/cli/doctor-checks.js';
@@ -166,6 +170,23 @@ t.test('tunnels: the remotes a network names, and a mesh network\'s tunnel ports
   const found = tunnelsOf([vx, mesh, net({})], ovs).map(({ n, remote }) => `${n.key} ${remote}`);
   t.same(found, ['5001 10.0.0.2', '5002 10.0.0.3', '5002 10.0.0.4'], 'a mesh network\'s peers are checked too; another network\'s or bridge\'s are not');
   t.same(tunnelsOf([mesh], undefined), [], 'OVSDB unread: no mesh tunnel known');
+});
+
+t.test('the plugin socket: the path given, else a managed plugin\'s of that name one directory down', async (t) => {
+  const dir = await mkdtemp(`${tmpdir()}/doctor-`);
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const given = `${dir}/ovsvlan.sock`;
+  t.equal(await findSocket(given), given, 'nothing anywhere: the path given');
+  await mkdir(`${dir}/0123abcd`);
+  await mkdir(`${dir}/other`);
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(`${dir}/0123abcd/ovsvlan.sock`, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  t.equal(await findSocket(given), `${dir}/0123abcd/ovsvlan.sock`, 'the managed plugin\'s (Docker puts it in a directory named by the plugin ID)');
+  const own = createServer();
+  await new Promise<void>((resolve) => own.listen(given, resolve));
+  t.teardown(() => new Promise<void>((resolve) => own.close(() => resolve())));
+  t.equal(await findSocket(given), given, 'the path given wins when it exists');
 });
 
 t.test('lines and exit status', async (t) => {
