@@ -154,16 +154,21 @@ t.test('the README\'s Production install commands work as written in a fresh clo
     const install = blockCommands(readme, 'Production install', 0);
     t.ok(install.some((c) => c.includes('npm pack')) && install.some((c) => c.startsWith('ovsvlan install-service')), install.join('; '));
 
-    // as root in the clone, but with npm's global prefix here and the files install-service writes in tmpfs:
-    // a private mount namespace (where systemd's marker /run/systemd/system is hidden too, so no systemctl runs)
+    // as root in the clone, but with npm's global prefix here and the /etc directories install-service writes
+    // bound to directories here, in a private mount namespace (where systemd's marker /run/systemd/system is
+    // hidden too, so no systemctl runs)
     const prefix = join(dir, 'global');
-    const script = ['set -e', ...systemDirs.map((d) => `mount -t tmpfs ovsvlan-test ${d}`),
-      'if [ -d /run/systemd ]; then mount -t tmpfs ovsvlan-test /run/systemd; fi',
-      ...install, 'echo "--- unit"', 'cat /etc/systemd/system/ovsvlan.service', 'echo "--- settings"', 'cat /etc/default/ovsvlan'].join('\n');
+    const etc = systemDirs.map((d) => [join(dir, 'etc', d.replaceAll('/', '_')), d] as const);
+    for (const [here] of etc) await mkdir(here, { recursive: true });
+    const inPrivateRoot = (commands: readonly string[]): string[] => ['unshare', '-m', '--propagation', 'private', 'bash', '-c',
+      ['set -e', ...etc.map(([here, there]) => `mount --bind ${here} ${there}`),
+        'if [ -d /run/systemd ]; then mount -t tmpfs ovsvlan-test /run/systemd; fi', ...commands].join('\n')];
+    const script = inPrivateRoot([...install, 'echo "--- unit"', 'cat /etc/systemd/system/ovsvlan.service', 'echo "--- settings"', 'cat /etc/default/ovsvlan']);
     const env = userEnv({ npm_config_prefix: prefix, npm_config_prefer_offline: 'true', npm_config_audit: 'false',
       npm_config_fund: 'false' });
     env['PATH'] = `${prefix}/bin:${env['PATH'] ?? ''}`;
-    const r = await run('unshare', ['-m', '--propagation', 'private', 'bash', '-c', script], { cwd: clone, env, extendEnv: false, timeout: 900_000 });
+    const [cmd = 'unshare', ...args] = script;
+    const r = await run(cmd, args, { cwd: clone, env, extendEnv: false, timeout: 900_000 });
     t.equal(r.exitCode, 0, r.exitCode === 0 ? 'the commands succeed as written' : `the commands fail: ${r.stderr.slice(-1500)}`);
     t.match(r.stdout, 'wrote /etc/systemd/system/ovsvlan.service');
     t.match(r.stdout, 'wrote /etc/default/ovsvlan');
@@ -188,5 +193,20 @@ t.test('the README\'s Production install commands work as written in a fresh clo
         t.match(listed.stdout, new RegExp(`^${daemon.pid} `, 'm'), `${cmd} ${args.join(' ')}: pgrep lists its PID`);
         await stopPid(daemon.pid);
       }
+    });
+
+    await t.test('the README\'s Uninstall commands, as written (systemctl recorded, not run)', async (t) => {
+      const uninstall = blockCommands(readme, 'Production install', 2);
+      t.ok(uninstall.some((c) => c.startsWith('npm uninstall -g')), uninstall.join('; '));
+      const fakeBin = join(dir, 'fake-bin');
+      await mkdir(fakeBin);
+      await writeFile(join(fakeBin, 'systemctl'), `#!/bin/sh\necho "$*" >> ${fakeBin}/calls\n`, { mode: 0o755 });
+      const [cmd = 'unshare', ...args] = inPrivateRoot([...uninstall, 'ls -A /etc/systemd/system /etc/default']);
+      const u = await run(cmd, args, { cwd: clone, env: { ...env, PATH: `${fakeBin}:${env['PATH'] ?? ''}` }, extendEnv: false, timeout: 300_000 });
+      t.equal(u.exitCode, 0, u.exitCode === 0 ? 'the commands succeed as written' : `the commands fail: ${u.stderr.slice(-1500)}`);
+      t.equal(u.stdout.includes('ovsvlan'), false, 'the unit and the settings file are gone');
+      t.same((await readFile(join(fakeBin, 'calls'), 'utf8')).trim().split('\n'), ['disable --now ovsvlan', 'daemon-reload']);
+      t.notOk(existsSync(join(prefix, 'bin', 'ovsvlan')), 'npm removed the ovsvlan command');
+      t.notOk(existsSync(join(prefix, 'lib', 'node_modules', 'ovsvlan')), 'and the package');
     });
   });
