@@ -103,11 +103,14 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
 
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath, cluster: cluster?.hostId,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
-  ovsdb.connect().catch((err: unknown) => log.error({ err }, 'OVSDB connection abandoned'));
+  let closing = false;
+  // close() ends a connection still being tried: that is no error
+  ovsdb.connect().catch((err: unknown) => { if (!closing) log.error({ err }, 'OVSDB connection abandoned'); });
 
   return {
     reconcile: runReconcile,
     close: async () => {
+      closing = true;
       await reviver.close();
       scheduler.close();
       await metricsServer?.close();

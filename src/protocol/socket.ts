@@ -3,7 +3,7 @@
 // Requests that arrive before the daemon is ready wait for it; none is refused.
 // Kept free of heavy imports: main.ts loads this before the rest of the daemon.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -44,6 +44,7 @@ export async function openSocket(path: string): Promise<PluginSocket> {
   }
   await mkdir(dirname(path), { recursive: true });
   if (await socketAnswers(path)) throw new OvsvlanError('OVSVLAN_ERR_CONFIG', `another process is serving ${path}; stop it first`);
+  await refuseNonSocket(path);
   await listen(server, hidden);
   const close = (): Promise<void> => new Promise<void>((resolve) => {
     server.close(() => resolve());
@@ -67,6 +68,17 @@ export async function openSocket(path: string): Promise<PluginSocket> {
       await close();
     },
   };
+}
+
+/** Only a stale socket file is replaced: a file, directory or link at `path` is the operator's, never removed. */
+async function refuseNonSocket(path: string): Promise<void> {
+  const found = await lstat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!found || found.isSocket()) return;
+  const what = found.isDirectory() ? 'a directory' : found.isSymbolicLink() ? 'a symbolic link' : found.isFile() ? 'a regular file' : 'not a socket';
+  throw new ConfigError(`OVSVLAN_SOCKET: ${quoted(path)} is ${what}, not a socket; ovsvlan replaces only a stale socket there: remove it, or give another path`);
 }
 
 /** True when something accepts connections on the Unix socket. */

@@ -1,7 +1,7 @@
 // HTTP framing as Docker speaks it, over a real Unix socket: no Content-Type,
 // empty bodies, errors as 500 {"Err"}, never an empty body.
 import t from 'tap';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,4 +66,15 @@ t.test('framing', async (t) => {
     const big = await post(sock, '/Echo.Id', `{"NetworkID":"${'x'.repeat(17 * 1024 * 1024)}"}`);
     t.same([big.status, JSON.parse(big.body)], [500, { Err: 'request body is larger than 16 MiB' }], 'a body over 16 MiB is read to its end and refused, not reset');
   }
+});
+
+t.test('only a stale socket file is replaced: a file or directory at the socket path is refused and left alone', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ovsvlan-srv-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'file.sock'), 'the operator\'s\n');
+  await mkdir(join(dir, 'dir.sock'));
+  await t.rejects(openSocket(join(dir, 'file.sock')), /^OVSVLAN_SOCKET: ".*\/file\.sock" is a regular file, not a socket; ovsvlan replaces only a stale socket there/);
+  t.equal(await readFile(join(dir, 'file.sock'), 'utf8'), 'the operator\'s\n', 'the file is kept');
+  await t.rejects(openSocket(join(dir, 'dir.sock')), /^OVSVLAN_SOCKET: ".*\/dir\.sock" is a directory, not a socket/);
+  t.same((await readdir(dir)).sort(), ['dir.sock', 'file.sock'], 'nothing else made, no hidden socket left');
 });
