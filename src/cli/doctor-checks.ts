@@ -38,9 +38,16 @@ export const RECONCILE = 'systemctl reload ovsvlan (or kill -HUP the daemon): re
 export const netName = (n: NetworkRecord): string =>
   `network ${shortId(n.id)} (${n.mode === 'vlan' ? `vlan ${n.vlan}` : `${n.mode} ${n.mode === 'vxlan' ? 'vni' : 'key'} ${n.key}`})`;
 
-export function ovsdbCheck(endpoint: string, ovs: Read<Inventory>): Check {
+/**
+ * OVSDB answers, and the version of Open vSwitch: `ovs_version` in the
+ * database (ovs-ctl writes it), else what the running ovs-vswitchd says
+ * (`binaryVersion`: OVS started without ovs-ctl records none).
+ */
+export function ovsdbCheck(endpoint: string, ovs: Read<Inventory>, binaryVersion?: string): Check {
   if (!ovs.ok) return fail('ovsdb', `cannot read ${ovs.error}`, `${START_OVS}, or give its socket with --ovsdb`);
-  const version = ovs.value.ovsVersion ? `Open vSwitch ${ovs.value.ovsVersion}` : 'Open vSwitch (ovs_version not recorded in the database)';
+  const version = ovs.value.ovsVersion ? `Open vSwitch ${ovs.value.ovsVersion}`
+    : binaryVersion ? `Open vSwitch ${binaryVersion} (ovs-vswitchd --version; no ovs_version in the database)`
+      : 'Open vSwitch (ovs_version not recorded in the database)';
   return pass('ovsdb', `${version} at ${endpoint}`);
 }
 

@@ -3,6 +3,7 @@
 // DockerClient), and a container's side of a veth. Everything is read-only and
 // bounded in time; a process is spawned (ip, ethtool, through nsenter) only
 // where no file exists to read. What a command prints is checked before use.
+import { execFile } from 'node:child_process';
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { basename, dirname } from 'node:path';
@@ -62,6 +63,15 @@ export async function vswitchdProcess(ovsdb: string): Promise<VswitchdProcess> {
   const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim()) || undefined;
   const running = pid !== undefined && await processName(pid) === 'ovs-vswitchd';
   return { pidfile, pid, running, anyOnHost: running || (pid === undefined && await anyProcessNamed('ovs-vswitchd')) };
+}
+
+/** What the running ovs-vswitchd reports with --version (`ovs-vswitchd (Open vSwitch) 3.1.0` → 3.1.0); undefined when it cannot tell. */
+export function vswitchdVersion(pid: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile(`/proc/${pid}/exe`, ['--version'], { timeout: HTTP_TIMEOUT_MS }, (err, stdout) => {
+      resolve(err ? undefined : /\(Open vSwitch\) (\S+)/.exec(stdout)?.[1]);
+    });
+  });
 }
 
 const processName = async (pid: number | string): Promise<string> => (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();

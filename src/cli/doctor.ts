@@ -19,7 +19,7 @@ import {
   ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks, type OffloadFact,
 } from './doctor-network.js';
 import {
-  containerPid, containerTxChecksum, dockerVersion, findSocket, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess,
+  containerPid, containerTxChecksum, dockerVersion, findSocket, readSysctl, socketStat, unixRequest, vethPeers, vswitchdProcess, vswitchdVersion,
 } from './doctor-probe.js';
 import { attempt, gatherFacts, type Facts, type Read } from './facts.js';
 
@@ -48,7 +48,8 @@ export async function doctor(config: Config): Promise<Check[]> {
   const ovs = facts.ovs.ok ? facts.ovs.value : undefined;
   const networks = facts.state.ok ? Object.values(facts.state.value.networks) : [];
   const endpoints = facts.state.ok ? Object.values(facts.state.value.endpoints) : [];
-  const out: Check[] = [ovsdbCheck(config.ovsdb, facts.ovs), vswitchdCheck(vswitchd, ovs)];
+  const binaryVersion = !ovs?.ovsVersion && vswitchd.running && vswitchd.pid ? await vswitchdVersion(vswitchd.pid) : undefined;
+  const out: Check[] = [ovsdbCheck(config.ovsdb, facts.ovs, binaryVersion), vswitchdCheck(vswitchd, ovs)];
   if (ovs) out.push(portErrorsCheck(ovs));
   out.push(datapathCheck(config.datapath, datapath === 'system', ovs, new Set(networks.map((n) => n.bridge))));
   out.push(facts.state.ok

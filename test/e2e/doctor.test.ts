@@ -49,6 +49,7 @@ t.test('ovsvlan doctor', async (t) => {
     t.equal(r.exitCode, 0, `exit 0\n${r.stdout}${r.stderr}`);
     t.same(r.stdout.split('\n').filter((l) => l && !l.startsWith('PASS  ')), [], 'no WARN or FAIL');
     t.match(lines(r.stdout, 'PASS', 'ovsdb')[0], `at ${host.ovs.endpoint}`);
+    t.match(lines(r.stdout, 'PASS', 'ovsdb')[0], /Open vSwitch \d+\.\d+\.\d+/, 'its version, though OVS was started without ovs-ctl');
     t.match(lines(r.stdout, 'PASS', 'ovs-vswitchd')[0], /running \(pid \d+\)/);
     t.match(lines(r.stdout, 'PASS', 'datapath')[0], /userspace \(netdev\)/);
     t.match(lines(r.stdout, 'PASS', 'plugin-socket')[0], /mode 0660, owner root/);

@@ -5,9 +5,9 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import t from 'tap';
-import { findSocket } from '../../src/cli/doctor-probe.js';
+import { findSocket, vswitchdVersion } from '../../src/cli/doctor-probe.js';
 import {
-  activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, socketCheck, vswitchdCheck, type Check,
+  activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, ovsdbCheck, socketCheck, vswitchdCheck, type Check,
 } from '../../src/cli/doctor-checks.js';
 import {
   carriedVlans, effectiveRpFilter, ipForwardCheck, offloadChecks, rpFilterCheck, sysctlIfName, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks,
@@ -187,6 +187,15 @@ t.test('the plugin socket: the path given, else a managed plugin\'s of that name
   await new Promise<void>((resolve) => own.listen(given, resolve));
   t.teardown(() => new Promise<void>((resolve) => own.close(() => resolve())));
   t.equal(await findSocket(given), given, 'the path given wins when it exists');
+});
+
+t.test('ovsdb: the version from the database, else from the running ovs-vswitchd', async (t) => {
+  t.match(ovsdbCheck('unix:/db', ok(inventory([]))).detail, /^Open vSwitch 3\.1\.0 at unix:\/db$/);
+  const started = ok(inventory([], { ovsVersion: undefined }));
+  t.match(ovsdbCheck('unix:/db', started, '3.1.0').detail, /^Open vSwitch 3\.1\.0 \(ovs-vswitchd --version; no ovs_version in the database\)/,
+    'OVS started without ovs-ctl: the binary tells');
+  t.match(ovsdbCheck('unix:/db', started).detail, /not recorded/);
+  t.equal(await vswitchdVersion(2 ** 22 + 1), undefined, 'no such process: undefined');
 });
 
 t.test('lines and exit status', async (t) => {
