@@ -15,21 +15,25 @@
 //   filter at tc ingress (clsact + cls_bpf "ret TC_ACT_SHOT", direct action:
 //   no matchall or gact module needed) leaves OVS every frame and the stack
 //   none: ARP, IPv4, IPv6 and anything else.
-// On both: NOARP (set when the link is made: createVethPair) and IPv6 off on
-// the link (written to /proc, no spawn), so the end also sends nothing. Where
-// /proc/sys is read-only (a managed plugin: Docker's default spec) the end
-// keeps IPv6, which the filter or OVS still keeps from the host's stack.
+// On both: NOARP (set when the link is made: createVethPair), IPv6 address
+// generation none (rtnetlink: no link-local address, so no duplicate address
+// detection and no router solicitation into the VLAN even where IPv6 stays
+// on), and IPv6 off on the link (written to /proc, no spawn), so the end
+// also sends nothing. Where /proc/sys is read-only (a managed plugin:
+// Docker's default spec) the end keeps IPv6, quiet, and the filter or OVS
+// still keeps its traffic from the host's stack.
 // ovs-vswitchd deletes an `ingress` qdisc on its ports when it (re)applies
 // ingress policing; it names that kind, so the kernel leaves `clsact` alone.
-// Cost per container: one file write, and on netdev three rtnetlink requests
-// (the link's index, the qdisc, the filter); no process.
+// Cost per container: one file write, one rtnetlink request (address
+// generation), and on netdev three more (the link's index, the qdisc, the
+// filter); no process.
 import { constants, readFileSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import { OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
 import { parseAddress } from '../ipam/address.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
-import { getLink, listLinks, setIpv4Conf, setNoArp, type LinkInfo } from './links.js';
+import { getLink, listLinks, setIpv4Conf, setIpv6Quiet, setNoArp, type LinkInfo } from './links.js';
 
 /** classic BPF `ret #2` (BPF_RET|BPF_K, TC_ACT_SHOT), run in direct-action mode: drops every frame */
 const DROP_ALL: readonly SockFilter[] = [{ code: 6, jt: 0, jf: 0, k: 2 }];
@@ -60,6 +64,7 @@ async function ipv6Settable(): Promise<boolean> {
 export async function hardenHostEnd(name: string, datapath: DatapathType, made = false): Promise<void> {
   if (!SAFE_NAME.test(name)) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot harden link "${name.slice(0, 64)}": not an interface name ovsvlan makes`);
   if (!made) await setNoArp(name);
+  await setIpv6Quiet(name);
   if (await ipv6Settable()) await disableIpv6(name);
   if (datapath === 'netdev') await dropIngress(name);
 }
@@ -177,7 +182,8 @@ export async function unhardenedHostEnds(ends: readonly HostEnd[], dumped?: Read
   const present = ends.filter((e) => SAFE_NAME.test(e.name) && links.has(e.name));
   const checkIpv6 = await ipv6Settable();
   for (const e of present) {
-    if (!links.get(e.name)?.noarp || (checkIpv6 && !ipv6Off(e.name))) out.add(e.name);
+    const link = links.get(e.name);
+    if (!link?.noarp || link.ipv6Quiet === false || (checkIpv6 && !ipv6Off(e.name))) out.add(e.name);
   }
   for (const e of present.filter((x) => x.datapath === 'netdev')) {
     const filters = await ingressFilters(links.get(e.name)?.index ?? 0, e.name);

@@ -19,6 +19,8 @@ export interface LinkInfo {
   alias: string | undefined;
   /** IFF_NOARP is set */
   noarp: boolean;
+  /** IPv6 makes no address of its own on the link (addr_gen_mode none); undefined when the link has no IPv6 (none in the kernel, MTU below 1280) */
+  ipv6Quiet: boolean | undefined;
 }
 
 // message types (linux/rtnetlink.h)
@@ -41,6 +43,10 @@ const AF_INET = 2;
 const IFLA_INET_CONF = 1;
 /** linux/ip.h IPV4_DEVCONF_*: the index of a setting in IFLA_INET_CONF (the /proc/sys/net/ipv4/conf/<link>/ file of the same name) */
 const IPV4_DEVCONF = { arp_announce: 18, arp_ignore: 19 } as const;
+/** IFLA_AF_SPEC's entry of IPv6 (AF_INET6), its IFLA_INET6_ADDR_GEN_MODE (u8), and the mode that makes no address (linux/if_link.h) */
+const AF_INET6 = 10;
+const IFLA_INET6_ADDR_GEN_MODE = 8;
+const IN6_ADDR_GEN_MODE_NONE = 1;
 // net_device flags (linux/if.h)
 const IFF_UP = 0x1;
 const IFF_NOARP = 0x80;
@@ -98,6 +104,22 @@ export async function setIpv4Conf(name: string, conf: Partial<Record<keyof typeo
 }
 
 /**
+ * Makes IPv6 generate no address on the link (addr_gen_mode none): without a
+ * link-local address it sends no duplicate address detection and no router
+ * solicitation, even where IPv6 stays on (a read-only /proc/sys, or a later
+ * write of all.disable_ipv6). Through rtnetlink; a link without IPv6 is left
+ * as it is (nothing to quieten). Used by link/harden.ts on host ends.
+ */
+export async function setIpv6Quiet(name: string): Promise<void> {
+  const mode = attr(IFLA_INET6_ADDR_GEN_MODE, Buffer.from([IN6_ADDR_GEN_MODE_NONE]));
+  try {
+    await request('route', `set IPv6 address generation of ${name} to none`, RTM_SETLINK, 0, byName(name, nest(IFLA_AF_SPEC, nest(AF_INET6, mode))));
+  } catch (err) {
+    if (!isErrno(err, 'EAFNOSUPPORT')) throw err;
+  }
+}
+
+/**
  * Turns off transmit checksum offload. Needed on the container end of a veth
  * attached to a userspace (netdev) bridge: OVS reads frames with AF_PACKET and
  * never completes CHECKSUM_PARTIAL, so TCP would arrive with bad checksums.
@@ -148,5 +170,13 @@ function linkInfo(msg: Buffer): LinkInfo {
     kind: info ? attrString(attrMap(info).get(IFLA_INFO_KIND)) : undefined,
     alias: attrString(attrs.get(IFLA_IFALIAS)) || undefined,
     noarp: (head.flags & IFF_NOARP) !== 0,
+    ipv6Quiet: ipv6Quiet(attrs.get(IFLA_AF_SPEC)),
   };
+}
+
+/** From a link's IFLA_AF_SPEC: whether its IPv6 address generation is none (undefined: no IPv6 on it). */
+function ipv6Quiet(afSpec: Buffer | undefined): boolean | undefined {
+  const inet6 = afSpec ? attrMap(afSpec).get(AF_INET6) : undefined;
+  const mode = inet6 ? attrMap(inet6).get(IFLA_INET6_ADDR_GEN_MODE) : undefined;
+  return mode === undefined ? undefined : mode.readUInt8(0) === IN6_ADDR_GEN_MODE_NONE;
 }

@@ -136,6 +136,33 @@ t.test('host end hardening on a netdev bridge: NOARP and the drop-all ingress fi
   await call('del', host);
 });
 
+t.test('a host end whose IPv6 is turned on again (all.disable_ipv6=0, a read-only /proc/sys) sends nothing into the VLAN', async (t) => {
+  const box = await createNetns(name('nlq'));
+  t.teardown(() => box.remove());
+  const [host, peer] = [name('hq6'), name('cq6')];
+  await ns.execOk('ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', peer, 'netns', box.name]);
+  t.same(await call('harden', host, 'netdev', 'false'), { ok: null });
+  t.match(await ns.execOk('ip', ['-d', 'link', 'show', 'dev', host]), /addrgenmode none/, 'IPv6 address generation none');
+  const sent = async (): Promise<string[]> => {
+    await ns.execOk('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0', `net.ipv6.conf.${host}.disable_ipv6=0`]);
+    await ns.ip(['link', 'set', host, 'down']);
+    await box.ip(['link', 'set', peer, 'up']);
+    const cap = box.exec('timeout', ['5', 'tcpdump', '-nn', '-l', '-i', peer, 'ip6']);
+    await new Promise((r) => setTimeout(r, 1000));
+    await ns.ip(['link', 'set', host, 'up']);
+    const lines = (await cap).stdout.split('\n').filter(Boolean);
+    await box.ip(['link', 'set', peer, 'down']);
+    return lines;
+  };
+  t.same(await sent(), [], 'IPv6 on, carrier up: no neighbour or router solicitation from the host end');
+  t.same(await call('unhardened', JSON.stringify([{ name: host, datapath: 'system' }])), { ok: [host] }, 'IPv6 on is seen');
+  await ns.execOk('ip', ['link', 'set', host, 'addrgenmode', 'eui64']);
+  t.match((await sent()).join('\n'), /router solicitation/, 'control: with address generation back on, it solicits routers into the VLAN');
+  t.same(await call('harden', host, 'system', 'false'), { ok: null });
+  t.same(await call('unhardened', JSON.stringify([{ name: host, datapath: 'system' }])), { ok: [] }, 'hardened again');
+  await call('del', host);
+});
+
 t.test('a host port: ARP only for its own address, nothing delivered to another network\'s host_ip (IPv4 and IPv6)', async (t) => {
   // the host port hp (own address .1) faces a container netns; another link holds the other networks' host_ips
   const box = await createNetns(name('nlbox'));
