@@ -85,6 +85,12 @@ export class LinkError extends OvsvlanError {
   }
 }
 
+/** Why a system call failed, for a message: `ENOSPC: no space left on device, write`. */
+export function causeText(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 export class StoreError extends OvsvlanError {
   constructor(message: string, cause?: unknown) {
     super('OVSVLAN_ERR_STORE', message, { cause });

@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { ConfigError, quoted, StoreError } from '../errors.js';
+import { causeText, ConfigError, quoted, StoreError } from '../errors.js';
 import { listen, MAX_SOCKET_PATH } from '../listen.js';
 
 const LOCK_DIR = 'lock.d';
@@ -58,7 +58,9 @@ export async function lockStateDir(dir: string): Promise<StateDirLock> {
   if (Buffer.byteLength(dir) > longest) {
     throw new ConfigError(`OVSVLAN_STATE_DIR: ${quoted(dir)} is too long for its lock socket (a path of at most ${longest} bytes)`);
   }
-  await mkdir(claims, { recursive: true, mode: 0o700 });
+  await mkdir(claims, { recursive: true, mode: 0o700 }).catch((err: Error) => {
+    throw new StoreError(`cannot use state directory ${dir}: ${causeText(err)}`, err);
+  });
   const me: Holder = { pid: process.pid, pidNamespace: await pidNamespace(), since: new Date().toISOString() };
   const server = createServer((c) => c.end(`${JSON.stringify(me)}\n`));
   await listen(server, hidden).catch((err: Error) => {

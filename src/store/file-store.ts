@@ -11,7 +11,7 @@
 // A crash at any step loads correctly: the snapshot says which lines it holds.
 import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoreError } from '../errors.js';
+import { causeText, StoreError } from '../errors.js';
 import type { Change } from './changes.js';
 import { encodeLine, JOURNAL_FILE, readSaved, SNAPSHOT_FILE } from './journal.js';
 import { STATE_VERSION, type State } from './records.js';
@@ -71,7 +71,7 @@ export class FileStore implements Store {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const saved = await readSaved(this.#dir);
     const journal = await open(this.#journalPath, 'a+', 0o600).catch((err: unknown) => {
-      throw new StoreError(`cannot open ${this.#journalPath}`, err);
+      throw new StoreError(`cannot open ${this.#journalPath}: ${causeText(err)}`, err);
     });
     try {
       if (saved.journalSize > saved.journalBytes) {
@@ -81,7 +81,7 @@ export class FileStore implements Store {
       if (!saved.journalExists) await this.#syncDir();
     } catch (err) {
       await journal.close();
-      throw new StoreError(`cannot cut the torn last line off ${this.#journalPath}`, err);
+      throw new StoreError(`cannot cut the torn last line off ${this.#journalPath}: ${causeText(err)}`, err);
     }
     this.#journal = journal;
     this.#size = saved.journalBytes;
@@ -105,7 +105,7 @@ export class FileStore implements Store {
       if (this.#damaged) await this.#rewriteJournal(0);
       if (this.#dirUnsynced) await this.#syncDir();
     } catch (err) {
-      throw new StoreError(`cannot save ${this.#journalPath}`, err);
+      throw new StoreError(`cannot save ${this.#journalPath}: ${causeText(err)}`, err);
     }
     const journal = this.#journal; // rewritten above, maybe
     const seq = this.#seq + 1;
@@ -115,7 +115,7 @@ export class FileStore implements Store {
       await journal.datasync();
     } catch (err) {
       await this.#cutBack();
-      throw new StoreError(`cannot save ${this.#journalPath}`, err);
+      throw new StoreError(`cannot save ${this.#journalPath}: ${causeText(err)}`, err);
     }
     this.#size += line.length;
     this.#seq = seq;
@@ -183,7 +183,7 @@ export class FileStore implements Store {
       await this.#syncDir();
     } catch (err) {
       await rm(tmp, { force: true });
-      throw new StoreError(`cannot save ${this.path}`, err);
+      throw new StoreError(`cannot save ${this.path}: ${causeText(err)}`, err);
     }
     this.#snapshotBytes = Buffer.byteLength(text);
   }

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StoreError } from '../errors.js';
+import { causeText, StoreError } from '../errors.js';
 import { applyChanges, type Change } from './changes.js';
 import { checkState, emptyState, migrate, type State } from './records.js';
 
@@ -147,6 +147,6 @@ async function readOrUndefined(path: string): Promise<Buffer | undefined> {
     return await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new StoreError(`cannot read ${path}`, err);
+    throw new StoreError(`cannot read ${path}: ${causeText(err)}`, err);
   }
 }

@@ -137,7 +137,7 @@ t.test('a full state disk: failed calls leave nothing, in memory, in OVS, in the
     const e2 = id();
     const r = await call('NetworkDriver.CreateEndpoint', { NetworkID: net, EndpointID: e2, Interface: { Address: a2, AddressIPv6: '', MacAddress: '' }, Options: {} });
     t.equal(r.status, 500);
-    t.match(r.answer['Err'], /cannot save .*state\.journal/, 'the error says the state cannot be saved');
+    t.match(r.answer['Err'], /cannot save .*state\.journal: ENOSPC: no space left on device/, 'the error says the state cannot be saved, and why');
     const join = await call('NetworkDriver.Join', { NetworkID: net, EndpointID: e2, SandboxKey: '/var/run/docker/netns/x', Options: {} });
     t.equal(join.status, 500, `Join of the endpoint that was not saved fails (${JSON.stringify(join.answer)})`);
     t.same(await ports(), before.ports, 'OVS has no port of it');

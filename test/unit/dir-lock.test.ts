@@ -52,3 +52,10 @@ t.test('half-written saves of a dead daemon are removed, also one with this daem
   await lock.release();
   for (const n of ['notes.tmp-x', 'state.json']) await rm(join(dir, n));
 });
+
+t.test('a state directory that is a file is refused naming it and why', async (t) => {
+  const file = join(dir, 'not-a-dir');
+  await writeFile(file, '');
+  await t.rejects(lockStateDir(file), new RegExp(`^cannot use state directory ${file}: ENOTDIR: not a directory`));
+  await rm(file);
+});

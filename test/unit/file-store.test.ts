@@ -100,7 +100,7 @@ t.test('a failed append is never replayed, even when the next batch succeeds', a
   await state.putEndpoint(ep('kept'));
   const attempts: Array<[string, () => Promise<void>]> = [
     ['written whole, fdatasync failed, cut back', () => withPatched('datasync', () => async () => { throw enospc(); }, async () => {
-      await t.rejects(state.putEndpoint(ep('ghost1')), /cannot save .*state\.journal/);
+      await t.rejects(state.putEndpoint(ep('ghost1')), /cannot save .*state\.journal: ENOSPC: no space left on device/, 'the error names the file and why');
     })],
     ['written in part (a full disk)', () => withPatched('writeFile', () => async function (this: { write(b: Buffer): Promise<unknown> }, data: Buffer) {
       await this.write(data.subarray(0, data.length >> 1));
