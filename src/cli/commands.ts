@@ -34,8 +34,8 @@ export const COMMANDS: readonly Command[] = [
     name: 'status',
     summary: 'show every network and endpoint ovsvlan made, and any drift between its records, OVS and the kernel',
     description: 'Reads the state directory, OVSDB, the kernel\'s links and (when it answers) Docker; works with the daemon stopped.\n'
-      + 'Drift: a record whose port or veth is missing or wrong, a port of ovsvlan\'s that no record explains, an endpoint\n'
-      + 'older than --lease-grace whose container is gone (removed or stopped while the daemon was not running).\n'
+      + 'Drift: a network Docker no longer has, a record whose port or veth is missing or wrong, a port of ovsvlan\'s that\n'
+      + 'no record explains, an endpoint older than --lease-grace whose container is gone (removed or stopped while the daemon was not running).\n'
       + 'Exit status: 0 no drift, 1 drift found, 2 could not read what it needs.',
     flags: { json: { type: 'boolean', help: 'print one JSON document instead of tables' } },
     settings: true,

@@ -43,7 +43,7 @@ export interface EndpointStatus {
   mtu: number | undefined;
 }
 
-export type DriftKind = 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'container-gone'
+export type DriftKind = 'network-gone' | 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'container-gone'
   | 'port-orphan' | 'link-orphan';
 
 export interface Drift {
@@ -130,6 +130,10 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
   };
   if (!state) return report;
   const drift = report.drift;
+  // Docker removed the network while ovsvlan was not there to hear it (reconciliation's network-gone)
+  for (const n of f.networkNames ? networks.filter((x) => !f.networkNames?.has(x.id)) : []) {
+    drift.push({ kind: 'network-gone', object: n.id, detail: `network ${shortId(n.id)} on ${n.bridge}: Docker has no such network (removed while ovsvlan was not running)` });
+  }
   const wanted = wantedPorts(networks, endpoints);
   const live = new Set(networks.map((n) => n.id));
   const endpointName = (id: string): string => {

@@ -79,3 +79,9 @@ t.test('networks carry Docker\'s name; the tables show it', async (t) => {
   t.match(text, /^ {2}777777777777 +web +vlan870 +ovh7 /m, 'the endpoint\'s network by its name');
   t.equal(statusReport(facts([e], undefined)).networks[0]?.name, undefined, 'no name without Docker');
 });
+
+t.test('a network Docker no longer has is network-gone drift; without Docker\'s view, not judged', async (t) => {
+  const report = statusReport({ ...facts([], new Map()), networkNames: new Map([['b'.repeat(64), 'other']]) }, GRACE, NOW);
+  t.match(report.drift, [{ kind: 'network-gone', object: NET, detail: /Docker has no such network/ }]);
+  t.same(statusReport(facts([], undefined), GRACE, NOW).drift, []);
+});
