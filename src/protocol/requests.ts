@@ -109,7 +109,7 @@ export function requestPoolReq(b: Body): RequestPoolReq {
   const v6 = f.bool('V6') ?? false;
   const family = v6 ? 6 : 4;
   f.strings('Options', MAX_OPTIONS);
-  return { addressSpace, pool: subnet(f, 'Pool', family)?.cidr ?? '', subPool: subnet(f, 'SubPool', family)?.cidr ?? '', v6 };
+  return { addressSpace, pool: subnet(f, 'Pool', family, '--subnet')?.cidr ?? '', subPool: subnet(f, 'SubPool', family, '--ip-range')?.cidr ?? '', v6 };
 }
 
 export function requestAddressReq(b: Body): RequestAddressReq {

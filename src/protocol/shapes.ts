@@ -64,14 +64,19 @@ export function interfaceAddress(f: Fields, field: string, family: Family, pool?
   return v;
 }
 
-/** A subnet with no host bits set, of `family` when given; undefined when missing or "". */
-export function subnet(f: Fields, field: string, family?: Family): Prefix | undefined {
+/**
+ * A subnet with no host bits set, of `family` when given; undefined when
+ * missing or "". `option`: the `docker network create` option the user gave
+ * it with (`--subnet`), named in the error, since Docker shows it to them.
+ */
+export function subnet(f: Fields, field: string, family?: Family, option?: string): Prefix | undefined {
   const v = f.optString(field);
   if (v === '') return undefined;
   const p = parsePrefix(v);
   if (p && (family === undefined || p.family === family)) return p;
   const which = family === undefined ? 'a' : `an ${ipv(family)}`;
-  return badShape(f.path(field), `${which} CIDR with no host bits set, e.g. ${example(family ?? 4, '10.1.0.0/24', 'fd00:1::/64')}`, v);
+  const given = option ? ` (docker network create ${option})` : '';
+  return badShape(f.path(field), `${which} CIDR with no host bits set${given}, e.g. ${example(family ?? 4, '10.1.0.0/24', 'fd00:1::/64')}`, v);
 }
 
 /** A MAC address; "" when missing. */
