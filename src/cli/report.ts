@@ -131,7 +131,8 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
   if (!state) return report;
   const drift = report.drift;
   // Docker removed the network while ovsvlan was not there to hear it (reconciliation's network-gone)
-  for (const n of f.networkNames ? networks.filter((x) => !f.networkNames?.has(x.id)) : []) {
+  const dockerNetworks = f.networkNames;
+  for (const n of dockerNetworks ? networks.filter((x) => !dockerNetworks.has(x.id)) : []) {
     drift.push({ kind: 'network-gone', object: n.id, detail: `network ${shortId(n.id)} on ${n.bridge}: Docker has no such network (removed while ovsvlan was not running)` });
   }
   const wanted = wantedPorts(networks, endpoints);
