@@ -39,6 +39,30 @@ labelled() { # container|network NAME
     [ "$(docker "$1" inspect --format "{{index $labels \"ovsvlan-quickstart\"}}" "$2" 2>/dev/null)" = 1 ]
 }
 
+# starts ovsdb-server on the quick start's database (made from SCHEMA when absent), socket where the tools look
+start_ovsdb_server() { # [SCHEMA]
+    local pid
+    note_absent "$OVS_RUN" "$OVS_DB_SOCK" "$OVS_RUN/ovsdb-server.pid"
+    mkdir -p "$OVS_RUN" "$QS_DIR/ovs"
+    [ -f "$QS_DIR/ovs/conf.db" ] || ovsdb-tool create "$QS_DIR/ovs/conf.db" "$1" || return 1
+    ovsdb-server "$QS_DIR/ovs/conf.db" --remote="punix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovsdb-server.pid" \
+        -vconsole:off --log-file="$LOG/ovsdb-server.log" --detach --no-chdir || return 1
+    pid=$(cat "$OVS_RUN/ovsdb-server.pid") || return 1
+    record_pid ovsdb-server "$pid"
+    record shared "$OVS_RUN/ovsdb-server.$pid.ctl"
+    vsctl --no-wait init
+}
+# starts ovs-vswitchd on that database; returns once it has applied it
+start_ovs_vswitchd() {
+    local pid
+    note_absent "$OVS_RUN/ovs-vswitchd.pid"
+    ovs-vswitchd "unix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovs-vswitchd.pid" -vconsole:off \
+        --log-file="$LOG/ovs-vswitchd.log" --detach --no-chdir || return 1
+    pid=$(cat "$OVS_RUN/ovs-vswitchd.pid") || return 1
+    record_pid ovs-vswitchd "$pid"
+    record shared "$OVS_RUN/ovs-vswitchd.$pid.ctl"
+    vsctl --timeout=20 init
+}
 # starts the ovsvlan daemon (state in $QS_DIR/ovsvlan, log in $LOG); true once it answers on the socket
 start_ovsvlan() {
     note_absent /run/docker /run/docker/plugins "$PLUGIN_SOCK"
@@ -75,12 +99,20 @@ clean() {
         for ((d = 0; d < 120; d++)); do docker_up >/dev/null && break; sleep 0.5; done
         echo "  started its dockerd again (pid $!) to remove the containers it left running"
     fi
+    # its OVS gone (the host rebooted) while Docker still has its networks: started again on its
+    # database, so that its ovsvlan daemon, started again below, can remove them; stopped below
+    if recorded pid | grep -q '^ovsdb-server ' && recorded network | grep -q . && [ -f "$QS_DIR/ovs/conf.db" ] &&
+        docker_up >/dev/null && ! vsctl --timeout=5 show >/dev/null 2>&1; then
+        if start_ovsdb_server && start_ovs_vswitchd; then echo "  started its Open vSwitch again ($QS_DIR/ovs/conf.db): its ovsvlan daemon needs it to remove its networks"
+        else echo "  its Open vSwitch does not start again (see $LOG/ovsdb-server.log, $LOG/ovs-vswitchd.log)" >&2; fi
+    fi
     # its ovsvlan daemon gone (killed, or the host rebooted) while Docker still has its networks:
     # Docker would wait for the plugin at every removal; started again for them, stopped below
-    if recorded pid | grep -q '^ovsvlan ' && recorded network | grep -q . && ! plugin_answers &&
-        docker_up >/dev/null && vsctl --timeout=5 show >/dev/null 2>&1; then
-        if start_ovsvlan; then echo "  started its ovsvlan daemon again (pid $OVSVLAN_PID): Docker needs it to remove its networks"
-        else echo "  its ovsvlan daemon does not start again (see $LOG/ovsvlan.log): Docker waits for it at each removal" >&2; fi
+    if recorded pid | grep -q '^ovsvlan ' && recorded network | grep -q . && ! plugin_answers && docker_up >/dev/null; then
+        if ! vsctl --timeout=5 show >/dev/null 2>&1; then
+            echo "  its ovsvlan daemon is gone and OVS does not answer: Docker waits for the plugin at each removal (about 30 s each)" >&2
+        elif start_ovsvlan; then echo "  started its ovsvlan daemon again (pid $OVSVLAN_PID): Docker needs it to remove its networks"
+        else echo "  its ovsvlan daemon does not start again (see $LOG/ovsvlan.log): Docker waits for it at each removal (about 30 s each)" >&2; fi
     fi
     say "containers, networks, image"
     if docker_up >/dev/null; then

@@ -113,28 +113,14 @@ else
     schema=$(dirname "$(dirname "$(command -v ovsdb-server)")")/share/openvswitch/vswitch.ovsschema
     [ -f "$schema" ] || schema=/usr/share/openvswitch/vswitch.ovsschema
     [ -f "$schema" ] || fail "vswitch.ovsschema not found next to $(command -v ovsdb-server)" "reinstall Open vSwitch"
-    note_absent "$OVS_RUN" "$OVS_DB_SOCK" "$OVS_RUN/ovsdb-server.pid"
-    mkdir -p "$OVS_RUN" "$QS_DIR/ovs"
-    [ -f "$QS_DIR/ovs/conf.db" ] || ovsdb-tool create "$QS_DIR/ovs/conf.db" "$schema"
-    ovsdb-server "$QS_DIR/ovs/conf.db" --remote="punix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovsdb-server.pid" \
-        -vconsole:off --log-file="$LOG/ovsdb-server.log" --detach --no-chdir
-    pid=$(cat "$OVS_RUN/ovsdb-server.pid")
-    record_pid ovsdb-server "$pid"
-    record shared "$OVS_RUN/ovsdb-server.$pid.ctl"
-    vsctl --no-wait init
+    start_ovsdb_server "$schema"
     echo "ovsdb-server: started (database $QS_DIR/ovs/conf.db, socket $OVS_DB_SOCK)"
 fi
 if ovs-appctl -t ovs-vswitchd version >/dev/null 2>&1; then
     echo "ovs-vswitchd: already running"
     adopt ovs-vswitchd "$(cat "$OVS_RUN/ovs-vswitchd.pid" 2>/dev/null)"
 else
-    note_absent "$OVS_RUN/ovs-vswitchd.pid"
-    ovs-vswitchd "unix:$OVS_DB_SOCK" --pidfile="$OVS_RUN/ovs-vswitchd.pid" -vconsole:off \
-        --log-file="$LOG/ovs-vswitchd.log" --detach --no-chdir
-    pid=$(cat "$OVS_RUN/ovs-vswitchd.pid")
-    record_pid ovs-vswitchd "$pid"
-    record shared "$OVS_RUN/ovs-vswitchd.$pid.ctl"
-    vsctl --timeout=20 init   # returns once ovs-vswitchd has applied the database
+    start_ovs_vswitchd
     if [ -d /sys/module/openvswitch ]; then echo "ovs-vswitchd: started (the openvswitch kernel module is loaded: ovsvlan uses the kernel datapath)"
     else echo "ovs-vswitchd: started (without the openvswitch kernel module, ovsvlan uses the userspace datapath)"; fi
 fi

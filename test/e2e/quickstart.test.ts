@@ -193,3 +193,43 @@ t.test('a run stopped halfway, then run again: it finishes, clean --help only he
   t.same(await links(root), ['lo'], 'no bridge, port or veth left');
   t.same(await root.listing(), before, 'no file or dir left in /run, /tmp, /etc, /var/lib (/run/containerd, made by a container of the second run, too)');
 });
+
+t.test('a machine running Docker but not OVS, rebooted after the quick start: clean, run at once, removes it all', async (t) => {
+  const cgroup = `${RUN_PREFIX}-docker-qsr`;
+  const root: FreshRoot = await createFreshRoot('qsr', {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),
+  });
+  const dockerd = root.spawnDaemon('dockerd', ['--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false',
+    `--cgroup-parent=/${cgroup}`], `${RUN_DIR}/fresh-qsr-dockerd.log`);
+  t.teardown(() => root.run('rm', ['-f', `${RUN_DIR}/fresh-qsr-dockerd.log`]));
+  await waitFor('dockerd', async () => (await root.run('docker', ['version'])).exitCode === 0, 60_000);
+
+  const r = await quickstart(root, cgroup);
+  t.equal(r.exitCode, 0, 'the quick start succeeds');
+  if (r.exitCode !== 0) t.comment(r.out);
+  const made = await manifest(root);
+  t.same([...made.pids.keys()], ['ovsdb-server', 'ovs-vswitchd', 'ovsvlan'], 'it started OVS and ovsvlan, not Docker');
+  // what a reboot leaves: the machine's Docker back with the quick start's networks, and none of
+  // the quick start's processes (they would not come back)
+  for (const pid of made.pids.values()) process.kill(pid, 'SIGKILL');
+  await waitFor('its processes to be gone', async () => [...made.pids.values()].every((p) => !pidAlive(p)), 10_000);
+
+  const c = await quickstart(root, cgroup, ['clean']);
+  t.equal(c.exitCode, 0, 'clean succeeds at once');
+  if (c.exitCode !== 0) t.comment(c.out);
+  t.match(c.out, /started its Open vSwitch again/);
+  t.match(c.out, /started its ovsvlan daemon again/);
+  t.notMatch(c.out, /plugin "ovsvlan" not found/, 'Docker found the plugin');
+  t.ok(pidAlive(dockerd), "the machine's dockerd still runs");
+  t.equal(await root.runOk('docker', ['network', 'ls', '-q', '--filter', 'type=custom']), '', 'no network left');
+  t.equal(await root.runOk('docker', ['ps', '-aq']), '', 'no container left');
+  t.equal((await root.run('test', ['-e', '/var/lib/ovsvlan-quickstart'])).exitCode, 1, 'its dir is gone');
+  const others = [];
+  for (const p of await root.processes()) {
+    const comm = (await readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')).trim();
+    if (p !== dockerd && comm !== 'containerd' && comm !== '') others.push(`${p} ${comm}`);
+  }
+  t.same(others, [], "no process but the machine's dockerd and its containerd");
+  t.same(await links(root), ['lo'], 'no bridge, port or veth left');
+});
