@@ -4,6 +4,7 @@
 // retries, and reconciliation use the same code). A cluster mesh network
 // (record.mesh) has no `remotes` tunnels: cluster/mesh.ts makes one per live
 // peer; removeInfra removes those too.
+import { canonicalAddress } from '../ipam/address.js';
 import { setAddress } from '../link/addr.js';
 import { fenceHostPort, hardenHostPort } from '../link/harden.js';
 import { getLink } from '../link/links.js';
@@ -74,11 +75,13 @@ export async function fenceHostPorts(ctx: DataplaneContext, only?: string): Prom
   await ctx.locks.run(HOST_PORTS_LOCK, async () => {
     const ports = ctx.state.networks().flatMap((n) => {
       const name = n.hostIp ? portNamesOf(n).host : undefined;
-      return name && n.hostIp ? [{ network: n.id, name, address: n.hostIp.split('/')[0] ?? '' }] : [];
+      const address = canonicalAddress(n.hostIp);
+      return name && address ? [{ network: n.id, name, address }] : [];
     });
     for (const port of ports) {
       if ((only !== undefined && port.network !== only) || !(await getLink(port.name))) continue;
-      await fenceHostPort(port.name, ports.filter((p) => p.name !== port.name).map((p) => p.address));
+      // the same address on two networks (one subnet on two VLANs) is this port's own too: never fenced off it
+      await fenceHostPort(port.name, ports.filter((p) => p.name !== port.name && p.address !== port.address).map((p) => p.address));
     }
   });
 }

@@ -233,6 +233,17 @@ t.test('ownership of links and ports', async (t) => {
     t.equal(await host.port(hostPort), undefined, 'its host port goes with it');
   });
 
+  await t.test('one subnet and host_ip on two VLANs: the host port does not fence off its own address', async (t) => {
+    // each host port keeps out the other networks' host_ips (link/harden.ts fenceHostPort); the same address is its own too
+    const [n60, n61] = [idWith(''), idWith('')];
+    ok(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n60, 60, '10.66.60', { host_ip: '10.66.60.254/24' })), 'VLAN 60 with host_ip');
+    ok(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n61, 61, '10.66.60', { host_ip: '10.66.60.254/24' })), 'VLAN 61, same subnet and host_ip');
+    const p = await attach(t, host, n60, idWith(''), '10.66.60.10', 'osame');
+    t.ok(await p.box.ping('10.66.60.254'), 'a VLAN-60 container reaches the host_ip');
+    await detach(t, host, n60, p);
+    for (const n of [n61, n60]) ok(t, await host.call('NetworkDriver.DeleteNetwork', { NetworkID: n }), 'DeleteNetwork');
+  });
+
   await t.test('DeleteNetwork takes the endpoints ovsvlan still holds for it, and their leases', async (t) => {
     const n50 = idWith('');
     const e50 = idWith('');
