@@ -74,6 +74,14 @@ start_ovsvlan() {
     plugin_answers
 }
 
+# does DIR hold nothing but dirs and sockets no process listens on (those of killed containerd shims)?
+holds_nothing_live() { # DIR
+    local listening f
+    [ -z "$(find "$1" ! -type d ! -type s -print -quit)" ] || return 1
+    listening=$(ss -xlH 2>/dev/null | awk '{ print $5 }')
+    while IFS= read -r f; do ! grep -qxF -- "$f" <<<"$listening" || return 1; done < <(find "$1" -type s)
+}
+
 stop_process() { # NAME PID STARTTIME: SIGTERM (ovs-vswitchd: exit --cleanup, which removes its datapath), then SIGKILL
     local name=$1 pid=$2 i
     ours_alive "$pid" "$3" || { echo "  $name (pid $pid): already gone"; return 0; }
@@ -99,11 +107,12 @@ clean() {
         for ((d = 0; d < 120; d++)); do docker_up >/dev/null && break; sleep 0.5; done
         echo "  started its dockerd again (pid $!) to remove the containers it left running"
     fi
-    # its OVS gone (the host rebooted) while Docker still has its networks: started again on its
-    # database, so that its ovsvlan daemon, started again below, can remove them; stopped below
-    if recorded pid | grep -q '^ovsdb-server ' && recorded network | grep -q . && [ -f "$QS_DIR/ovs/conf.db" ] &&
-        docker_up >/dev/null && ! vsctl --timeout=5 show >/dev/null 2>&1; then
-        if start_ovsdb_server && start_ovs_vswitchd; then echo "  started its Open vSwitch again ($QS_DIR/ovs/conf.db): its ovsvlan daemon needs it to remove its networks"
+    # its OVS gone (killed, or the host rebooted) while its bridge may remain, or Docker still has its
+    # networks: started again on its database, so that its ovsvlan daemon (started again below) can
+    # remove the networks and del-br the bridge with its ports and veths; stopped below
+    if recorded pid | grep -q '^ovsdb-server ' && recorded bridge | grep -q . && [ -f "$QS_DIR/ovs/conf.db" ] &&
+        ! vsctl --timeout=5 show >/dev/null 2>&1; then
+        if start_ovsdb_server && start_ovs_vswitchd; then echo "  started its Open vSwitch again ($QS_DIR/ovs/conf.db) to remove its bridge and networks"
         else echo "  its Open vSwitch does not start again (see $LOG/ovsdb-server.log, $LOG/ovs-vswitchd.log)" >&2; fi
     fi
     # its ovsvlan daemon gone (killed, or the host rebooted) while Docker still has its networks:
@@ -154,8 +163,8 @@ clean() {
     fi
     say "files and dirs"
     while IFS= read -r x; do   # paths: one a line (a clone's path may hold spaces)
-        if [ -d "$x" ] && [ ! -L "$x" ]; then   # removed if it holds nothing but empty dirs
-            if [ -z "$(find "$x" ! -type d -print -quit)" ] && rm -r "$x" 2>/dev/null; then echo "  removed $x/"
+        if [ -d "$x" ] && [ ! -L "$x" ]; then   # removed if it holds nothing but dirs and dead sockets
+            if holds_nothing_live "$x" && rm -r "$x" 2>/dev/null; then echo "  removed $x/"
             else kept=1; echo "  left $x/: not empty ($(find "$x" -mindepth 1 -maxdepth 1 -printf '%f ' | cut -c1-200))" >&2; fi
         elif [ -e "$x" ] || [ -L "$x" ]; then rm -f "$x" && echo "  removed $x"; fi
     done < <(recorded shared | tac)

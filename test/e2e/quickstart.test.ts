@@ -233,3 +233,27 @@ t.test('a machine running Docker but not OVS, rebooted after the quick start: cl
   t.same(others, [], "no process but the machine's dockerd and its containerd");
   t.same(await links(root), ['lo'], 'no bridge, port or veth left');
 });
+
+t.test('every process of the quick start killed (dockerd, its containers, OVS, ovsvlan): clean removes its bridge, ports and veths', async (t) => {
+  const cgroup = `${RUN_PREFIX}-docker-qsk`;
+  const root: FreshRoot = await createFreshRoot('qsk', {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),
+  });
+  const before = await root.listing();
+  const r = await quickstart(root, cgroup);
+  t.equal(r.exitCode, 0, 'the quick start succeeds');
+  if (r.exitCode !== 0) t.comment(r.out);
+  const pids = await root.processes();
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  await waitFor('every process to be gone', async () => pids.every((p) => !pidAlive(p)), 20_000);
+  t.not((await links(root)).length, 1, 'the links ovs-vswitchd and ovsvlan made outlive them');
+
+  const c = await quickstart(root, cgroup, ['clean']);
+  t.equal(c.exitCode, 0, 'clean succeeds');
+  if (c.exitCode !== 0) t.comment(c.out);
+  t.match(c.out, /started its Open vSwitch again/);
+  t.same(await links(root), ['lo'], 'no bridge, port or veth left');
+  t.same(await root.processes(), [], 'no process left');
+  t.same(await root.listing(), before, 'no file or dir left in /run, /tmp, /etc, /var/lib (the sockets of the killed shims too)');
+});
