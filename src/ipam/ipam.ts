@@ -188,6 +188,9 @@ function takenSet(p: PoolRecord, prefix: Prefix): Set<bigint> {
   return taken;
 }
 
+/** An --ip-range up to this size is counted by looking its addresses up, a larger one by reading every lease. */
+const WALKED_RANGE = 4096n;
+
 /**
  * The addresses of a pool still to hand out from its range (--ip-range, or
  * the subnet): the range less its reserved and leased addresses. Read at every
@@ -201,9 +204,16 @@ export function poolFree(p: PoolRecord): bigint {
     const reservedFree = reserved(prefix).filter((v) => !(format(prefix.family, v) in p.leases)).length;
     return prefix.last - prefix.first + 1n - BigInt(reservedFree + Object.keys(p.leases).length);
   }
+  const size = range.last - range.first + 1n;
   let taken = 0n;
-  for (const v of takenSet(p, prefix)) if (v >= range.first && v <= range.last) taken++;
-  return range.last - range.first + 1n - taken;
+  // a small --ip-range is walked (64 addresses in a pool of 65,536 leases: 64 look-ups, not 65,536 parses)
+  if (size <= WALKED_RANGE) {
+    const isTaken = takenCheck(p, prefix);
+    for (let v = range.first; v <= range.last; v++) if (isTaken(v)) taken++;
+  } else {
+    for (const v of takenSet(p, prefix)) if (v >= range.first && v <= range.last) taken++;
+  }
+  return size - taken;
 }
 
 export function prefixOf(p: PoolRecord): Prefix {

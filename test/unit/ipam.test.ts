@@ -2,6 +2,8 @@
 import t from 'tap';
 import { format, nthSubnet, parseAddress, parseInterfaceAddress, parsePrefix, reserved } from '../../src/ipam/address.js';
 import { nextFree } from '../../src/ipam/allocator.js';
+import { poolFree } from '../../src/ipam/ipam.js';
+import type { PoolRecord } from '../../src/store/records.js';
 import { choosePool } from '../../src/ipam/pools.js';
 import { InvalidOptionError } from '../../src/errors.js';
 
@@ -98,4 +100,15 @@ t.test('a default range of 65,536 subnets, all held: one step per pool, and the 
   t.ok(turns > 0, `timers ran ${turns} times during the search`);
   held.splice(40_000, 1);
   t.equal((await choose({ pool: '', v6: true }, held.reverse(), v6)).pool.cidr, 'fd6f:7673:766c:9c40::/64', 'the one free subnet, whatever the order');
+});
+
+t.test('poolFree: what is left to hand out, with and without --ip-range, small (looked up) or large (leases read)', async (t) => {
+  const leases: Record<string, { kind: 'pending'; at: number }> = {};
+  for (let i = 1; i <= 200; i++) leases[`10.9.${i >> 8}.${i & 255}`] = { kind: 'pending', at: 0 };
+  const pool = (subPool?: string): PoolRecord => ({ id: 'p', addressSpace: 'ovsvlan-local', v6: false, pool: '10.9.0.0/16', subPool, networkId: undefined,
+    auto: false, lastAllocated: undefined, createdAt: 0, leases });
+  t.equal(poolFree(pool()), 65536n - 2n - 200n, 'whole subnet: less network, broadcast and 200 leases');
+  t.equal(poolFree(pool('10.9.0.128/26')), 64n - 64n, 'a /26 inside the leased run: none left');
+  t.equal(poolFree(pool('10.9.0.192/26')), 64n - 9n, 'a /26 holding 9 of the leases (192-200)');
+  t.equal(poolFree(pool('10.9.0.0/19')), 8192n - 201n, 'a /19, larger than the walked range: 200 leases and the network address');
 });
