@@ -203,11 +203,6 @@ export function parseCommandLine(argv: readonly string[], own: Readonly<Record<s
   return { settings, own: ownValues, help: values['help'] === true };
 }
 
-/** A flag's name as an error repeats it: at most a short prefix of what was typed. */
-function shown(flag: string): string {
-  return /^--?[\w-]{1,64}$/.test(flag) ? flag : quoted(flag);
-}
-
 /** A flag given twice with different values is refused: which one was meant? */
 function checkRepeats(tokens: ReadonlyArray<{ kind: string; name?: string; rawName?: string; value?: string | undefined }>): void {
   const seen = new Map<string, string | undefined>();
@@ -215,10 +210,15 @@ function checkRepeats(tokens: ReadonlyArray<{ kind: string; name?: string; rawNa
     if (tok.kind !== 'option' || tok.name === undefined) continue;
     const flag = `--${tok.name}`;
     if (seen.has(flag) && seen.get(flag) !== tok.value) {
-      throw new ConfigError(`${flag} is given twice ("${seen.get(flag)}", then "${tok.value}"): give it once`);
+      throw new ConfigError(`${shown(flag)} is given twice (${quoted(seen.get(flag) ?? '')}, then ${quoted(tok.value ?? '')}): give it once`);
     }
     seen.set(flag, tok.value);
   }
+}
+
+/** A flag's name as an error repeats it: at most a short prefix of what was typed. */
+function shown(flag: string): string {
+  return /^--?[\w-]{1,64}$/.test(flag) ? flag : quoted(flag);
 }
 
 function describeParseError(err: Error & { code?: string }): string {

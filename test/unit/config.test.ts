@@ -135,7 +135,7 @@ t.test('cluster mode: cert and key together, its settings only with OVSVLAN_ETCD
 t.test('errors repeat at most a short prefix of what was given', async (t) => {
   const long = 'x'.repeat(300);
   for (const [argv, env] of [[['--bridge', long], {}], [[], { OVSVLAN_LOG_LEVEL: long }], [[], { OVSVLAN_DEFAULT_POOLS: `${long}/16:24` }],
-    [[`--${long}`], {}]] as Array<[string[], Record<string, string>]>) {
+    [[`--${long}`], {}], [['--state-dir=/a', `--state-dir=/${long}`], {}]] as Array<[string[], Record<string, string>]>) {
     const err = t.throws(() => loadConfig(argv, env)) as Error;
     t.notOk(err.message.includes('x'.repeat(65)), `${argv.join(' ').slice(0, 30)} ${Object.keys(env).join()}: ${err.message.slice(0, 80)}…`);
     t.match(err.message, /x{10}.*…/, 'the value is shown, cut short');
