@@ -4,6 +4,7 @@
 // retries, and reconciliation use the same code). A cluster mesh network
 // (record.mesh) has no `remotes` tunnels: cluster/mesh.ts makes one per live
 // peer; removeInfra removes those too.
+import { ConflictError } from '../errors.js';
 import { canonicalAddress } from '../ipam/address.js';
 import { setAddress } from '../link/addr.js';
 import { fenceHostPort, hardenHostPort } from '../link/harden.js';
@@ -31,6 +32,7 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
     const marks = infraExternalIds('host', net.id);
     const port = await ctx.vswitch.getPort(names.host);
     if (!repair || port?.bridge !== net.bridge || port.tag !== net.vlan || !hasMarks(port.externalIds, marks)) {
+      if (!port) await refuseForeignLink(names.host); // a port of that name: attachHostPort judges whose it is
       await ctx.vswitch.attachHostPort({ bridge: net.bridge, name: names.host, tag: net.vlan, mtu: net.mtu, externalIds: marks });
       made.push(names.host);
     }
@@ -41,6 +43,19 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
+}
+
+/**
+ * A host port is an OVS internal port, whose kernel link OVS makes: a link of
+ * its name while OVS has no port of that name is another's (OVS would fail to
+ * open it, and the host_ip would be put on that link). Refused, the link left
+ * alone.
+ */
+async function refuseForeignLink(name: string): Promise<void> {
+  const link = await getLink(name);
+  if (!link) return;
+  throw new ConflictError(`cannot make the host_ip port ${name}: a ${link.kind ?? 'network'} interface of that name exists and is not ` +
+    'ovsvlan\'s; ovsvlan never takes over a link: remove it, or create the network with another ID');
 }
 
 function isTunnel(p: PortInfo | undefined, marks: Record<string, string>, bridge: string, type: string, remote: string, key: number): boolean {

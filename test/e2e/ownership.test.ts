@@ -233,6 +233,19 @@ t.test('ownership of links and ports', async (t) => {
     t.equal(await host.port(hostPort), undefined, 'its host port goes with it');
   });
 
+  await t.test('a link of the host_ip port\'s name that is not OVS\'s is refused, never given the address', async (t) => {
+    const n = idWith('');
+    const name = networkPortNames(n, 0, true).host ?? '';
+    const peer = `${host.bridge.slice(0, -1)}p`;
+    await host.ns.ip(['link', 'add', name, 'type', 'veth', 'peer', 'name', peer]);
+    refused(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n, 70, '10.66.70', { host_ip: '10.66.70.254/24' })),
+      'CreateNetwork whose host port name is a link someone made', new RegExp(`host_ip port ${name}: a veth interface of that name exists and is not ovsvlan's`));
+    t.equal(await host.ns.ip(['-o', '-4', 'addr', 'show', 'dev', name]), '', 'the link got no address');
+    t.equal(await host.port(name), undefined, 'no OVS port of that name');
+    t.equal((await host.readState()).networks[n], undefined, 'no record');
+    await host.ns.ip(['link', 'del', name]);
+  });
+
   await t.test('one subnet and host_ip on two VLANs: the host port does not fence off its own address', async (t) => {
     // each host port keeps out the other networks' host_ips (link/harden.ts fenceHostPort); the same address is its own too
     const [n60, n61] = [idWith(''), idWith('')];
