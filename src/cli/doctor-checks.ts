@@ -51,6 +51,18 @@ export function ovsdbCheck(endpoint: string, ovs: Read<Inventory>, binaryVersion
   return pass('ovsdb', `${version} at ${endpoint}`);
 }
 
+const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/** The records in the state directory: how many, or why they cannot be read; a directory not there yet says so. */
+export function stateCheck(dir: string, exists: boolean, records: Read<{ networks: number; endpoints: number }>): Check {
+  if (!records.ok) {
+    return fail('state', `cannot read the records in ${dir}: ${records.error}; the checks of networks are skipped`,
+      'journalctl -u ovsvlan tells what the daemon made of them');
+  }
+  if (!exists) return pass('state', `no records: ${dir} does not exist (no network made yet, or the daemon has another --state-dir)`);
+  return pass('state', `${count(records.value.networks, 'network')}, ${count(records.value.endpoints, 'endpoint')} recorded in ${dir}`);
+}
+
 /** What the pidfile next to the database socket says about ovs-vswitchd. */
 export interface VswitchdProcess {
   pidfile: string;

@@ -4,6 +4,7 @@
 // /proc and /sys, the plugin socket, Docker and the kernel's links, and
 // changes nothing. The decisions are in doctor-checks.ts and
 // doctor-network.ts, the reads in doctor-probe.ts and facts.ts.
+import { access } from 'node:fs/promises';
 import { resolveConfig, type CommandLine, type Config } from '../config.js';
 import { routeMtu } from '../link/addr.js';
 import { wantedPorts } from '../reconcile/wanted.js';
@@ -12,8 +13,8 @@ import { resolveDatapath } from '../vswitch/datapath.js';
 import type { Inventory } from '../vswitch/inventory.js';
 import type { Env } from './commands.js';
 import {
-  activateCheck, datapathCheck, dockerCheck, exitStatus, fail, formatCheck, netName, ovsdbCheck, pass, portErrorsCheck, RECONCILE, socketCheck,
-  START_OVS, vswitchdCheck, warn, type Check,
+  activateCheck, datapathCheck, dockerCheck, exitStatus, formatCheck, netName, ovsdbCheck, pass, portErrorsCheck, RECONCILE, socketCheck,
+  START_OVS, stateCheck, vswitchdCheck, warn, type Check,
 } from './doctor-checks.js';
 import {
   ipForwardCheck, offloadChecks, rpFilterCheck, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks, type OffloadFact,
@@ -52,10 +53,9 @@ export async function doctor(config: Config): Promise<Check[]> {
   const out: Check[] = [ovsdbCheck(config.ovsdb, facts.ovs, binaryVersion), vswitchdCheck(vswitchd, ovs)];
   if (ovs) out.push(portErrorsCheck(ovs));
   out.push(datapathCheck(config.datapath, datapath === 'system', ovs, new Set(networks.map((n) => n.bridge))));
-  out.push(facts.state.ok
-    ? pass('state', `${count(networks.length, 'network')}, ${count(endpoints.length, 'endpoint')} recorded in ${config.stateDir}`)
-    : fail('state', `cannot read the records in ${config.stateDir}: ${facts.state.error}; the checks of networks are skipped`,
-      'journalctl -u ovsvlan tells what the daemon made of them'));
+  const stateDirExists = await access(config.stateDir).then(() => true, () => false);
+  const counted = facts.state.ok ? { ok: true as const, value: { networks: networks.length, endpoints: endpoints.length } } : facts.state;
+  out.push(stateCheck(config.stateDir, stateDirExists, counted));
   out.push(socketCheck(socket, sock), activateCheck(socket, activation), dockerCheck(config.docker, docker));
   out.push(ipForwardCheck(forward, networks));
 
@@ -72,8 +72,6 @@ export async function doctor(config: Config): Promise<Check[]> {
   out.push(...(await offloadCheck(config, facts, networks, endpoints)));
   return out;
 }
-
-const count = (n: number, what: string): string => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 /** Every tunnel's underlay MTU against its network's (doctor-network.ts tunnelsOf says which tunnels). */
 async function tunnelChecks(networks: readonly NetworkRecord[], ovs: Inventory | undefined): Promise<Check[]> {

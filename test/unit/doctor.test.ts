@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import t from 'tap';
 import { findSocket, vswitchdVersion } from '../../src/cli/doctor-probe.js';
 import {
-  activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, ovsdbCheck, socketCheck, vswitchdCheck, type Check,
+  activateCheck, datapathCheck, dockerCheck, dockerCrashesRemoteDrivers, exitStatus, formatCheck, ovsdbCheck, socketCheck, stateCheck, vswitchdCheck,
+  type Check,
 } from '../../src/cli/doctor-checks.js';
 import {
   carriedVlans, effectiveRpFilter, ipForwardCheck, offloadChecks, rpFilterCheck, sysctlIfName, trunkChecks, tunnelMtuCheck, tunnelsOf, uplinkMtuChecks,
@@ -196,6 +197,14 @@ t.test('ovsdb: the version from the database, else from the running ovs-vswitchd
     'OVS started without ovs-ctl: the binary tells');
   t.match(ovsdbCheck('unix:/db', started).detail, /not recorded/);
   t.equal(await vswitchdVersion(2 ** 22 + 1), undefined, 'no such process: undefined');
+});
+
+t.test('state: counted, unreadable, or a directory not there yet', async (t) => {
+  t.equal(stateCheck('/var/lib/ovsvlan', true, ok({ networks: 1, endpoints: 2 })).detail, '1 network, 2 endpoints recorded in /var/lib/ovsvlan');
+  const none = stateCheck('/srv/x', false, ok({ networks: 0, endpoints: 0 }));
+  t.equal(none.verdict, 'PASS');
+  t.match(none.detail, /\/srv\/x does not exist .*another --state-dir/, 'not "0 networks recorded in" a directory that is not there');
+  t.equal(stateCheck('/srv/x', true, { ok: false, error: 'EACCES' }).verdict, 'FAIL');
 });
 
 t.test('lines and exit status', async (t) => {
