@@ -26,6 +26,8 @@ export interface Facts {
   containers: Map<string, string> | undefined;
   /** network ID → Docker's name for it; undefined likewise */
   networkNames?: Map<string, string> | undefined;
+  /** where Docker was asked (OVSVLAN_DOCKER; empty: it was not) */
+  dockerEndpoint?: string;
   /** this host's id and the cluster as etcd has it; undefined outside cluster mode */
   cluster: { hostId: string; status: Read<ClusterStatus> } | undefined;
 }
@@ -43,7 +45,7 @@ export async function gatherFacts(config: Config): Promise<Facts> {
     settings ? attempt(() => readCluster(settings)).then((status) => ({ hostId: settings.hostId, status })) : undefined,
   ]);
   const state = await attempt(() => readState(config.stateDir));
-  return { state, ovs, links, containers, networkNames, cluster };
+  return { state, ovs, links, containers, networkNames, dockerEndpoint: config.docker, cluster };
 }
 
 /**

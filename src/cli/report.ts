@@ -100,7 +100,10 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
   if (!f.state.ok) unreadable.push({ source: 'state', error: f.state.error });
   if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
   if (!f.links.ok) unreadable.push({ source: 'links', error: f.links.error });
-  if (!f.containers) unreadable.push({ source: 'docker', error: 'Docker did not answer (or OVSVLAN_DOCKER is empty): no container names' });
+  if (!f.containers) {
+    const why = f.dockerEndpoint === '' ? 'OVSVLAN_DOCKER is empty' : `Docker did not answer${f.dockerEndpoint ? ` at ${f.dockerEndpoint}` : ''}`;
+    unreadable.push({ source: 'docker', error: `${why}: no container or network names, and a container gone is not judged by Docker's list` });
+  }
   if (f.cluster && !f.cluster.status.ok) unreadable.push({ source: 'etcd', error: f.cluster.status.error });
   const state = f.state.ok ? f.state.value : undefined;
   const ovs = f.ovs.ok ? f.ovs.value : undefined;

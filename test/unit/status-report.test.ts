@@ -85,3 +85,10 @@ t.test('a network Docker no longer has is network-gone drift; without Docker\'s 
   t.match(report.drift, [{ kind: 'network-gone', object: NET, detail: /Docker has no such network/ }]);
   t.same(statusReport(facts([], undefined), GRACE, NOW).drift, []);
 });
+
+t.test('Docker unread: says whether it was not asked or did not answer, and where', async (t) => {
+  const error = (endpoint: string | undefined): string | undefined =>
+    statusReport({ ...facts([], undefined), dockerEndpoint: endpoint }).unreadable.find((u) => u.source === 'docker')?.error;
+  t.match(error(''), /^OVSVLAN_DOCKER is empty: /);
+  t.match(error('unix:///run/d.sock'), /^Docker did not answer at unix:\/\/\/run\/d\.sock: /);
+});
