@@ -4,7 +4,7 @@
 // isolated", and its `clean` leaves no process, bridge, port, veth, image or file it made. Then on a
 // machine already running OVS and Docker: it uses them, and `clean` leaves them as they were.
 import { readFile } from 'node:fs/promises';
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { createFreshRoot, HIDDEN, type FreshRoot } from '../helpers/fresh-root.js';
 import { RUN_DIR, RUN_PREFIX, pidAlive, waitFor } from '../helpers/run.js';
 
@@ -22,6 +22,16 @@ async function quickstart(root: FreshRoot, cgroupParent: string, args: string[] 
   const env = { ...process.env, OVSVLAN_QS_CGROUP_PARENT: `/${cgroupParent}` } as Record<string, string>;
   const r = await root.run('bash', [SCRIPT, ...args], { env, timeout: 600_000 });
   return { out: `${r.stdout}\n${r.stderr}`, exitCode: r.exitCode };
+}
+
+/** A fresh root named NAME whose containers go to its own cgroup; its teardown runs the script's clean first. */
+async function freshRoot(t: Tap, name: string): Promise<{ root: FreshRoot; cgroup: string }> {
+  const cgroup = `${RUN_PREFIX}-docker-${name}`;
+  const root: FreshRoot = await createFreshRoot(name, {
+    cgroupParent: cgroup, t,
+    beforeRemove: () => quickstart(root, cgroup, ['clean']),   // what a failed run left, by the script's own means
+  });
+  return { root, cgroup };
 }
 
 async function manifest(root: FreshRoot): Promise<Made> {
@@ -47,11 +57,7 @@ async function links(root: FreshRoot): Promise<string[]> {
 }
 
 t.test('a fresh machine: the quick start installs nothing, starts OVS, Docker and ovsvlan, and clean removes it all', async (t) => {
-  const cgroup = `${RUN_PREFIX}-docker-qs`;
-  const root: FreshRoot = await createFreshRoot('qs', {
-    cgroupParent: cgroup, t,
-    beforeRemove: () => quickstart(root, cgroup, ['clean']),   // what a failed run left, by the script's own means
-  });
+  const { root, cgroup } = await freshRoot(t, 'qs');
   for (const [parent, names] of Object.entries(HIDDEN)) {
     for (const n of names) t.equal((await root.run('test', ['-e', `${parent}/${n}`])).exitCode, 1, `${parent}/${n} does not exist`);
   }
@@ -95,11 +101,7 @@ const dockersOwn = (p: string): boolean =>
   p.startsWith('/var/lib/docker/') || p === '/run/containerd' || p.startsWith('/run/containerd/') || (p.startsWith('/run/docker/') && !p.startsWith('/run/docker/plugins'));
 
 t.test('a machine already running OVS and Docker: the quick start uses them, and clean leaves them as they were', async (t) => {
-  const cgroup = `${RUN_PREFIX}-docker-qsm`;
-  const root: FreshRoot = await createFreshRoot('qsm', {
-    cgroupParent: cgroup, t,
-    beforeRemove: () => quickstart(root, cgroup, ['clean']),
-  });
+  const { root, cgroup } = await freshRoot(t, 'qsm');
   // the machine's own OVS, the way Debian lays it out, with a bridge of its own
   await root.runOk('mkdir', ['-p', '/var/lib/openvswitch', '/run/openvswitch']);
   await root.runOk('ovsdb-tool', ['create', '/var/lib/openvswitch/conf.db', SCHEMA]);
@@ -155,11 +157,7 @@ t.test('a machine already running OVS and Docker: the quick start uses them, and
 });
 
 t.test('a run stopped halfway, then run again: it finishes, clean --help only helps, and clean leaves nothing', async (t) => {
-  const cgroup = `${RUN_PREFIX}-docker-qsi`;
-  const root: FreshRoot = await createFreshRoot('qsi', {
-    cgroupParent: cgroup, t,
-    beforeRemove: () => quickstart(root, cgroup, ['clean']),
-  });
+  const { root, cgroup } = await freshRoot(t, 'qsi');
   const before = await root.listing();
   // a first run ended by SIGTERM to its process group (a closed terminal) once it has started dockerd
   const log = `${RUN_DIR}/fresh-qsi-stopped.log`;
@@ -195,11 +193,7 @@ t.test('a run stopped halfway, then run again: it finishes, clean --help only he
 });
 
 t.test('a machine running Docker but not OVS, rebooted after the quick start: clean, run at once, removes it all', async (t) => {
-  const cgroup = `${RUN_PREFIX}-docker-qsr`;
-  const root: FreshRoot = await createFreshRoot('qsr', {
-    cgroupParent: cgroup, t,
-    beforeRemove: () => quickstart(root, cgroup, ['clean']),
-  });
+  const { root, cgroup } = await freshRoot(t, 'qsr');
   const dockerd = root.spawnDaemon('dockerd', ['--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false',
     `--cgroup-parent=/${cgroup}`], `${RUN_DIR}/fresh-qsr-dockerd.log`);
   t.teardown(() => root.run('rm', ['-f', `${RUN_DIR}/fresh-qsr-dockerd.log`]));
@@ -235,11 +229,7 @@ t.test('a machine running Docker but not OVS, rebooted after the quick start: cl
 });
 
 t.test('every process of the quick start killed (dockerd, its containers, OVS, ovsvlan): clean removes its bridge, ports and veths', async (t) => {
-  const cgroup = `${RUN_PREFIX}-docker-qsk`;
-  const root: FreshRoot = await createFreshRoot('qsk', {
-    cgroupParent: cgroup, t,
-    beforeRemove: () => quickstart(root, cgroup, ['clean']),
-  });
+  const { root, cgroup } = await freshRoot(t, 'qsk');
   const before = await root.listing();
   const r = await quickstart(root, cgroup);
   t.equal(r.exitCode, 0, 'the quick start succeeds');
