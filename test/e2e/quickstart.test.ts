@@ -3,7 +3,7 @@
 // /var/lib/docker), inside a private mount and network namespace: it reaches "860 talks, 861
 // isolated", and its `clean` leaves no process, bridge, port, veth, image or file it made. Then on a
 // machine already running OVS and Docker: it uses them, and `clean` leaves them as they were.
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import t, { type Test as Tap } from 'tap';
 import { createFreshRoot, HIDDEN, type FreshRoot } from '../helpers/fresh-root.js';
 import { RUN_DIR, RUN_PREFIX, pidAlive, waitFor } from '../helpers/run.js';
@@ -114,7 +114,7 @@ t.test('a machine already running OVS and Docker: the quick start uses them, and
   // and its own Docker, with defaults but for what keeps it off the machine's network and cgroups
   const dockerd = root.spawnDaemon('dockerd', ['--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false',
     `--cgroup-parent=/${cgroup}`], `${RUN_DIR}/fresh-qsm-dockerd.log`);
-  t.teardown(() => root.run('rm', ['-f', `${RUN_DIR}/fresh-qsm-dockerd.log`]));
+  t.teardown(() => rm(`${RUN_DIR}/fresh-qsm-dockerd.log`, { force: true }));   // in RUN_DIR of this (the host's) /run
   await waitFor('dockerd', async () => (await root.run('docker', ['version'])).exitCode === 0, 60_000);
   await root.runOk('docker', ['volume', 'create', 'mine']);
   const before = await root.listing();
@@ -161,7 +161,7 @@ t.test('a run stopped halfway, then run again: it finishes, clean --help only he
   const before = await root.listing();
   // a first run ended by SIGTERM to its process group (a closed terminal) once it has started dockerd
   const log = `${RUN_DIR}/fresh-qsi-stopped.log`;
-  t.teardown(() => root.run('rm', ['-f', log]));
+  t.teardown(() => rm(log, { force: true }));
   const stopped = root.spawnDaemon('env', [`OVSVLAN_QS_CGROUP_PARENT=/${cgroup}`, 'bash', SCRIPT], log);
   await waitFor('the first run to start dockerd', async () => /^pid dockerd /m.test((await root.run('cat', [MANIFEST])).stdout), 300_000);
   process.kill(-stopped, 'SIGTERM');
@@ -196,7 +196,7 @@ t.test('a machine running Docker but not OVS, rebooted after the quick start: cl
   const { root, cgroup } = await freshRoot(t, 'qsr');
   const dockerd = root.spawnDaemon('dockerd', ['--bridge=none', '--iptables=false', '--ip-forward=false', '--ip-masq=false',
     `--cgroup-parent=/${cgroup}`], `${RUN_DIR}/fresh-qsr-dockerd.log`);
-  t.teardown(() => root.run('rm', ['-f', `${RUN_DIR}/fresh-qsr-dockerd.log`]));
+  t.teardown(() => rm(`${RUN_DIR}/fresh-qsr-dockerd.log`, { force: true }));
   await waitFor('dockerd', async () => (await root.run('docker', ['version'])).exitCode === 0, 60_000);
 
   const r = await quickstart(root, cgroup);
