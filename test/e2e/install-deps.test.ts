@@ -2,7 +2,9 @@
 // programs on PATH, never replacing or shadowing an existing Docker or Open vSwitch. Each case runs
 // its --dry-run (decides, prints, changes nothing) in a private mount namespace where some of this
 // machine's programs are hidden (a non-executable file bind-mounted over them) and others are
-// faked in a tmpfs on /usr/local/sbin, so the machine itself is never changed.
+// faked in a tmpfs on /usr/local/sbin, first on PATH. There apt-get, apt and dpkg (but its
+// read-only -S, which the script asks) are stubs that refuse and say so: were --dry-run ever
+// ignored, the case fails and the machine's packages stay as they are.
 import { chmod, writeFile } from 'node:fs/promises';
 import t from 'tap';
 import { RUN_DIR, ensureRunDir, run, runOk, type RunResult } from '../helpers/run.js';
@@ -11,6 +13,15 @@ const SCRIPT = new URL('../../scripts/install-deps.sh', import.meta.url).pathnam
 const OVS = ['ovs-vswitchd', 'ovsdb-server', 'ovsdb-tool', 'ovs-vsctl', 'ovs-appctl', 'ovs-ofctl'];
 const PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** What a stub of an installing tool writes before it exits 100. */
+const REFUSED = 'install-deps test: refused, a dry run installs nothing:';
+/** apt-get, apt and dpkg as the cases' hosts have them: dpkg -S (which package owns a file) is dpkg's own, the rest refused. */
+const STUBS: Record<string, string> = {
+  'apt-get': `echo "${REFUSED} apt-get $*" >&2; exit 100`,
+  apt: `echo "${REFUSED} apt $*" >&2; exit 100`,
+  dpkg: `case "$1" in -S|--search) exec /usr/bin/dpkg "$@";; esac; echo "${REFUSED} dpkg $*" >&2; exit 100`,
+};
+
 interface Host {
   /** Programs of this machine that the case's host does not have. */
   hide?: string[];
@@ -18,8 +29,11 @@ interface Host {
   fake?: Record<string, string>;
 }
 
-/** `install-deps.sh --quickstart --dry-run` on a host made of this machine minus `hide` plus `fake`. */
-async function dryRun(host: Host): Promise<RunResult> {
+/**
+ * `install-deps.sh --quickstart <args>` (--dry-run unless told) on a host made of this machine
+ * minus `hide` plus `fake`, with the stubs above; throws when a stub was run.
+ */
+async function dryRun(host: Host, args: readonly string[] = ['--dry-run']): Promise<RunResult> {
   await ensureRunDir();
   const noexec = `${RUN_DIR}/install-deps-noexec`;
   await writeFile(noexec, '');
@@ -30,11 +44,13 @@ async function dryRun(host: Host): Promise<RunResult> {
     lines.push(`mount --bind ${noexec} ${real}`);
   }
   lines.push('mount -t tmpfs -o mode=0755 tmpfs /usr/local/sbin');
-  for (const [name, body] of Object.entries(host.fake ?? {})) {
-    lines.push(`printf '#!/bin/sh\\n%s\\n' '${body}' >/usr/local/sbin/${name}`, `chmod 755 /usr/local/sbin/${name}`);
+  for (const [name, body] of Object.entries({ ...STUBS, ...host.fake })) {
+    lines.push(`cat >/usr/local/sbin/${name} <<'EOF'\n#!/bin/sh\n${body}\nEOF`, `chmod 755 /usr/local/sbin/${name}`);
   }
-  lines.push(`exec bash ${SCRIPT} --quickstart --dry-run`);
-  return run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', lines.join('\n')], { env: { PATH } });
+  lines.push(`exec bash ${SCRIPT} --quickstart ${args.join(' ')}`);
+  const r = await run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', lines.join('\n')], { env: { PATH } });
+  if (r.stderr.includes(REFUSED)) throw new Error(`install-deps tried to install in a dry run: ${r.stderr}`);
+  return r;
 }
 
 t.test('install-deps --dry-run: this machine has everything the quick start needs', async (t) => {
@@ -75,7 +91,7 @@ t.test('install-deps: Node.js older than package.json\'s engines (>= 20.3) is na
 });
 
 t.test('install-deps: --record never takes the next flag for its file', async (t) => {
-  const r = await run('bash', [SCRIPT, '--quickstart', '--record', '--dry-run'], { env: { PATH } });
+  const r = await dryRun({}, ['--record', '--dry-run']);
   t.equal(r.exitCode, 2);
   t.match(r.stderr, /--record needs a file/);
 });
