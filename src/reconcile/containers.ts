@@ -41,8 +41,14 @@ export function dockerContainers(client: DockerClient | undefined): ContainerApi
     async stoppedOn(networkIds, signal) {
       const listed = await client.containers(['exited', 'created'], { signal });
       const out: StoppedContainer[] = [];
-      const rootDir = await client.rootDir({ signal });
-      for (const c of listed.filter((l) => [...l.networks.values()].some((n) => networkIds.has(n.networkId)))) {
+      const matching = listed.filter((l) => [...l.networks.values()].some((n) => networkIds.has(n.networkId)));
+      if (matching.length === 0) return out;
+      // only stoppedByUser needs it: Docker's /info failing leaves that not known, not the whole revive undone
+      const rootDir = await client.rootDir({ signal }).catch((err: unknown) => {
+        if (signal.aborted) throw err;
+        return '';
+      });
+      for (const c of matching) {
         const d = await client.container(c.id, { signal });
         if (!d) continue; // removed meanwhile
         out.push({ id: d.id, name: d.name, status: d.status, error: d.error, finishedAt: d.finishedAt, restartPolicy: d.restartPolicy,

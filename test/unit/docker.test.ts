@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DockerClient, dockerSocketPath } from '../../src/docker/client.js';
 import { bootTime, listeningInodes, startTicks } from '../../src/docker/started.js';
 import { parseIpLinks } from '../../src/cli/doctor-probe.js';
+import { dockerContainers } from '../../src/reconcile/containers.js';
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -37,6 +38,9 @@ const ROUTES: Record<string, (res: ServerResponse) => void> = {
   'GET /networks/gone': (res) => json(res, 404, { message: 'network gone not found' }),
   'GET /networks': (res) => json(res, 200, [{ IPAM: { Config: [{ Subnet: '192.0.2.0/24' }, { Subnet: 7 }] } }, { IPAM: null }]),
   'GET /containers/hang/json': () => undefined,
+  'GET /containers/aaa111/json': (res) => json(res, 200, { Id: 'aaa111', Name: '/web', State: { Status: 'exited' },
+    NetworkSettings: { Networks: { v10: { NetworkID: 'n10', EndpointID: '' } } } }),
+  'GET /info': (res) => json(res, 500, { message: 'info is broken' }),
 };
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -113,6 +117,17 @@ t.test('calls are bounded and cancellable', async (t) => {
   for (let i = 0; i < 100 && closed.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
   t.same(closed, ['/containers/hang/json', '/containers/hang/json'], 'both requests were torn down, not left open');
   await t.rejects(new DockerClient('/nonexistent/docker.sock').version(), /ENOENT/);
+});
+
+t.test('the reviver\'s lookup: /info asked only when a container matches, its failure leaves stoppedByUser not known', async (t) => {
+  const { client, seen } = await fakeDocker(t);
+  const api = dockerContainers(client);
+  const signal = new AbortController().signal;
+  t.same(await api?.stoppedOn(new Set(['other']), signal), [], 'none on the networks');
+  t.notOk(seen.includes('GET /info'), 'Docker\'s root directory not asked');
+  const found = await api?.stoppedOn(new Set(['n10']), signal);
+  t.same(found?.map((c) => [c.name, c.stoppedByUser]), [['web', undefined]], '/info failing: the container is still found');
+  t.ok(seen.includes('GET /info'), 'asked once a container matches');
 });
 
 t.test('when dockerd started, from /proc', async (t) => {
