@@ -46,7 +46,7 @@ export const netName = (n: NetworkRecord): string =>
 export function ovsdbCheck(endpoint: string, ovs: Read<Inventory>, binaryVersion?: string): Check {
   if (!ovs.ok) return fail('ovsdb', `cannot read ${ovs.error}`, `${START_OVS}, or give its socket with --ovsdb`);
   const version = ovs.value.ovsVersion ? `Open vSwitch ${ovs.value.ovsVersion}`
-    : binaryVersion ? `Open vSwitch ${binaryVersion} (ovs-vswitchd --version; no ovs_version in the database)`
+    : binaryVersion ? `Open vSwitch ${binaryVersion} (asked ovs-vswitchd; no ovs_version in the database)`
       : 'Open vSwitch (ovs_version not recorded in the database)';
   return pass('ovsdb', `${version} at ${endpoint}`);
 }

@@ -2,14 +2,16 @@
 // under /proc and /sys, the plugin socket over HTTP, Docker (through the shared
 // DockerClient), and a container's side of a veth. Everything is read-only and
 // bounded in time; a process is spawned (ip, ethtool, through nsenter) only
-// where no file exists to read. What a command prints is checked before use.
-import { execFile } from 'node:child_process';
+// where no file or socket exists to read. What a command prints is checked before use.
 import { lstat, readdir, readFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { basename, dirname } from 'node:path';
 import { DockerClient } from '../docker/client.js';
 import { exec, execOk } from '../link/exec.js';
 import { parseEndpoint } from '../ovsdb/client.js';
+import { JsonRpcConnection } from '../ovsdb/rpc.js';
 import type { SocketStat, VswitchdProcess } from './doctor-checks.js';
 
 export const HTTP_TIMEOUT_MS = 3_000;
@@ -65,14 +67,36 @@ export async function vswitchdProcess(ovsdb: string): Promise<VswitchdProcess> {
   return { pidfile, pid, running, anyOnHost: running || (pid === undefined && await anyProcessNamed('ovs-vswitchd')) };
 }
 
-/** What the running ovs-vswitchd reports with --version (`ovs-vswitchd (Open vSwitch) 3.1.0` → 3.1.0); undefined when it cannot tell. */
-export function vswitchdVersion(pid: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    execFile(`/proc/${pid}/exe`, ['--version'], { timeout: HTTP_TIMEOUT_MS }, (err, stdout) => {
-      resolve(err ? undefined : /\(Open vSwitch\) (\S+)/.exec(stdout)?.[1]);
-    });
-  });
+/**
+ * The version the running ovs-vswitchd reports through its control socket
+ * (`ovs-appctl version`: `ovs-vswitchd (Open vSwitch) 3.1.0` → 3.1.0), asked
+ * over JSON-RPC on `<rundir>/ovs-vswitchd.<pid>.ctl` (ovs-ctl's name) or
+ * `<rundir>/ovs-vswitchd.ctl`; undefined when neither answers. No process is
+ * run: a pidfile's PID may have been reused by another program.
+ */
+export async function vswitchdVersion(rundir: string, pid: number, timeoutMs = HTTP_TIMEOUT_MS): Promise<string | undefined> {
+  for (const ctl of [`${rundir}/ovs-vswitchd.${pid}.ctl`, `${rundir}/ovs-vswitchd.ctl`]) {
+    const text = await unixctl(ctl, 'version', timeoutMs).catch(() => undefined);
+    const version = typeof text === 'string' ? /\(Open vSwitch\) (\S+)/.exec(text)?.[1] : undefined;
+    if (version) return version;
+  }
+  return undefined;
 }
+
+/** One unixctl command's result (a JSON-RPC request on an OVS daemon's control socket), within `timeoutMs`. */
+async function unixctl(socketPath: string, method: string, timeoutMs: number): Promise<unknown> {
+  const socket = connect(socketPath);
+  const rpc = new JsonRpcConnection(socket);
+  try {
+    await Promise.race([once(socket, 'connect'), timeout(timeoutMs, `${socketPath}: no connection`)]);
+    return await rpc.request(method, [], timeoutMs);
+  } finally {
+    rpc.close();
+  }
+}
+
+const timeout = (ms: number, what: string): Promise<never> =>
+  new Promise((_resolve, reject) => setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms).unref());
 
 const processName = async (pid: number | string): Promise<string> => (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
 

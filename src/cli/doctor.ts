@@ -5,6 +5,7 @@
 // changes nothing. The decisions are in doctor-checks.ts and
 // doctor-network.ts, the reads in doctor-probe.ts and facts.ts.
 import { access } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { resolveConfig, type CommandLine, type Config } from '../config.js';
 import { routeMtu } from '../link/addr.js';
 import { wantedPorts } from '../reconcile/wanted.js';
@@ -49,7 +50,7 @@ export async function doctor(config: Config): Promise<Check[]> {
   const ovs = facts.ovs.ok ? facts.ovs.value : undefined;
   const networks = facts.state.ok ? Object.values(facts.state.value.networks) : [];
   const endpoints = facts.state.ok ? Object.values(facts.state.value.endpoints) : [];
-  const binaryVersion = !ovs?.ovsVersion && vswitchd.running && vswitchd.pid ? await vswitchdVersion(vswitchd.pid) : undefined;
+  const binaryVersion = !ovs?.ovsVersion && vswitchd.running && vswitchd.pid ? await vswitchdVersion(dirname(vswitchd.pidfile), vswitchd.pid) : undefined;
   const out: Check[] = [ovsdbCheck(config.ovsdb, facts.ovs, binaryVersion), vswitchdCheck(vswitchd, ovs)];
   if (ovs) out.push(portErrorsCheck(ovs));
   out.push(datapathCheck(config.datapath, datapath === 'system', ovs, new Set(networks.map((n) => n.bridge))));

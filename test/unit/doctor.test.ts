@@ -193,10 +193,27 @@ t.test('the plugin socket: the path given, else a managed plugin\'s of that name
 t.test('ovsdb: the version from the database, else from the running ovs-vswitchd', async (t) => {
   t.match(ovsdbCheck('unix:/db', ok(inventory([]))).detail, /^Open vSwitch 3\.1\.0 at unix:\/db$/);
   const started = ok(inventory([], { ovsVersion: undefined }));
-  t.match(ovsdbCheck('unix:/db', started, '3.1.0').detail, /^Open vSwitch 3\.1\.0 \(ovs-vswitchd --version; no ovs_version in the database\)/,
+  t.match(ovsdbCheck('unix:/db', started, '3.1.0').detail, /^Open vSwitch 3\.1\.0 \(asked ovs-vswitchd; no ovs_version in the database\)/,
     'OVS started without ovs-ctl: the binary tells');
   t.match(ovsdbCheck('unix:/db', started).detail, /not recorded/);
-  t.equal(await vswitchdVersion(2 ** 22 + 1), undefined, 'no such process: undefined');
+  t.equal(await vswitchdVersion('/nonexistent', 2 ** 22 + 1), undefined, 'no control socket: undefined');
+});
+
+t.test('vswitchdVersion asks the control socket named by the pid, never runs the pid\'s program', async (t) => {
+  const rundir = await mkdtemp(`${tmpdir()}/ovsvlan-ctl-`);
+  t.teardown(() => rm(rundir, { recursive: true, force: true }));
+  // This test's own PID stands for a reused one: running /proc/PID/exe --version would run node.
+  t.equal(await vswitchdVersion(rundir, process.pid), undefined, 'nothing listening: undefined (node was not asked)');
+  const asked: unknown[] = [];
+  const server = createServer((conn) => conn.on('data', (chunk) => {
+    const req = JSON.parse(chunk.toString()) as { method: string; id: number };
+    asked.push(req.method);
+    conn.write(JSON.stringify({ id: req.id, result: 'ovs-vswitchd (Open vSwitch) 3.1.0\n', error: null }));
+  }));
+  await new Promise<void>((resolve) => server.listen(`${rundir}/ovs-vswitchd.${process.pid}.ctl`, resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  t.equal(await vswitchdVersion(rundir, process.pid), '3.1.0', 'the version ovs-vswitchd gave over its socket');
+  t.same(asked, ['version'], 'one unixctl "version" request');
 });
 
 t.test('state: counted, unreadable, or a directory not there yet', async (t) => {
