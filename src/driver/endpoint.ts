@@ -107,14 +107,16 @@ async function saveOrUndo(ctx: DriverContext, record: EndpointRecord, req: Creat
  * the old ones would stay held by it.
  */
 async function retryEndpoint(ctx: DriverContext, net: NetworkRecord, known: EndpointRecord, req: CreateEndpointReq): Promise<void> {
-  const record: EndpointRecord = { ...known, addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined };
-  const changed = (['addressV4', 'addressV6'] as const).filter((k) => !sameInterfaceAddress(known[k], record[k]));
-  if (changed.length > 0) {
-    const was = changed.map((k) => `${k === 'addressV4' ? 'Interface.Address' : 'Interface.AddressIPv6'} ${known[k] ?? '(none)'}, not ${record[k] ?? '(none)'}`);
-    throw new ConflictError(`endpoint ${shortId(known.id)} exists with ${was.join(' and ')}; a CreateEndpoint of an existing endpoint must give ` +
-      'the addresses it has (an endpoint\'s addresses never change); nothing was changed');
-  }
-  await ctx.locks.run(linkLockKey(record.hostIf), async () => {
+  await ctx.locks.run(linkLockKey(known.hostIf), async () => {
+    // compared with the record as it is under the link's lock: a concurrent change of it is seen, not overwritten
+    const current = ctx.state.endpoint(known.id) ?? known;
+    const record: EndpointRecord = { ...current, addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined };
+    const changed = (['addressV4', 'addressV6'] as const).filter((k) => !sameInterfaceAddress(current[k], record[k]));
+    if (changed.length > 0) {
+      const was = changed.map((k) => `${k === 'addressV4' ? 'Interface.Address' : 'Interface.AddressIPv6'} ${current[k] ?? '(none)'}, not ${record[k] ?? '(none)'}`);
+      throw new ConflictError(`endpoint ${shortId(known.id)} exists with ${was.join(' and ')}; a CreateEndpoint of an existing endpoint must give ` +
+        'the addresses it has (an endpoint\'s addresses never change); nothing was changed');
+    }
     await ctx.plane.wireEndpoint(net, record);
     await Promise.all([ctx.state.putEndpoint(record), ctx.ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6])]);
   });

@@ -11,6 +11,7 @@ import { pino } from 'pino';
 import { createEndpoint, deleteEndpoint } from '../../src/driver/endpoint.js';
 import type { DriverContext } from '../../src/driver/context.js';
 import { KeyedMutex } from '../../src/lock.js';
+import { linkLockKey } from '../../src/dataplane/endpoint.js';
 import type { EndpointRecord, NetworkRecord } from '../../src/store/records.js';
 
 const NET = 'a'.repeat(64);
@@ -134,6 +135,22 @@ t.test('a CreateEndpoint of an existing endpoint with other addresses is refused
   t.same(calls, [], 'nothing wired, saved or claimed');
   t.equal(endpoints.get(EP)?.addressV4, '10.1.0.5/24', 'the record keeps its address');
   t.same(await createEndpoint(ctx, req), { created: false }, 'a retry with the same addresses is answered');
+});
+
+t.test('a retry\'s addresses are compared with the record as it is under the link\'s lock, not as it was before', async (t) => {
+  const { calls, ctx, endpoints } = world({ known: true });
+  let release = (): void => undefined;
+  const held = new Promise<void>((r) => { release = r; });
+  const holder = ctx.locks.run(linkLockKey('ovhx'), () => held); // another change of this endpoint's link under way
+  const retry = createEndpoint(ctx, req); // the addresses the record has now
+  await new Promise((r) => setImmediate(r));
+  const known = endpoints.get(EP);
+  if (known) endpoints.set(EP, { ...known, addressV4: '10.1.0.7/24' }); // changed by the holder of the lock
+  release();
+  await holder;
+  await t.rejects(retry, /exists with Interface\.Address 10\.1\.0\.7\/24, not 10\.1\.0\.5\/24/);
+  t.same(calls, [], 'nothing wired, saved or claimed');
+  t.equal(endpoints.get(EP)?.addressV4, '10.1.0.7/24', 'the record is not overwritten');
 });
 
 t.test('DeleteEndpoint: the record goes before the answer, port and veth after it', async (t) => {
