@@ -29,7 +29,7 @@
 // filter); no process.
 import { constants, readFileSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
-import { OvsvlanError } from '../errors.js';
+import { ConflictError, OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
 import { parseAddress } from '../ipam/address.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
@@ -99,8 +99,27 @@ export async function hardenHostPort(name: string): Promise<void> {
 export async function fenceHostPort(name: string, foreign: readonly string[]): Promise<void> {
   const link = await getLink(name);
   if (!link) throw new OvsvlanError('OVSVLAN_ERR_LINK', `cannot fence host port ${name}: it does not exist`);
+  const ops = hostPortFence(name, foreign);
   await replaceClsact(link.index, name);
-  await replaceIngressBpf(link.index, name, { pref: PREF, handle: HANDLE, ops: dropTo(foreign) });
+  await replaceIngressBpf(link.index, name, { pref: PREF, handle: HANDLE, ops });
+}
+
+/** The kernel's cap on one classic BPF program (BPF_MAXINSNS, linux/bpf_common.h). */
+export const BPF_MAX_INSNS = 4096;
+
+/**
+ * Host port `name`'s fence program for the `foreign` host_ips; a ConflictError
+ * naming the limit when it would pass BPF_MAX_INSNS (each IPv4 address costs
+ * 2 instructions, each IPv6 one 9: about 2,040 IPv4 or 450 IPv6 host_ip
+ * networks on one host), where the kernel would answer a bare EINVAL.
+ */
+export function hostPortFence(name: string, foreign: readonly string[]): SockFilter[] {
+  const ops = dropTo(foreign);
+  if (ops.length <= BPF_MAX_INSNS) return ops;
+  const v6 = foreign.filter((a) => parseAddress(a)?.family === 6).length;
+  throw new ConflictError(`cannot fence host port ${name}: ${foreign.length} other networks' host_ip addresses (${foreign.length - v6} IPv4, ${v6} IPv6) `
+    + `need a filter of ${ops.length} BPF instructions, over the kernel's limit of ${BPF_MAX_INSNS} `
+    + '(about 2,040 IPv4 or 450 IPv6 host_ip addresses on one host); remove the host_ip option from networks that do not need it');
 }
 
 // classic BPF (linux/filter.h): the offsets count from the Ethernet header (cls_bpf pushes it back at ingress)
@@ -120,8 +139,8 @@ const words = (value: bigint, count: number): number[] =>
  * The program: IPv4 (ethertype 0x0800, destination at byte 30) and IPv6
  * (0x86dd, destination at bytes 38-53) to one of `addresses` is shot; every
  * other frame goes on. Each comparison jumps over at most a few instructions
- * (a jump's reach is 255), so any number of addresses fits BPF_MAXINSNS' 4096
- * up to ~450 host_ip networks.
+ * (a jump's reach is 255): 9 + 2 per IPv4 and 9 per IPv6 address, which must
+ * fit BPF_MAX_INSNS (hostPortFence checks).
  */
 function dropTo(addresses: readonly string[]): SockFilter[] {
   const parsed = addresses.map((a) => parseAddress(a)).filter((a) => a !== undefined);
