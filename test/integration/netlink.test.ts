@@ -2,10 +2,11 @@
 // process asks the kernel, checked with the kernel's own tools (`ip`, `ethtool
 // -k`, `tc -j filter show`). Each step runs the built module (dist/) in a
 // child `node` inside a namespace the test made, as the daemon runs there.
+import { readFile, rm } from 'node:fs/promises';
 import t from 'tap';
 import { createNetns, type Netns } from '../helpers/netns.js';
 import { REPO_ROOT } from '../helpers/plugin.js';
-import { RUN_PREFIX, run } from '../helpers/run.js';
+import { RUN_DIR, RUN_PREFIX, ensureRunDir, run, sleep, waitFor } from '../helpers/run.js';
 
 /** The child: runs one operation of links.js / harden.js and prints its result or error as JSON. */
 const CHILD = `
@@ -147,10 +148,17 @@ t.test('a host end whose IPv6 is turned on again (all.disable_ipv6=0, a read-onl
     await ns.execOk('sysctl', ['-qw', 'net.ipv6.conf.all.forwarding=0', `net.ipv6.conf.${host}.disable_ipv6=0`]);
     await ns.ip(['link', 'set', host, 'down']);
     await box.ip(['link', 'set', peer, 'up']);
-    const cap = box.exec('timeout', ['5', 'tcpdump', '-nn', '-l', '-i', peer, 'ip6']);
-    await new Promise((r) => setTimeout(r, 1000));
+    // tcpdump's stderr and pid go to files: the link comes up only once it says it is listening
+    const [errFile, pidFile] = [`${RUN_DIR}/${host}.tcpdump.err`, `${RUN_DIR}/${host}.tcpdump.pid`];
+    await ensureRunDir();
+    await rm(errFile, { force: true });
+    const cap = box.exec('sh', ['-c', 'echo $$ > "$1"; exec timeout 120 tcpdump -nn -l -i "$2" ip6 2>"$3"', 'sh', pidFile, peer, errFile]);
+    await waitFor('tcpdump to listen', async () => (await readFile(errFile, 'utf8').catch(() => '')).includes('listening on'), 60_000);
     await ns.ip(['link', 'set', host, 'up']);
+    await sleep(4_000); // the capture window: a router solicitation comes within ~2 s of carrier (the control below)
+    process.kill(Number((await readFile(pidFile, 'utf8')).trim()), 'SIGTERM');
     const lines = (await cap).stdout.split('\n').filter(Boolean);
+    await Promise.all([errFile, pidFile].map((f) => rm(f, { force: true })));
     await box.ip(['link', 'set', peer, 'down']);
     return lines;
   };
