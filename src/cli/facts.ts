@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import type { ClusterSettings, ClusterStatus } from '../cluster/types.js';
 import { listLinks, type LinkInfo } from '../link/links.js';
 import { OvsdbClient } from '../ovsdb/client.js';
-import { DockerReader } from '../reconcile/docker.js';
+import { DockerReader, type DockerView } from '../reconcile/docker.js';
 import { readSavedState } from '../store/journal.js';
 import { emptyState, type State } from '../store/records.js';
 import { readInventory, type Inventory } from '../vswitch/inventory.js';
@@ -26,6 +26,8 @@ export interface Facts {
   containers: Map<string, string> | undefined;
   /** network ID → Docker's name for it; undefined likewise */
   networkNames?: Map<string, string> | undefined;
+  /** Docker's view of the recorded networks, as reconciliation reads it; undefined likewise */
+  dockerView?: DockerView | undefined;
   /** where Docker was asked (OVSVLAN_DOCKER; empty: it was not) */
   dockerEndpoint?: string;
   /** this host's id and the cluster as etcd has it; undefined outside cluster mode */
@@ -45,7 +47,8 @@ export async function gatherFacts(config: Config): Promise<Facts> {
     settings ? attempt(() => readCluster(settings)).then((status) => ({ hostId: settings.hostId, status })) : undefined,
   ]);
   const state = await attempt(() => readState(config.stateDir));
-  return { state, ovs, links, containers, networkNames, dockerEndpoint: config.docker, cluster };
+  const dockerView = state.ok ? await docker.view(Object.keys(state.value.networks)) : undefined;
+  return { state, ovs, links, containers, networkNames, dockerView, dockerEndpoint: config.docker, cluster };
 }
 
 /**

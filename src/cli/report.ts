@@ -3,10 +3,10 @@
 // cluster mode, the cluster as etcd has it.
 import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, isWantedSpare, meshBridges, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
+import { endpointOrphan, networkGone } from '../reconcile/gone.js';
 import type { Facts } from './facts.js';
 import type { AddressConflict, ClusterStatus, NetworkIdent } from '../cluster/types.js';
 import { isSparePort } from '../dataplane/owned.js';
-import type { EndpointRecord } from '../store/records.js';
 
 export interface NetworkStatus {
   id: string;
@@ -43,7 +43,8 @@ export interface EndpointStatus {
   mtu: number | undefined;
 }
 
-export type DriftKind = 'network-gone' | 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'container-gone'
+/** network-gone and endpoint-orphan are reconciliation's rules of those names (reconcile/gone.ts) */
+export type DriftKind = 'network-gone' | 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'endpoint-orphan'
   | 'port-orphan' | 'link-orphan';
 
 export interface Drift {
@@ -91,18 +92,19 @@ export interface StatusReport {
 
 /**
  * The report of what `f` holds. `graceMs` (OVSVLAN_LEASE_GRACE) is how old an
- * endpoint must be, at `now`, before its container's absence is drift: the
- * rule by which reconciliation removes it (Docker names a container's endpoint
- * only once the container is up); without it, that absence is not judged.
+ * endpoint must be, at `now`, before Docker not listing it, or its container
+ * end back in the host, is drift (endpoint-orphan, judged as reconciliation
+ * judges it: Docker lists a container's endpoint only once the container is
+ * up); without it, those are not judged.
  */
 export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): StatusReport {
   const unreadable: StatusReport['unreadable'] = [];
   if (!f.state.ok) unreadable.push({ source: 'state', error: f.state.error });
   if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
   if (!f.links.ok) unreadable.push({ source: 'links', error: f.links.error });
-  if (!f.containers) {
+  if (!f.containers || !f.dockerView) {
     const why = f.dockerEndpoint === '' ? 'OVSVLAN_DOCKER is empty' : `Docker did not answer${f.dockerEndpoint ? ` at ${f.dockerEndpoint}` : ''}`;
-    unreadable.push({ source: 'docker', error: `${why}: no container or network names, and a container gone is not judged by Docker's list` });
+    unreadable.push({ source: 'docker', error: `${why}: no container or network names, and neither network-gone nor an endpoint Docker does not list is judged` });
   }
   if (f.cluster && !f.cluster.status.ok) unreadable.push({ source: 'etcd', error: f.cluster.status.error });
   const state = f.state.ok ? f.state.value : undefined;
@@ -133,9 +135,7 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
   };
   if (!state) return report;
   const drift = report.drift;
-  // Docker removed the network while ovsvlan was not there to hear it (reconciliation's network-gone)
-  const dockerNetworks = f.networkNames;
-  for (const n of dockerNetworks ? networks.filter((x) => !dockerNetworks.has(x.id)) : []) {
+  for (const n of networks.filter((x) => networkGone(x.id, f.dockerView))) {
     drift.push({ kind: 'network-gone', object: n.id, detail: `network ${shortId(n.id)} on ${n.bridge}: Docker has no such network (removed while ovsvlan was not running)` });
   }
   const wanted = wantedPorts(networks, endpoints);
@@ -178,26 +178,12 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
       }
     }
   }
-  drift.push(...goneContainers(endpoints, f.containers, new Set(links?.keys()), now - graceMs));
+  const seen = { view: f.dockerView, links: links ?? new Map(), now, graceMs };
+  for (const e of endpoints) {
+    const verdict = endpointOrphan(e, { ...seen, networkRecorded: live.has(e.networkId) });
+    if (verdict.orphan) drift.push({ kind: 'endpoint-orphan', object: e.hostIf, detail: `${endpointName(e.id)} on port ${e.hostIf}: ${verdict.why}` });
+  }
   return report;
-}
-
-/**
- * Endpoints made before `madeBefore` whose container is gone: Docker (when it
- * answered) names no container on them, or the container end of their veth is
- * back among the host's links, where Docker leaves it when it tears a container
- * down. Docker removed or stopped the container while ovsvlan was not there to
- * hear it; reconciliation removes the endpoint.
- */
-function goneContainers(endpoints: readonly EndpointRecord[], containers: ReadonlyMap<string, string> | undefined,
-  links: ReadonlySet<string>, madeBefore: number): Drift[] {
-  return endpoints.filter((e) => (e.createdAt ?? 0) < madeBefore).flatMap((e): Drift[] => {
-    const why = containers && !containers.has(e.id) ? 'Docker names no container on it'
-      : links.has(e.containerIf) ? `its container end ${e.containerIf} is back in the host` : undefined;
-    if (!why) return [];
-    return [{ kind: 'container-gone', object: e.hostIf,
-      detail: `endpoint ${shortId(e.id)} on port ${e.hostIf}: ${why}: its container was removed or stopped while ovsvlan was not running` }];
-  });
 }
 
 function networksOn(networks: ReadonlyArray<{ id: string; bridge: string }>, bridge: string): string {

@@ -1,5 +1,6 @@
-// Docker's view of ovsvlan's networks, for the reconciler, and Docker's names
-// of endpoints, for `ovsvlan status`. Through the shared DockerClient: every
+// Docker's view of ovsvlan's networks, for the reconciler and `ovsvlan status`
+// (both judge by it, reconcile/gone.ts), and Docker's names of networks and
+// endpoints, which status shows. Through the shared DockerClient: every
 // read bounded (dockerd may itself be starting and waiting for this plugin),
 // never from a request handler. Docker not configured or not answering reads
 // as undefined: the callers then do without.

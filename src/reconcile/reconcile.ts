@@ -8,9 +8,11 @@
 //   port-remark         a live endpoint's port or veth still carries the marks of the spare it was → mark it as the endpoint's
 //   host-end-exposed    a live endpoint's host end lacks NOARP, IPv6 off or (netdev) its drop filter → harden it (link/harden.ts)
 //   endpoint-gone       an endpoint's veth is gone (its container died) → drop the record
-//   endpoint-orphan     Docker no longer lists the endpoint, or its container end is back in the host
-//                       namespace (both only when older than the grace) → remove port, veth, record
+//   endpoint-orphan     its network has no record; Docker no longer lists the endpoint, or its container
+//                       end is back in the host namespace (both only when older than the grace)
+//                       → remove port, veth, record
 //   network-gone        Docker no longer has the network → remove its endpoints, record, pools, our bridge
+//   (endpoint-orphan and network-gone are judged in gone.ts, which `ovsvlan status` uses too)
 //   (a whole spare of a live network that the pool does not hold, after a restart, is taken into it: no action)
 //   spare-orphan        a spare of a gone network, on the wrong bridge or tag, or beyond the pool's size → reap it
 //   spare-gone          a spare whose veth or port is gone → remove what is left of it (refilled afterwards)
@@ -31,6 +33,7 @@ import { deleteLink, setAlias } from '../link/links.js';
 import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
 import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
+import { endpointOrphan, networkGone } from './gone.js';
 import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, meshBridges, recordedLinks, wantedPorts } from './wanted.js';
@@ -139,7 +142,7 @@ export interface Act {
 async function reconcileNetworks(ctx: ReconcileContext, view: DockerView | undefined, act: Act): Promise<void> {
   for (const net of ctx.state.networks()) {
     await act.guard({ network: shortId(net.id) }, async () => {
-      if (view?.networks.get(net.id) === null) {
+      if (networkGone(net.id, view)) {
         act('network-gone', { network: shortId(net.id), bridge: net.bridge, vlan: net.vlan });
         await ctx.plane.removeNetwork(net);
         for (const p of ctx.state.pools().filter((x) => x.networkId === net.id)) await ctx.state.removePool(p.id);
@@ -170,12 +173,10 @@ async function reconcileEndpoints(ctx: ReconcileContext, view: DockerView | unde
     const fields = { endpoint: shortId(ep.id), network: shortId(ep.networkId), port: ep.hostIf };
     await act.guard(fields, async () => {
       const net = ctx.state.network(ep.networkId);
-      const listed = view?.networks.get(ep.networkId)?.some((d) => d.endpointId === ep.id);
-      const old = Date.now() - (ep.createdAt ?? 0) > ctx.graceMs;
-      const leftContainer = old && links.has(ep.containerIf);
-      if (!old && ((view && listed === false) || links.has(ep.containerIf))) act.youngUntil((ep.createdAt ?? 0) + ctx.graceMs + 1);
-      if (!net || (view && listed === false && old) || leftContainer) {
-        act('endpoint-orphan', fields);
+      const verdict = endpointOrphan(ep, { networkRecorded: net !== undefined, view, links, now: Date.now(), graceMs: ctx.graceMs });
+      if (!verdict.orphan && verdict.youngUntil !== undefined) act.youngUntil(verdict.youngUntil);
+      if (verdict.orphan || !net) { // (no net is an orphan already: the type does not know it)
+        act('endpoint-orphan', { ...fields, why: verdict.orphan ? verdict.why : undefined });
         await ctx.plane.removeEndpoint(ep);
       } else if (!links.has(ep.hostIf)) {
         act('endpoint-gone', fields);
