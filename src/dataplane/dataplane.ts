@@ -8,7 +8,7 @@ import { listOwnedSpares } from './owned.js';
 import type { DataplaneContext } from './context.js';
 import { Detacher } from './detach.js';
 import { remarkSpare, removeEndpoint, unwireQuietly, wireEndpoint } from './endpoint.js';
-import { removeInfra, syncUplink } from './infra.js';
+import { fenceHostPorts, removeInfra, syncUplink } from './infra.js';
 import { reapSpares } from './refill.js';
 import type { SparePool, Spare } from './spares.js';
 import { SpareSupply } from './supply.js';
@@ -177,6 +177,8 @@ export class Dataplane {
     await removeInfra(ctx, n);
     await syncUplink(ctx, n.bridge, n.uplink);
     await this.deleteBridgeIfUnused(n.bridge);
+    // its host_ip is no other port's business any more: best effort, the network is gone (reconciliation refences)
+    if (n.hostIp) await fenceHostPorts(ctx).catch((err: unknown) => ctx.log.warn({ err, network: n.id }, 'host port filters not refreshed'));
     return left.map((e) => e.id);
   }
 

@@ -39,7 +39,7 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
     await hardenHostPort(names.host); // before setAddress brings it up
     await setAddress(names.host, net.hostIp);
     // a new address is kept out of every other host port; a repair only fences this network's own
-    await fenceHostPorts(ctx, repair ? net.id : undefined);
+    await fenceHostPorts(ctx, net.id, repair);
   }
   if (net.uplink) made.push(...(await syncUplink(ctx, net.bridge)));
   return made;
@@ -49,11 +49,13 @@ export async function applyInfra(ctx: DataplaneContext, net: NetworkRecord, repa
  * A host port is an OVS internal port, whose kernel link OVS makes: a link of
  * its name while OVS has no port of that name is another's (OVS would fail to
  * open it, and the host_ip would be put on that link). Refused, the link left
- * alone.
+ * alone. A link of kind openvswitch is OVS's own internal device left over
+ * (its port row gone, the datapath's device not yet): attaching the port
+ * takes it back.
  */
 async function refuseForeignLink(name: string): Promise<void> {
   const link = await getLink(name);
-  if (!link) return;
+  if (!link || link.kind === 'openvswitch') return;
   throw new ConflictError(`cannot make the host_ip port ${name}: a ${link.kind ?? 'network'} interface of that name exists and is not ` +
     'ovsvlan\'s; ovsvlan never takes over a link: remove it, or create the network with another ID');
 }
@@ -72,21 +74,21 @@ export async function removeInfra(ctx: DataplaneContext, net: NetworkRecord): Pr
     return peer?.networkId === net.id ? [{ name: p.name, marks: meshTunnelExternalIds(net.id, peer.hostId) }] : [];
   });
   if (peers.length > 0) await ctx.vswitch.detachPorts(peers, { wait: true });
-  if (names.host) {
-    await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
-    await fenceHostPorts(ctx); // its address is no other port's business any more
-  }
+  // the other host ports' filters are refreshed by the caller once the bridge and uplink are done (fenceHostPorts)
+  if (names.host) await ctx.vswitch.detachPort(names.host, infraExternalIds('host', net.id));
 }
 
 /**
- * Gives every network's host port (`only`: that network's) the filter that
- * keeps out packets to the other networks' host_ips (link/harden.ts
- * fenceHostPort), from the records as they are now: run when a network with a
- * host_ip is made or removed (every port), or repaired (its own). One at a
+ * Gives every network's host port the filter that keeps out packets to the
+ * other networks' host_ips (link/harden.ts fenceHostPort), from the records as
+ * they are now: run when a network with a host_ip is made (`own`: its ID) or
+ * removed (`own` undefined), or repaired (`onlyOwn`: its port alone). One at a
  * time, so the last run has the latest records. A port whose link is missing
- * is skipped (applyInfra makes it).
+ * or vanishes meanwhile (a concurrent DeleteNetwork) is skipped (applyInfra
+ * makes it). Only `own`'s port failing fails the call: another network's is
+ * logged and left to reconciliation, which refences every port.
  */
-export async function fenceHostPorts(ctx: DataplaneContext, only?: string): Promise<void> {
+export async function fenceHostPorts(ctx: DataplaneContext, own?: string, onlyOwn = false): Promise<void> {
   await ctx.locks.run(HOST_PORTS_LOCK, async () => {
     const ports = ctx.state.networks().flatMap((n) => {
       const name = n.hostIp ? portNamesOf(n).host : undefined;
@@ -94,9 +96,16 @@ export async function fenceHostPorts(ctx: DataplaneContext, only?: string): Prom
       return name && address ? [{ network: n.id, name, address }] : [];
     });
     for (const port of ports) {
-      if ((only !== undefined && port.network !== only) || !(await getLink(port.name))) continue;
+      if ((onlyOwn && port.network !== own) || !(await getLink(port.name))) continue;
       // the same address on two networks (one subnet on two VLANs) is this port's own too: never fenced off it
-      await fenceHostPort(port.name, ports.filter((p) => p.name !== port.name && p.address !== port.address).map((p) => p.address));
+      const foreign = ports.filter((p) => p.name !== port.name && p.address !== port.address).map((p) => p.address);
+      try {
+        await fenceHostPort(port.name, foreign);
+      } catch (err) {
+        if (!(await getLink(port.name))) continue; // gone meanwhile: nothing left to fence
+        if (port.network === own) throw err;
+        ctx.log.warn({ err, network: port.network, port: port.name }, 'host port filter not refreshed; reconciliation retries');
+      }
     }
   });
 }
