@@ -6,69 +6,17 @@
 // Collisions are made both ways: IDs that share their first characters (the old names
 // kept 12 of an endpoint's, 10 of a network's), and two IDs whose SHA-256 agree on the
 // 48 bits a name keeps (found offline, see COLLIDING_IDS).
-import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { linkMark, networkPortNames, overlayBridgeName, vethNames } from '../../src/names.js';
+import { COLLIDING_IDS, attach, detach, endpoint, epReq, hex, idWith, joinReq, ok, refused, vlanNet, type Plugged } from '../helpers/driver-calls.js';
 import { runOk, waitFor } from '../helpers/run.js';
-import { createSocketHost, type Answer, type Sandbox, type SocketHost } from '../helpers/socket-host.js';
+import { createSocketHost, type SocketHost } from '../helpers/socket-host.js';
 
-/** Two endpoint (or network) IDs whose names collide: 48 bits of SHA-256 agree (Floyd's cycle search, ~10^8 hashes). */
-const COLLIDING_IDS = ['27acd966b8ee' + '0'.repeat(52), '3811e66e5256' + '0'.repeat(52)] as const;
-
-const hex = (n: number): string => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
-/** A Docker-shaped ID (64 hex) starting with `prefix`. */
-const idWith = (prefix: string): string => prefix + hex(64 - prefix.length);
-
-const vlanNet = (id: string, vlan: number, subnet: string, extra: Record<string, string> = {}): object => ({
-  NetworkID: id, Options: { 'com.docker.network.generic': { vlan: String(vlan), ...extra } },
-  IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: `${subnet}.0/24`, Gateway: `${subnet}.1/24` }], IPv6Data: [],
-});
 const overlayNet = (id: string, vni: number): object => ({
   NetworkID: id, Options: { 'com.docker.network.generic': { mode: 'vxlan', vni: String(vni), remote: '192.0.2.1,192.0.2.2', mtu: '1450' } },
   IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.66.99.0/24', Gateway: '10.66.99.1/24' }], IPv6Data: [],
 });
-const endpoint = (net: string, ep: string, cidr: string): object => ({ NetworkID: net, EndpointID: ep, Interface: { Address: cidr, AddressIPv6: '', MacAddress: '' }, Options: {} });
-const epReq = (net: string, ep: string): object => ({ NetworkID: net, EndpointID: ep });
-const joinReq = (net: string, ep: string): object => ({ NetworkID: net, EndpointID: ep, SandboxKey: '/var/run/docker/netns/0123456789ab', Options: {} });
-
-function ok(t: Test, r: Answer, what: string): void {
-  t.equal(r.status, 200, `${what}: ${JSON.stringify(r.answer).slice(0, 300)}`);
-}
-function refused(t: Test, r: Answer, what: string, why: RegExp): void {
-  t.equal(r.status, 500, `${what} is refused`);
-  t.match(String(r.answer['Err']), why, `${what}: ${String(r.answer['Err']).slice(0, 300)}`);
-}
-
-interface Plugged {
-  ep: string;
-  src: string;
-  ip: string;
-  box: Sandbox;
-}
-
-/** CreateEndpoint + Join, then the container end moved into a sandbox of its own (Docker's order). */
-async function attach(t: Test, host: SocketHost, net: string, ep: string, ip: string, box: string): Promise<Plugged> {
-  ok(t, await host.call('NetworkDriver.CreateEndpoint', endpoint(net, ep, `${ip}/24`)), `CreateEndpoint ${ep.slice(0, 12)}`);
-  const j = await host.call('NetworkDriver.Join', joinReq(net, ep));
-  ok(t, j, `Join ${ep.slice(0, 12)}`);
-  const src = String((j.answer['InterfaceName'] as { SrcName?: string } | undefined)?.SrcName);
-  const sandbox = await host.sandbox(box);
-  await sandbox.plug(src, `${ip}/24`);
-  return { ep, src, ip, box: sandbox };
-}
-
-/**
- * Leave, the container end back to the host, DeleteEndpoint (Docker's order); then
- * up to 10 s for the port and veth to go (DeleteEndpoint answers first, they follow).
- */
-async function detach(t: Test, host: SocketHost, net: string, p: Plugged): Promise<void> {
-  ok(t, await host.call('NetworkDriver.Leave', epReq(net, p.ep)), 'Leave');
-  await p.box.unplug(p.src);
-  ok(t, await host.call('NetworkDriver.DeleteEndpoint', epReq(net, p.ep)), 'DeleteEndpoint');
-  const hostEnd = `ovh${p.src.slice(3)}`;
-  for (let i = 0; i < 100 && ((await host.port(hostEnd)) || (await host.links()).has(p.src)); i++) await new Promise((r) => setTimeout(r, 100));
-}
 
 /** Runs `fn` with our own ovs-vswitchd stopped (SIGSTOP by its PID), and lets it go on whatever happens. */
 async function withVswitchdPaused<T>(host: SocketHost, fn: () => Promise<T>): Promise<T> {
@@ -214,7 +162,7 @@ t.test('ownership of links and ports', async (t) => {
     ok(t, await host.call('NetworkDriver.DeleteNetwork', { NetworkID: o2 }), 'DeleteNetwork of overlay 2');
   });
 
-  await t.test('networks whose bridge or host port names collide on purpose: the second is refused, the first untouched', async (t) => {
+  await t.test('overlays whose bridge names collide on purpose: the second is refused, the first untouched', async (t) => {
     const [x, y] = COLLIDING_IDS;
     ok(t, await host.call('NetworkDriver.CreateNetwork', overlayNet(x, 7201)), 'overlay x');
     refused(t, await host.call('NetworkDriver.CreateNetwork', overlayNet(y, 7202)), 'overlay y, whose bridge would be x\'s',
@@ -222,39 +170,6 @@ t.test('ownership of links and ports', async (t) => {
     t.equal((await host.readState()).networks[y], undefined, 'no record of y');
     t.equal((await host.port(networkPortNames(x, 2, false).tunnels[0] ?? ''))?.externalIds['ovsvlan-network'], x, 'x\'s tunnel stays');
     ok(t, await host.call('NetworkDriver.DeleteNetwork', { NetworkID: x }), 'DeleteNetwork of overlay x');
-    ok(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(x, 40, '10.66.40', { host_ip: '10.66.40.254/24' })), 'VLAN 40 with host_ip (network x)');
-    const hostPort = networkPortNames(x, 0, true).host ?? '';
-    refused(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(y, 41, '10.66.41', { host_ip: '10.66.41.254/24' })), 'VLAN 41 with host_ip (network y), whose host port would be x\'s',
-      new RegExp(`OVS port ${hostPort} on bridge ${host.bridge} belongs to ovsvlan's host of network ${x.slice(0, 12)}`));
-    t.same([(await host.port(hostPort))?.tag, (await host.port(hostPort))?.externalIds['ovsvlan-network']], [40, x], 'x\'s host port is still on VLAN 40');
-    t.match(await host.ns.ip(['-br', 'addr', 'show', 'dev', hostPort]), /10\.66\.40\.254\/24/, 'with its address');
-    t.equal((await host.readState()).networks[y], undefined, 'no record of y');
-    ok(t, await host.call('NetworkDriver.DeleteNetwork', { NetworkID: x }), 'DeleteNetwork of x');
-    t.equal(await host.port(hostPort), undefined, 'its host port goes with it');
-  });
-
-  await t.test('a link of the host_ip port\'s name that is not OVS\'s is refused, never given the address', async (t) => {
-    const n = idWith('');
-    const name = networkPortNames(n, 0, true).host ?? '';
-    const peer = `${host.bridge.slice(0, -1)}p`;
-    await host.ns.ip(['link', 'add', name, 'type', 'veth', 'peer', 'name', peer]);
-    refused(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n, 70, '10.66.70', { host_ip: '10.66.70.254/24' })),
-      'CreateNetwork whose host port name is a link someone made', new RegExp(`host_ip port ${name}: a veth interface of that name exists and is not ovsvlan's`));
-    t.equal(await host.ns.ip(['-o', '-4', 'addr', 'show', 'dev', name]), '', 'the link got no address');
-    t.equal(await host.port(name), undefined, 'no OVS port of that name');
-    t.equal((await host.readState()).networks[n], undefined, 'no record');
-    await host.ns.ip(['link', 'del', name]);
-  });
-
-  await t.test('one subnet and host_ip on two VLANs: the host port does not fence off its own address', async (t) => {
-    // each host port keeps out the other networks' host_ips (link/harden.ts fenceHostPort); the same address is its own too
-    const [n60, n61] = [idWith(''), idWith('')];
-    ok(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n60, 60, '10.66.60', { host_ip: '10.66.60.254/24' })), 'VLAN 60 with host_ip');
-    ok(t, await host.call('NetworkDriver.CreateNetwork', vlanNet(n61, 61, '10.66.60', { host_ip: '10.66.60.254/24' })), 'VLAN 61, same subnet and host_ip');
-    const p = await attach(t, host, n60, idWith(''), '10.66.60.10', 'osame');
-    t.ok(await p.box.ping('10.66.60.254'), 'a VLAN-60 container reaches the host_ip');
-    await detach(t, host, n60, p);
-    for (const n of [n61, n60]) ok(t, await host.call('NetworkDriver.DeleteNetwork', { NetworkID: n }), 'DeleteNetwork');
   });
 
   await t.test('DeleteNetwork takes the endpoints ovsvlan still holds for it, and their leases', async (t) => {
