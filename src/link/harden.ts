@@ -31,7 +31,7 @@ import { constants, readFileSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import { ConflictError, OvsvlanError } from '../errors.js';
 import { ingressFilters, replaceClsact, replaceIngressBpf, type IngressFilter, type SockFilter } from '../netlink/tc.js';
-import { parseAddress } from '../ipam/address.js';
+import { canonicalAddress, parseAddress } from '../ipam/address.js';
 import type { DatapathType } from '../vswitch/vswitch.js';
 import { getLink, listLinks, setIpv4Conf, setIpv6Quiet, setNoArp, type LinkInfo } from './links.js';
 
@@ -114,10 +114,12 @@ export const BPF_MAX_INSNS = 4096;
  * networks on one host), where the kernel would answer a bare EINVAL.
  */
 export function hostPortFence(name: string, foreign: readonly string[]): SockFilter[] {
-  const ops = dropTo(foreign);
+  // networks sharing one host_ip (one subnet on several VLANs) cost one comparison
+  const addresses = [...new Set(foreign.map((a) => canonicalAddress(a) ?? a))];
+  const ops = dropTo(addresses);
   if (ops.length <= BPF_MAX_INSNS) return ops;
-  const v6 = foreign.filter((a) => parseAddress(a)?.family === 6).length;
-  throw new ConflictError(`cannot fence host port ${name}: ${foreign.length} other networks' host_ip addresses (${foreign.length - v6} IPv4, ${v6} IPv6) `
+  const v6 = addresses.filter((a) => parseAddress(a)?.family === 6).length;
+  throw new ConflictError(`cannot fence host port ${name}: ${addresses.length} other networks' host_ip addresses (${addresses.length - v6} IPv4, ${v6} IPv6) `
     + `need a filter of ${ops.length} BPF instructions, over the kernel's limit of ${BPF_MAX_INSNS} `
     + '(about 2,040 IPv4 or 450 IPv6 host_ip addresses on one host); remove the host_ip option from networks that do not need it');
 }

@@ -13,11 +13,13 @@ t.test('9 instructions, 2 more per IPv4 and 9 more per IPv6 address', async (t) 
   t.equal(hostPortFence('p', v4(3)).length, 9 + 2 * 3);
   t.equal(hostPortFence('p', v6(2)).length, 9 + 9 * 2);
   t.equal(hostPortFence('p', [...v4(5), ...v6(5)]).length, 9 + 2 * 5 + 9 * 5);
+  t.equal(hostPortFence('p', ['10.1.0.1', '10.1.0.1', 'fd00::1', 'fd00:0::1']).length, 9 + 2 + 9, 'networks sharing a host_ip (however written) cost one comparison');
 });
 
 t.test('the most that fits the kernel\'s limit, and one more', async (t) => {
   t.equal(hostPortFence('p', v4(2043)).length, BPF_MAX_INSNS - 1, '2,043 IPv4 addresses fit');
   t.equal(hostPortFence('p', v6(454)).length, BPF_MAX_INSNS - 1, '454 IPv6 addresses fit');
+  t.equal(hostPortFence('p', [...v6(454), ...v6(454)]).length, BPF_MAX_INSNS - 1, 'and twice each: one subnet and host_ip on two VLANs each');
   for (const foreign of [v4(2044), v6(455), [...v4(1000), ...v6(300)]]) {
     let err: unknown;
     try {
