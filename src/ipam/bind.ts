@@ -46,6 +46,31 @@ export async function bindNetwork(ctx: IpamContext, networkId: string, pools: re
   }
 }
 
+/** How reconciliation reports the host's lease: added (host-lease-missing), or held by a container (host-ip-taken). */
+export type HostLeaseReport = (rule: 'host-lease-missing' | 'host-ip-taken', fields: Record<string, unknown>) => void;
+
+/**
+ * Called by reconciliation for each pool of a network with a `host_ip`: a
+ * network made before its host_ip was leased (by an older ovsvlan; only
+ * bindNetwork leases it) gets the `host` lease a new one has, when the pool
+ * holds the address and no lease has it (host-lease-missing), so that no
+ * container is handed the host's address. One a container holds (handed out
+ * or claimed) is left to it and reported each run (host-ip-taken): the
+ * operator moves the container or gives the host another address.
+ */
+export async function ensureHostLease(state: StateCache, pool: PoolRecord, hostIp: string, report: HostLeaseReport): Promise<void> {
+  const host = canonicalAddress(hostIp);
+  if (!host || !pool.networkId || !holds(pool.pool, host)) return;
+  const lease = pool.leases[host];
+  const fields = { pool: pool.id, network: shortId(pool.networkId), address: host };
+  if (!lease) {
+    report('host-lease-missing', fields);
+    await state.changeLeases(pool.id, { [host]: { kind: 'host', at: Date.now() } });
+  } else if (lease.kind === 'pending' || lease.kind === 'endpoint') {
+    report('host-ip-taken', { ...fields, endpoint: lease.endpointId ? shortId(lease.endpointId) : undefined });
+  }
+}
+
 /** Whether subnet `cidr` holds `address`. */
 function holds(cidr: string, address: string): boolean {
   const outer = parsePrefix(cidr);

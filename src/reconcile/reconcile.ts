@@ -22,6 +22,8 @@
 //   bridge-orphan       a bridge ovsvlan made that no network uses and that holds nothing else → delete it
 //   lease-orphan        a lease of an endpoint that no longer exists → free it
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
+//   host-lease-missing  a network's host_ip in its ovsvlan pool has no lease (made by an older ovsvlan) → lease it to the host
+//   host-ip-taken       a container holds the network's host_ip in its pool → reported, left alone
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
 import type { DataplaneContext } from '../dataplane/context.js';
@@ -31,7 +33,7 @@ import { isSparePort } from '../dataplane/owned.js';
 import { hasMarks, isOurLinkName, linkMark, NETWORK_KEY, portExternalIds, ROLE_KEY, shortId, spareExternalIds, spareMark } from '../names.js';
 import { deleteLink, setAlias } from '../link/links.js';
 import { hardenHostEnd, unhardenedHostEnds } from '../link/harden.js';
-import { freeStaleLeases } from '../ipam/bind.js';
+import { ensureHostLease, freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { endpointOrphan, networkGone } from './gone.js';
 import { Look } from './look.js';
@@ -255,5 +257,8 @@ async function reconcileLeases(ctx: ReconcileContext, view: DockerView | undefin
       }
     }
     await freeStaleLeases(ctx.state, pool, view, ctx.graceMs, act, act.youngUntil);
+    const hostIp = ctx.state.network(pool.networkId ?? '')?.hostIp;
+    const now = ctx.state.pool(pool.id); // as freeStaleLeases left it
+    if (hostIp && now) await ensureHostLease(ctx.state, now, hostIp, act);
   }
 }
