@@ -47,7 +47,8 @@ export async function gatherFacts(config: Config): Promise<Facts> {
     settings ? attempt(() => readCluster(settings)).then((status) => ({ hostId: settings.hostId, status })) : undefined,
   ]);
   const state = await attempt(() => readState(config.stateDir));
-  const dockerView = state.ok ? await docker.view(Object.keys(state.value.networks)) : undefined;
+  // records unread: no network to ask about, but whether Docker answers is still known
+  const dockerView = await docker.view(state.ok ? Object.keys(state.value.networks) : []);
   return { state, ovs, links, containers, networkNames, dockerView, dockerEndpoint: config.docker, cluster };
 }
 

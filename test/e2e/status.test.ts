@@ -2,10 +2,11 @@
 // the network and both containers with their OVS ports, tags and addresses;
 // a port deleted behind ovsvlan's back is reported as drift, with a non-zero
 // exit status, and reconciliation makes the drift go away again.
+import { mkdir, writeFile } from 'node:fs/promises';
 import t from 'tap';
 import { createHost } from '../helpers/host.js';
 import { ovsvlanCli } from '../helpers/cli.js';
-import { waitFor } from '../helpers/run.js';
+import { RUN_DIR, waitFor } from '../helpers/run.js';
 import type { StatusReport } from '../../src/cli/report.js';
 
 t.test('ovsvlan status', async (t) => {
@@ -91,6 +92,13 @@ t.test('ovsvlan status', async (t) => {
     const json = await ovsvlanCli(host, ['status', '--json'], { OVSVLAN_OVSDB: 'unix:/nonexistent/db.sock' });
     t.equal(json.exitCode, 2);
     t.match((JSON.parse(json.stdout) as StatusReport).unreadable, [{ source: 'ovs' }], '--json stays one valid document');
+    // unreadable records: said as such, and Docker, which answered, is not called silent
+    const badDir = `${RUN_DIR}/status-bad-state`;
+    await mkdir(badDir, { recursive: true });
+    await writeFile(`${badDir}/state.json`, '{');
+    const noState = await ovsvlanCli(host, ['status', '--json', '--state-dir', badDir]);
+    t.equal(noState.exitCode, 2);
+    t.same((JSON.parse(noState.stdout) as StatusReport).unreadable.map((u) => u.source), ['state'], 'only the records are unreadable');
   });
 
   await t.test('--help, bad flags', async (t) => {
