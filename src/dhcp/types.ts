@@ -58,6 +58,12 @@ export interface FirstLeaseRequest {
   /** an address to ask for first (the last one this identity held), if any */
   requested: string | undefined;
   timeoutS: number;
+  /** `dhcp_subnet`: a lease whose address is outside it is refused (DhcpError); undefined: any */
+  subnet?: string | undefined;
+  /** how errors name where no server answered, e.g. "VLAN 870" (default: "interface <ifname>") */
+  segment?: string | undefined;
+  /** the netns file the interface is in (default: the daemon's own namespace; tests give another) */
+  netns?: string | undefined;
 }
 
 /** The long-running client that renews the lease inside the container's netns. */
