@@ -51,6 +51,7 @@ declare -A PKG=(
     [busybox]=busybox-static [ethtool]=ethtool [tcpdump]=tcpdump [ip]=iproute2
     [nsenter]=util-linux [unshare]=util-linux [setsid]=util-linux [findmnt]=util-linux
     [mount]=mount [tar]=tar [systemd-analyze]=systemd [etcd]=etcd-server [etcdctl]=etcd-client
+    [dnsmasq]=dnsmasq-base
 )
 OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
 DOCKER_BINS=(dockerd docker containerd runc)
@@ -59,6 +60,8 @@ OTHER_BINS=(busybox ethtool ip setsid tar)
 [ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount systemd-analyze)
 # etcd: the cluster-mode tests start three members of their own (test/helpers/etcd.ts)
 [ "$PROFILE" = tests ] && OTHER_BINS+=(etcd etcdctl)
+# dnsmasq: the DHCP tests' server, run only inside a test netns (test/helpers/dnsmasq.ts); dnsmasq-base has no service
+[ "$PROFILE" = tests ] && OTHER_BINS+=(dnsmasq)
 
 missing_of() { local b; for b in "$@"; do have "$b" || echo "$b"; done; }
 static_busybox() { local b; b=$(command -v busybox) && ! ldd "$b" >/dev/null 2>&1; }

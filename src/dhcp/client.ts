@@ -1,0 +1,210 @@
+// The DHCP client of DHCP networks (issue 12), on BusyBox udhcpc: the first
+// lease at CreateEndpoint (one-shot, report only), the renewal client in the
+// container's netns after Join (detached in its own session, so it outlives
+// the daemon), its adoption after a restart, and its stop at Leave.
+// Files, under the directory given (<state>/dhcp):
+//   <endpoint>.pid         the renewal client's pidfile (udhcpc writes it)
+//   <endpoint>.lease.json  the lease its hook last wrote (src/dhcp/hook.ts)
+//   first-<random>.lease.json  a first lease's report, removed once read
+// Every call is bounded; none calls Docker.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { DhcpError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { firstLeaseArgv, renewalArgv } from './argv.js';
+import { inSubnet, readLeaseFile } from './lease.js';
+import { isRenewalProcess, processAlive, readPidFile, renewalPid } from './process.js';
+import type { DhcpClient, FirstLeaseRequest, GatewayPolicy, Lease, RenewalClient } from './types.js';
+import { interfaceWithMac } from './netns.js';
+
+export interface UdhcpcClientOptions {
+  /** where pidfiles and lease files live (<state>/dhcp); made if missing */
+  dir: string;
+  logger: Logger;
+  /** the node binary the hook runs with (default: the daemon's own) */
+  node?: string;
+  /** udhcpc's -s program (default: scripts/udhcpc-hook of this install) */
+  hookScript?: string;
+  /** the hook's module (default: dist/dhcp/hook.js next to this file) */
+  hookModule?: string;
+  /** how long startRenewal waits for the container's interface to be in its netns (default 30 s) */
+  interfaceWaitMs?: number;
+}
+
+/** A first lease may take this long beyond its bound: a late offer's REQUEST/ACK. */
+const FIRST_LEASE_GRACE_MS = 1_000;
+/** How long a renewal client has to write its pidfile once spawned. */
+const START_WAIT_MS = 5_000;
+/** How long a stopped client has to exit before SIGKILL. */
+const STOP_WAIT_MS = 5_000;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Endpoint IDs name files: Docker's are hex (64) or base-36 (25); anything else is refused. */
+function checkedId(endpointId: string): string {
+  if (!/^[A-Za-z0-9]{1,64}$/.test(endpointId)) throw new DhcpError(`not an endpoint ID: ${JSON.stringify(endpointId.slice(0, 64))}`);
+  return endpointId;
+}
+
+export class UdhcpcClient implements DhcpClient {
+  readonly #dir: string;
+  readonly #log: Logger;
+  readonly #node: string;
+  readonly #hookScript: string;
+  readonly #hookModule: string;
+  readonly #interfaceWaitMs: number;
+
+  /** Called once by the daemon at start, before reconciliation asks running(). */
+  constructor(opts: UdhcpcClientOptions) {
+    this.#dir = opts.dir;
+    this.#log = opts.logger;
+    this.#node = opts.node ?? process.execPath;
+    this.#hookScript = opts.hookScript ?? fileURLToPath(new URL('../../scripts/udhcpc-hook', import.meta.url));
+    this.#hookModule = opts.hookModule ?? fileURLToPath(new URL('./hook.js', import.meta.url));
+    this.#interfaceWaitMs = opts.interfaceWaitMs ?? 30_000;
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+  }
+
+  #pidFile(endpointId: string): string {
+    return join(this.#dir, `${checkedId(endpointId)}.pid`);
+  }
+
+  #leaseFile(endpointId: string): string {
+    return join(this.#dir, `${checkedId(endpointId)}.lease.json`);
+  }
+
+  /** The environment udhcpc passes on to the hook. */
+  #env(leaseFile: string, apply: boolean, gateway: GatewayPolicy): Record<string, string> {
+    return {
+      OVSVLAN_NODE: this.#node,
+      OVSVLAN_DHCP_HOOK: this.#hookModule,
+      OVSVLAN_DHCP_LEASE_FILE: leaseFile,
+      OVSVLAN_DHCP_APPLY: apply ? '1' : '0',
+      OVSVLAN_DHCP_GATEWAY: gateway,
+    };
+  }
+
+  /**
+   * CreateEndpoint: one udhcpc that quits once bound, its hook only reporting
+   * (OVSVLAN_DHCP_APPLY=0: nothing is configured in the host's namespace),
+   * killed at the bound. Throws DhcpError when no lease came or it is outside
+   * the subnet; no process is left either way.
+   */
+  async firstLease(req: FirstLeaseRequest): Promise<Lease> {
+    const file = join(this.#dir, `first-${randomBytes(6).toString('hex')}.lease.json`);
+    const where = req.segment ?? `interface ${req.ifname}`;
+    const argv = firstLeaseArgv({ ...req, hook: this.#hookScript, netns: req.netns });
+    try {
+      const r = await execa('busybox', argv, {
+        env: this.#env(file, false, 'none'),
+        timeout: req.timeoutS * 1000 + FIRST_LEASE_GRACE_MS,
+        forceKillAfterDelay: 1_000,
+        reject: false,
+        stdin: 'ignore',
+      });
+      const lease = readLeaseFile(file);
+      if (lease === undefined) {
+        const said = String(r.stderr).trim().split('\n').pop() ?? '';
+        if (r.timedOut || /no lease/.test(said)) {
+          throw new DhcpError(`no DHCP server answered on ${where} within ${req.timeoutS} s (dhcp_timeout)`);
+        }
+        throw new DhcpError(`the DHCP client failed on ${where} (exit ${r.exitCode ?? r.signal}): ${said || 'no output'}`);
+      }
+      if (req.subnet !== undefined && !inSubnet(lease.address, req.subnet)) {
+        throw new DhcpError(
+          `the DHCP server on ${where} (${lease.serverId ?? 'unknown'}) leased ${lease.address}, outside dhcp_subnet ${req.subnet}`,
+        );
+      }
+      return lease;
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
+  /**
+   * After Join: adopts the endpoint's renewal client when it still runs, else
+   * waits (bounded) for the interface with the identity's MAC to be in the
+   * sandbox and starts one there, detached in its own session, asking for the
+   * container's address. Resolves once udhcpc has written its pidfile.
+   */
+  async startRenewal(c: RenewalClient): Promise<void> {
+    const pidFile = this.#pidFile(c.endpointId);
+    const leaseFile = this.#leaseFile(c.endpointId);
+    const running = renewalPid(pidFile);
+    if (running !== undefined) {
+      this.#log.info({ endpoint: c.endpointId, pid: running }, 'dhcp renewal client adopted');
+      return;
+    }
+    const ifname = await interfaceWithMac(c.sandboxKey, c.identity.mac, this.#interfaceWaitMs);
+    await rm(pidFile, { force: true });
+    const argv = renewalArgv({ ...c, ifname, hook: this.#hookScript, pidFile });
+    const child = execa('busybox', argv, {
+      env: this.#env(leaseFile, true, c.gateway),
+      detached: true,
+      cleanup: false,
+      reject: false,
+      stdio: 'ignore',
+    });
+    let exited: string | undefined;
+    void child.then((r) => {
+      exited = `exit ${r.exitCode ?? r.signal}`;
+    });
+    child.unref();
+    const deadline = Date.now() + START_WAIT_MS;
+    while (readPidFile(pidFile) !== child.pid) {
+      if (exited !== undefined) throw new DhcpError(`the DHCP renewal client for ${c.address} in ${c.sandboxKey} stopped at start (${exited})`);
+      if (Date.now() > deadline) {
+        if (child.pid !== undefined && processAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
+        throw new DhcpError(`the DHCP renewal client for ${c.address} in ${c.sandboxKey} wrote no pidfile within ${START_WAIT_MS} ms`);
+      }
+      await sleep(50);
+    }
+    this.#log.info({ endpoint: c.endpointId, pid: child.pid, ifname, address: c.address }, 'dhcp renewal client started');
+  }
+
+  /**
+   * Leave: SIGUSR2 first when `release` (udhcpc sends DHCPRELEASE), then
+   * SIGTERM, SIGKILL after a bound; then the endpoint's pidfile and lease file
+   * are removed (read leaseOf before, to keep the last lease). A client
+   * already gone is success.
+   */
+  async stopRenewal(endpointId: string, release: boolean): Promise<void> {
+    const pidFile = this.#pidFile(endpointId);
+    const pid = renewalPid(pidFile);
+    if (pid !== undefined) {
+      // udhcpc reads its signals in order from a pipe: the release is sent before it quits
+      if (release) process.kill(pid, 'SIGUSR2');
+      process.kill(pid, 'SIGTERM');
+      const deadline = Date.now() + STOP_WAIT_MS;
+      while (processAlive(pid) && Date.now() < deadline) await sleep(50);
+      if (isRenewalProcess(pid, pidFile)) {
+        process.kill(pid, 'SIGKILL');
+        this.#log.warn({ endpoint: endpointId, pid }, 'dhcp renewal client killed: it did not stop on SIGTERM');
+      }
+      this.#log.info({ endpoint: endpointId, pid, release }, 'dhcp renewal client stopped');
+    }
+    await rm(pidFile, { force: true });
+    await rm(this.#leaseFile(endpointId), { force: true });
+  }
+
+  /** The lease the endpoint's hook last wrote, if any. */
+  leaseOf(endpointId: string): Lease | undefined {
+    return readLeaseFile(this.#leaseFile(endpointId));
+  }
+
+  /** The renewal clients running now, found by their pidfiles (endpoint ID → PID). */
+  running(): Map<string, number> {
+    const found = new Map<string, number>();
+    for (const name of readdirSync(this.#dir)) {
+      const m = /^([A-Za-z0-9]{1,64})\.pid$/.exec(name);
+      if (!m?.[1]) continue;
+      const pid = renewalPid(join(this.#dir, name));
+      if (pid !== undefined) found.set(m[1], pid);
+    }
+    return found;
+  }
+}

@@ -1,0 +1,39 @@
+// Finding the container's interface in its netns by MAC: Docker renames the
+// container end (eth0, eth1, …) when it moves it into the sandbox, after Join
+// answered, so the renewal client learns the name there.
+import { execa } from 'execa';
+import { DhcpError } from '../errors.js';
+
+const LIST_TIMEOUT_MS = 5_000;
+const POLL_MS = 200;
+
+/** The name of the link with `mac` in the netns file `netns`, or undefined when none has it (yet). */
+export async function findInterface(netns: string, mac: string): Promise<string | undefined> {
+  const r = await execa('busybox', ['nsenter', `--net=${netns}`, 'ip', '-j', 'link', 'show'], {
+    timeout: LIST_TIMEOUT_MS,
+    reject: false,
+    stdin: 'ignore',
+  });
+  if (r.exitCode !== 0) return undefined;
+  let links: Array<{ ifname?: string; address?: string }>;
+  try {
+    links = JSON.parse(String(r.stdout)) as typeof links;
+  } catch {
+    return undefined; // a netns being torn down can print half a list
+  }
+  return links.find((l) => l.address?.toLowerCase() === mac.toLowerCase())?.ifname;
+}
+
+/**
+ * Waits until the link with `mac` is in `netns` and returns its name; throws
+ * DhcpError after `waitMs`. Called by startRenewal in the background after Join.
+ */
+export async function interfaceWithMac(netns: string, mac: string, waitMs: number): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const name = await findInterface(netns, mac);
+    if (name !== undefined) return name;
+    if (Date.now() > deadline) throw new DhcpError(`no interface with MAC ${mac} appeared in ${netns} within ${waitMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
