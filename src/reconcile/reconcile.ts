@@ -21,6 +21,7 @@
 //   lease-leaked        a lease no endpoint claimed, that Docker does not use (older than the grace) → free it
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
+//   dhcp-*              DHCP networks' renewal clients and parked leases (dhcp.ts)
 import type { DataplaneContext } from '../dataplane/context.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { applyInfra, dropUplink } from '../dataplane/infra.js';
@@ -32,6 +33,8 @@ import { freeStaleLeases } from '../ipam/bind.js';
 import type { DockerReader, DockerView } from './docker.js';
 import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
+import { reconcileDhcp } from './dhcp.js';
+import type { DhcpRenewals } from '../driver/dhcp-renewal.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, meshBridges, recordedLinks, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DataplaneContext {
@@ -40,6 +43,8 @@ export interface ReconcileContext extends DataplaneContext {
   readonly graceMs: number;
   /** Told of each run's outcome, each action and each failed step (the metrics). */
   readonly observer?: ReconcileObserver;
+  /** DHCP networks' renewal clients (issue 12): adopted, restarted or stopped by each run */
+  readonly renewals?: DhcpRenewals;
 }
 
 export interface ReconcileObserver {
@@ -121,6 +126,7 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   await step('spares', () => reconcileSpares(ctx, act, look));
   await step('orphans', () => removeOrphans(ctx, act, look));
   await step('leases', () => reconcileLeases(ctx, view, act));
+  await step('dhcp', () => reconcileDhcp(ctx.state, ctx.renewals, view, act));
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
     endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);

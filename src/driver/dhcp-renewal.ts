@@ -1,0 +1,188 @@
+// The renewal side of DHCP networks (issue 12), all of it in the background,
+// never in a request handler and never holding one back: after Join, the
+// renewal client is started in the container's netns once Docker has set the
+// container up (with the hostname Docker gives it, when Docker answers);
+// Leave stops it; the lease files its hook writes are looked at every few
+// seconds, and an address the server changed is logged and recorded;
+// reconciliation adopts the clients still running after a restart and starts
+// those that are missing. The client itself is src/dhcp/'s (DhcpClient).
+import { existsSync } from 'node:fs';
+import { execa } from 'execa';
+import type { Logger } from 'pino';
+import type { DhcpClient, Lease } from '../dhcp/types.js';
+import type { KeyedMutex } from '../lock.js';
+import { shortId } from '../names.js';
+import { endpointLockKey } from '../dataplane/endpoint.js';
+import type { EndpointRecord } from '../store/records.js';
+import type { StateCache } from '../store/state.js';
+
+/** How long the container's set-up (Docker moving the link and setting the lease's address) may take after Join. */
+const SANDBOX_WAIT_MS = 30_000;
+const POLL_MS = 250;
+/** How often the lease files are looked at for an address the server changed. */
+const LEASE_CHECK_MS = 5_000;
+const LIST_TIMEOUT_MS = 5_000;
+
+/** Docker's container of an endpoint, as the background learns it (reconcile/docker.ts DockerReader gives it). */
+export interface ContainerOfEndpoint {
+  (endpointId: string): Promise<{ id: string; hostname: string } | undefined>;
+}
+
+export interface RenewalsDeps {
+  readonly state: StateCache;
+  readonly locks: KeyedMutex;
+  readonly dhcp: DhcpClient;
+  readonly log: Logger;
+  /** undefined without Docker (OVSVLAN_DOCKER empty): no hostname is sent */
+  readonly containerOf: ContainerOfEndpoint | undefined;
+}
+
+/** What reconciliation is told of each action (reconcile.ts Act). */
+export type RenewalAct = (rule: string, fields: Record<string, unknown>) => void;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export class DhcpRenewals {
+  readonly #d: RenewalsDeps;
+  /** endpoint ID → the background start under way (aborted by Leave) */
+  readonly #starting = new Map<string, AbortController>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: RenewalsDeps) {
+    this.#d = deps;
+  }
+
+  /** Called once by the daemon after the first reconciliation: the periodic look at the lease files. */
+  watchLeases(): void {
+    this.#timer ??= setInterval(() => void this.checkLeases(), LEASE_CHECK_MS).unref();
+  }
+
+  /**
+   * Called by Join of a DHCP endpoint, which answers at once: in the
+   * background, waits (bounded) until the container's interface holds the
+   * lease's address in `sandboxKey`, learns the container and its hostname
+   * from Docker (optional, bounded), saves them and the sandbox in the
+   * record, then starts the renewal client. Failures are logged.
+   */
+  afterJoin(ep: EndpointRecord, sandboxKey: string): void {
+    this.#launch(ep.id, sandboxKey, true);
+  }
+
+  /**
+   * Called by Leave (and DeleteEndpoint): cancels a start under way and stops
+   * the endpoint's renewal client, sending DHCPRELEASE first when `release`.
+   * Bounded (DhcpClient.stopRenewal); a client already gone is success.
+   */
+  async stop(endpointId: string, release: boolean): Promise<void> {
+    this.#starting.get(endpointId)?.abort();
+    this.#starting.delete(endpointId);
+    await this.#d.dhcp.stopRenewal(endpointId, release);
+  }
+
+  /**
+   * Reconciliation (runs alone): a renewal client whose endpoint is gone is
+   * stopped (`dhcp-client-orphan`); a DHCP endpoint joined to a sandbox that
+   * still exists and whose client is not running gets one again, in the
+   * background (`dhcp-client-missing`), asking for its address: the
+   * container does not notice. Clients still running are adopted as they are.
+   */
+  async reconcile(act: RenewalAct): Promise<void> {
+    const running = this.#d.dhcp.running();
+    for (const [id, pid] of running) {
+      if (this.#d.state.endpoint(id)?.dhcp || this.#starting.has(id)) continue;
+      act('dhcp-client-orphan', { endpoint: shortId(id), pid });
+      await this.#d.dhcp.stopRenewal(id, false);
+    }
+    for (const ep of this.#d.state.endpoints()) {
+      const key = ep.dhcp?.sandboxKey;
+      if (!key || running.has(ep.id) || this.#starting.has(ep.id) || !existsSync(key)) continue;
+      act('dhcp-client-missing', { endpoint: shortId(ep.id), address: ep.addressV4 });
+      this.#d.locks.outside(() => this.#launch(ep.id, key, false));
+    }
+  }
+
+  /**
+   * Every LEASE_CHECK_MS: the lease each renewal client's hook last wrote. An
+   * address other than the record's (the server handed back another on
+   * renewal; the hook has already put it on the interface) is logged and saved
+   * in the record, which `ovsvlan status` shows with the first address.
+   */
+  async checkLeases(): Promise<void> {
+    for (const ep of this.#d.state.endpoints()) {
+      if (!ep.dhcp) continue;
+      const lease = this.#d.dhcp.leaseOf(ep.id);
+      if (!lease || lease.address === ep.addressV4) continue;
+      await this.#d.locks.run(endpointLockKey(ep.id), () => this.#saveChange(ep.id, lease))
+        .catch((err: unknown) => this.#d.log.error({ err, endpoint: shortId(ep.id) }, 'dhcp address change not saved; tried again'));
+    }
+  }
+
+  /** Stops the periodic look; renewal clients keep running (they outlive the daemon). */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const abort of this.#starting.values()) abort.abort();
+  }
+
+  async #saveChange(endpointId: string, lease: Lease): Promise<void> {
+    const ep = this.#d.state.endpoint(endpointId);
+    if (!ep?.dhcp || lease.address === ep.addressV4) return;
+    this.#d.log.warn({ endpoint: shortId(ep.id), network: shortId(ep.networkId), from: ep.addressV4, to: lease.address, first: ep.dhcp.firstAddress,
+      server: lease.serverId }, `dhcp address changed: the server handed back ${lease.address} instead of ${ep.addressV4 ?? '-'}`);
+    await this.#d.state.putEndpoint({ ...ep, addressV4: lease.address, dhcp: { ...ep.dhcp, lease } });
+  }
+
+  #launch(endpointId: string, sandboxKey: string, joined: boolean): void {
+    this.#starting.get(endpointId)?.abort();
+    const abort = new AbortController();
+    this.#starting.set(endpointId, abort);
+    void this.#start(endpointId, sandboxKey, joined, abort.signal)
+      .catch((err: unknown) => {
+        if (!abort.signal.aborted) this.#d.log.error({ err, endpoint: shortId(endpointId) }, `dhcp renewal client not started: ${(err as Error).message}`);
+      })
+      .finally(() => {
+        if (this.#starting.get(endpointId) === abort) this.#starting.delete(endpointId);
+      });
+  }
+
+  async #start(endpointId: string, sandboxKey: string, joined: boolean, signal: AbortSignal): Promise<void> {
+    const first = this.#d.state.endpoint(endpointId);
+    if (!first?.dhcp || !first.addressV4) return;
+    const address = first.addressV4.split('/')[0] ?? '';
+    if (joined) {
+      await waitForAddress(sandboxKey, address, signal);
+      const container = await this.#d.containerOf?.(endpointId).catch(() => undefined);
+      if (signal.aborted) return;
+      await this.#d.locks.run(endpointLockKey(endpointId), async () => {
+        const ep = this.#d.state.endpoint(endpointId);
+        if (!ep?.dhcp || signal.aborted) return;
+        const identity = { ...ep.dhcp.identity, hostname: container?.hostname || ep.dhcp.identity.hostname };
+        await this.#d.state.putEndpoint({ ...ep, dhcp: { ...ep.dhcp, identity, sandboxKey, ...(container ? { containerId: container.id } : {}) } });
+      });
+    }
+    const ep = this.#d.state.endpoint(endpointId);
+    const net = ep && this.#d.state.network(ep.networkId);
+    if (!ep?.dhcp || !net?.dhcp || signal.aborted) return;
+    await this.#d.dhcp.startRenewal({ endpointId, sandboxKey, identity: ep.dhcp.identity, address: (ep.addressV4 ?? address).split('/')[0] ?? address,
+      gateway: net.dhcp.gateway });
+    // Leave came while it started: what started goes again
+    if (signal.aborted) await this.#d.dhcp.stopRenewal(endpointId, false);
+  }
+}
+
+/**
+ * Waits until an interface in the netns `sandboxKey` holds `address`: Docker
+ * has moved the container end in, named it and set the lease's address (the
+ * renewal client must find it under its final name). Bounded by SANDBOX_WAIT_MS.
+ */
+async function waitForAddress(sandboxKey: string, address: string, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + SANDBOX_WAIT_MS;
+  const held = new RegExp(`\\binet ${address.replace(/\./g, '\\.')}/`);
+  for (;;) {
+    if (signal.aborted) throw new Error('left before the renewal client started');
+    const r = await execa('busybox', ['nsenter', `--net=${sandboxKey}`, 'ip', '-4', '-o', 'addr', 'show'],
+      { timeout: LIST_TIMEOUT_MS, reject: false, stdin: 'ignore' });
+    if (r.exitCode === 0 && held.test(String(r.stdout))) return;
+    if (Date.now() > deadline) throw new Error(`no interface in ${sandboxKey} held ${address} within ${SANDBOX_WAIT_MS / 1000} s`);
+    await sleep(POLL_MS);
+  }
+}
