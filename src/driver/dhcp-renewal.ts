@@ -22,6 +22,9 @@ const POLL_MS = 250;
 /** How often the lease files are looked at for an address the server changed. */
 const LEASE_CHECK_MS = 5_000;
 const LIST_TIMEOUT_MS = 5_000;
+/** How often, and how far apart, Docker is asked for the container of a joined endpoint. */
+const CONTAINER_TRIES = 10;
+const CONTAINER_PAUSE_MS = 1_000;
 
 /** Docker's container of an endpoint, as the background learns it (reconcile/docker.ts DockerReader gives it). */
 export interface ContainerOfEndpoint {
@@ -131,6 +134,20 @@ export class DhcpRenewals {
     await this.#d.state.putEndpoint({ ...ep, addressV4: lease.address, dhcp: { ...ep.dhcp, lease } });
   }
 
+  /**
+   * Docker's container of the endpoint, asked a few times: Docker lists the
+   * endpoint only once the container's start is recorded, a moment after the
+   * sandbox is set up. Undefined without Docker or after CONTAINER_TRIES.
+   */
+  async #containerOf(endpointId: string, signal: AbortSignal): Promise<{ id: string; hostname: string } | undefined> {
+    for (let i = 0; i < CONTAINER_TRIES && this.#d.containerOf && !signal.aborted; i++) {
+      const found = await this.#d.containerOf(endpointId).catch(() => undefined);
+      if (found) return found;
+      await sleep(CONTAINER_PAUSE_MS);
+    }
+    return undefined;
+  }
+
   #launch(endpointId: string, sandboxKey: string, joined: boolean): void {
     this.#starting.get(endpointId)?.abort();
     const abort = new AbortController();
@@ -150,7 +167,7 @@ export class DhcpRenewals {
     const address = first.addressV4.split('/')[0] ?? '';
     if (joined) {
       await waitForAddress(sandboxKey, address, signal);
-      const container = await this.#d.containerOf?.(endpointId).catch(() => undefined);
+      const container = await this.#containerOf(endpointId, signal);
       if (signal.aborted) return;
       await this.#d.locks.run(endpointLockKey(endpointId), async () => {
         const ep = this.#d.state.endpoint(endpointId);

@@ -47,14 +47,14 @@ export class DockerReader {
   }
 
   /**
-   * The running container attached through `endpointId`, with its hostname;
+   * The container attached through `endpointId`, with its hostname;
    * undefined when Docker is not configured, does not answer, or has none.
    * Called in the background after a DHCP endpoint's Join (driver/dhcp-renewal.ts), never from a handler.
    */
   async containerOfEndpoint(endpointId: string): Promise<{ id: string; hostname: string } | undefined> {
     if (!this.#client) return undefined;
     try {
-      const c = (await this.#client.containers(['running', 'created'], TIMEOUT)).find((x) => [...x.networks.values()].some((n) => n.endpointId === endpointId));
+      const c = (await this.#client.containers(undefined, TIMEOUT)).find((x) => [...x.networks.values()].some((n) => n.endpointId === endpointId));
       const d = c && await this.#client.container(c.id, TIMEOUT);
       return d && { id: d.id, hostname: d.hostname };
     } catch {
