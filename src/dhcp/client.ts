@@ -5,10 +5,11 @@
 // Files, under the directory given (<state>/dhcp):
 //   <endpoint>.pid         the renewal client's pidfile (udhcpc writes it)
 //   <endpoint>.lease.json  the lease its hook last wrote (src/dhcp/hook.ts)
+//   <endpoint>.deconfig    touched by its hook at each deconfig (a release confirmed)
 //   first-<random>.lease.json  a first lease's report, removed once read
 // Every call is bounded; none calls Docker.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,14 +78,23 @@ export class UdhcpcClient implements DhcpClient {
     return join(this.#dir, `${checkedId(endpointId)}.lease.json`);
   }
 
-  /** The environment udhcpc passes on to the hook. */
-  #env(leaseFile: string, apply: boolean, gateway: GatewayPolicy): Record<string, string> {
+  #deconfigFile(endpointId: string): string {
+    return join(this.#dir, `${checkedId(endpointId)}.deconfig`);
+  }
+
+  /**
+   * The environment udhcpc passes on to the hook (src/dhcp/hook.ts), which is
+   * a plain node script: the daemon's NODE_OPTIONS (loaders, inspectors) are not its own.
+   */
+  #env(leaseFile: string, renewal: { gateway: GatewayPolicy; deconfigFile: string } | undefined): Record<string, string> {
     return {
+      NODE_OPTIONS: '',
       OVSVLAN_NODE: this.#node,
       OVSVLAN_DHCP_HOOK: this.#hookModule,
       OVSVLAN_DHCP_LEASE_FILE: leaseFile,
-      OVSVLAN_DHCP_APPLY: apply ? '1' : '0',
-      OVSVLAN_DHCP_GATEWAY: gateway,
+      OVSVLAN_DHCP_APPLY: renewal === undefined ? '0' : '1',
+      OVSVLAN_DHCP_GATEWAY: renewal?.gateway ?? 'none',
+      OVSVLAN_DHCP_DECONFIG_FILE: renewal?.deconfigFile ?? '',
     };
   }
 
@@ -100,7 +110,7 @@ export class UdhcpcClient implements DhcpClient {
     const argv = firstLeaseArgv({ ...req, hook: this.#hookScript, netns: req.netns });
     try {
       const r = await execa('busybox', argv, {
-        env: this.#env(file, false, 'none'),
+        env: this.#env(file, undefined),
         timeout: req.timeoutS * 1000 + FIRST_LEASE_GRACE_MS,
         forceKillAfterDelay: 1_000,
         reject: false,
@@ -143,7 +153,7 @@ export class UdhcpcClient implements DhcpClient {
     await rm(pidFile, { force: true });
     const argv = renewalArgv({ ...c, ifname, hook: this.#hookScript, pidFile });
     const child = execa('busybox', argv, {
-      env: this.#env(leaseFile, true, c.gateway),
+      env: this.#env(leaseFile, { gateway: c.gateway, deconfigFile: this.#deconfigFile(c.endpointId) }),
       detached: true,
       cleanup: false,
       reject: false,
@@ -167,17 +177,17 @@ export class UdhcpcClient implements DhcpClient {
   }
 
   /**
-   * Leave: SIGUSR2 first when `release` (udhcpc sends DHCPRELEASE), then
-   * SIGTERM, SIGKILL after a bound; then the endpoint's pidfile and lease file
-   * are removed (read leaseOf before, to keep the last lease). A client
+   * Leave: when `release`, SIGUSR2 (udhcpc sends DHCPRELEASE) and its
+   * confirmation first; then SIGTERM, SIGKILL after a bound; then the
+   * endpoint's files are removed (read leaseOf before, to keep the last lease). A client
    * already gone is success.
    */
   async stopRenewal(endpointId: string, release: boolean): Promise<void> {
     const pidFile = this.#pidFile(endpointId);
     const pid = renewalPid(pidFile);
+    const deconfigFile = this.#deconfigFile(endpointId);
     if (pid !== undefined) {
-      // udhcpc reads its signals in order from a pipe: the release is sent before it quits
-      if (release) process.kill(pid, 'SIGUSR2');
+      if (release) await this.#release(pid, pidFile, deconfigFile);
       process.kill(pid, 'SIGTERM');
       const deadline = Date.now() + STOP_WAIT_MS;
       while (processAlive(pid) && Date.now() < deadline) await sleep(50);
@@ -189,6 +199,25 @@ export class UdhcpcClient implements DhcpClient {
     }
     await rm(pidFile, { force: true });
     await rm(this.#leaseFile(endpointId), { force: true });
+    await rm(deconfigFile, { force: true });
+  }
+
+  /**
+   * SIGUSR2, then waits (bounded) for the hook's deconfig, which udhcpc runs
+   * once the DHCPRELEASE is sent. SIGTERM must not be sent with it: two signals
+   * pending at once run their handlers in reverse, and udhcpc would quit first.
+   */
+  async #release(pid: number, pidFile: string, deconfigFile: string): Promise<void> {
+    await rm(deconfigFile, { force: true });
+    process.kill(pid, 'SIGUSR2');
+    const deadline = Date.now() + STOP_WAIT_MS;
+    while (!existsSync(deconfigFile) && isRenewalProcess(pid, pidFile)) {
+      if (Date.now() > deadline) {
+        this.#log.warn({ pid }, 'dhcp renewal client did not confirm its release: stopping it anyway');
+        return;
+      }
+      await sleep(50);
+    }
   }
 
   /** The lease the endpoint's hook last wrote, if any. */

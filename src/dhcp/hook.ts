@@ -7,10 +7,13 @@
 //                            (and the default route via the server's router when
 //                            OVSVLAN_DHCP_GATEWAY=server). Anything else: report only,
 //                            never configure (the first lease is taken in the host's namespace).
-// udhcpc's other events (deconfig at start and on release, leasefail, nak)
-// change nothing: the container keeps its address until the server gives
-// another. The hook's exit status is ignored by udhcpc; errors go to stderr.
-import { leaseFromEnv, plainAddress, writeLeaseFile } from './lease.js';
+//   OVSVLAN_DHCP_DECONFIG_FILE  touched at each deconfig (udhcpc runs it at start and once a
+//                            release is sent): stopRenewal waits for it before SIGTERM
+// udhcpc's other events (leasefail, nak) and deconfig change nothing on the
+// interface: the container keeps its address until the server gives another.
+// The hook's exit status is ignored by udhcpc; errors go to stderr.
+import { writeFile } from 'node:fs/promises';
+import { leaseFromEnv, writeLeaseFile } from './lease.js';
 import type { Lease } from './types.js';
 
 const IP_TIMEOUT_MS = 5_000;
@@ -31,16 +34,15 @@ async function addressesOf(ifname: string): Promise<string[]> {
 }
 
 /**
- * Puts the lease's address on the interface when it is not there yet, removes
- * the others, and with gateway=server sets the default route via the router.
+ * Puts the lease's address on the interface in place of the others when it
+ * is not there yet, and with gateway=server sets the default route via the router.
  */
 async function apply(ifname: string, lease: Lease, gateway: string): Promise<void> {
   const current = await addressesOf(ifname);
   if (current.includes(lease.address)) return;
-  await ip(['addr', 'replace', lease.address, 'dev', ifname]);
-  for (const old of current) {
-    if (plainAddress(old) !== plainAddress(lease.address)) await ip(['addr', 'del', old, 'dev', ifname]);
-  }
+  // the old ones go first: deleting a primary address also deletes the secondaries of its subnet
+  for (const old of current) await ip(['addr', 'del', old, 'dev', ifname]);
+  await ip(['addr', 'add', lease.address, 'dev', ifname]);
   if (gateway === 'server' && lease.router !== undefined) {
     await ip(['route', 'replace', 'default', 'via', lease.router, 'dev', ifname]);
   }
@@ -49,8 +51,12 @@ async function apply(ifname: string, lease: Lease, gateway: string): Promise<voi
 
 async function main(): Promise<void> {
   const event = process.argv[2];
-  if (event !== 'bound' && event !== 'renew') return;
   const env = process.env;
+  if (event === 'deconfig' && env.OVSVLAN_DHCP_DECONFIG_FILE) {
+    await writeFile(env.OVSVLAN_DHCP_DECONFIG_FILE, `${Date.now()}\n`);
+    return;
+  }
+  if (event !== 'bound' && event !== 'renew') return;
   const lease = leaseFromEnv(env, Date.now());
   if (lease === undefined) {
     process.stderr.write(`ovsvlan dhcp hook: ${event} without a usable ip/mask\n`);

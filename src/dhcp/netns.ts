@@ -9,7 +9,8 @@ const POLL_MS = 200;
 
 /** The name of the link with `mac` in the netns file `netns`, or undefined when none has it (yet). */
 export async function findInterface(netns: string, mac: string): Promise<string | undefined> {
-  const r = await execa('busybox', ['nsenter', `--net=${netns}`, 'ip', '-j', 'link', 'show'], {
+  // util-linux nsenter: BusyBox's would run its own `ip` applet, which has no JSON output
+  const r = await execa('nsenter', [`--net=${netns}`, 'ip', '-j', 'link', 'show'], {
     timeout: LIST_TIMEOUT_MS,
     reject: false,
     stdin: 'ignore',
