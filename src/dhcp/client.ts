@@ -9,8 +9,8 @@
 //   first-<random>.lease.json  a first lease's report, removed once read
 // Every call is bounded; none calls Docker.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -59,7 +59,10 @@ export class UdhcpcClient implements DhcpClient {
   readonly #hookModule: string;
   readonly #interfaceWaitMs: number;
 
-  /** Called once by the daemon at start, before reconciliation asks running(). */
+  /**
+   * Called once by the daemon at start (and by `ovsvlan status`, which only
+   * reads): makes nothing; the directory is made by the first lease or client.
+   */
   constructor(opts: UdhcpcClientOptions) {
     this.#dir = opts.dir;
     this.#log = opts.logger;
@@ -67,7 +70,6 @@ export class UdhcpcClient implements DhcpClient {
     this.#hookScript = opts.hookScript ?? fileURLToPath(new URL('../../scripts/udhcpc-hook', import.meta.url));
     this.#hookModule = opts.hookModule ?? fileURLToPath(new URL('./hook.js', import.meta.url));
     this.#interfaceWaitMs = opts.interfaceWaitMs ?? 30_000;
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
   }
 
   #pidFile(endpointId: string): string {
@@ -102,9 +104,12 @@ export class UdhcpcClient implements DhcpClient {
    * CreateEndpoint: one udhcpc that quits once bound, its hook only reporting
    * (OVSVLAN_DHCP_APPLY=0: nothing is configured in the host's namespace),
    * killed at the bound. Throws DhcpError when no lease came or it is outside
-   * the subnet; no process is left either way.
+   * the subnet; no process is left either way. A lease refused for not fitting
+   * stays with the server until it runs out: udhcpc sends DHCPRELEASE from the
+   * leased address, which is never put on an interface of the host's namespace.
    */
   async firstLease(req: FirstLeaseRequest): Promise<Lease> {
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const file = join(this.#dir, `first-${randomBytes(6).toString('hex')}.lease.json`);
     const where = req.segment ?? `interface ${req.ifname}`;
     const argv = firstLeaseArgv({ ...req, hook: this.#hookScript, netns: req.netns });
@@ -150,6 +155,7 @@ export class UdhcpcClient implements DhcpClient {
       return;
     }
     const ifname = await interfaceWithMac(c.sandboxKey, c.identity.mac, this.#interfaceWaitMs);
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     await rm(pidFile, { force: true });
     const argv = renewalArgv({ ...c, ifname, hook: this.#hookScript, pidFile });
     const child = execa('busybox', argv, {
@@ -228,7 +234,13 @@ export class UdhcpcClient implements DhcpClient {
   /** The renewal clients running now, found by their pidfiles (endpoint ID → PID). */
   running(): Map<string, number> {
     const found = new Map<string, number>();
-    for (const name of readdirSync(this.#dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(this.#dir);
+    } catch {
+      return found; // no directory yet: no DHCP endpoint ever ran here
+    }
+    for (const name of names) {
       const m = /^([A-Za-z0-9]{1,64})\.pid$/.exec(name);
       if (!m?.[1]) continue;
       const pid = renewalPid(join(this.#dir, name));
