@@ -7,7 +7,6 @@
 // reconciliation adopts the clients still running after a restart and starts
 // those that are missing. The client itself is src/dhcp/'s (DhcpClient).
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import type { Logger } from 'pino';
 import type { DhcpClient, Lease } from '../dhcp/types.js';
 import type { KeyedMutex } from '../lock.js';
@@ -196,6 +195,7 @@ async function waitForAddress(sandboxKey: string, address: string, signal: Abort
   const held = new RegExp(`\\binet ${address.replace(/\./g, '\\.')}/`);
   for (;;) {
     if (signal.aborted) throw new Error('left before the renewal client started');
+    const { execa } = await import('execa'); // loaded on the first DHCP endpoint's Join only
     const r = await execa('busybox', ['nsenter', `--net=${sandboxKey}`, 'ip', '-4', '-o', 'addr', 'show'],
       { timeout: LIST_TIMEOUT_MS, reject: false, stdin: 'ignore' });
     if (r.exitCode === 0 && held.test(String(r.stdout))) return;

@@ -21,6 +21,8 @@ export interface DnsmasqOptions {
   hosts?: ReadonlyArray<{ mac: string; ip: string }>;
   /** option 3; undefined: no router is sent (dnsmasq would send its own address otherwise) */
   router?: string;
+  /** --dhcp-authoritative: a renewal of a lease it does not know is answered NAK, not ignored */
+  authoritative?: boolean;
 }
 
 /** One line of dnsmasq's lease file. */
@@ -83,6 +85,7 @@ export async function startDnsmasq(opts: DnsmasqOptions): Promise<Dnsmasq> {
     `--dhcp-range=${from},${to},${mask},${opts.leaseS ?? 120}`,
     opts.router === undefined ? '--dhcp-option=3' : `--dhcp-option=3,${opts.router}`,
     ...(opts.hosts ?? []).map((h) => `--dhcp-host=${h.mac},${h.ip}`),
+    ...(opts.authoritative ? ['--dhcp-authoritative'] : []),
     '--log-dhcp',
     `--log-facility=${logFile}`,
   ];
