@@ -2,7 +2,7 @@
 // one-shot client of the first lease and the long-running renewal client.
 // Both run through `busybox nsenter --net=<netns file>` when a namespace is
 // given (nsenter execs udhcpc in place: the PID spawned is udhcpc's).
-import type { DhcpIdentity } from './types.js';
+import type { DhcpIdentity, GatewayPolicy } from './types.js';
 
 /** Vendor class (option 60) every ovsvlan client sends: a server can tell containers apart by it. */
 export const VENDOR_CLASS = 'ovsvlan';
@@ -51,6 +51,11 @@ export interface FirstLeaseArgs {
   /** the hook udhcpc runs at each event (scripts/udhcpc-hook) */
   hook: string;
   netns: string | undefined;
+  /**
+   * stay once bound (no -q), to be told to release with SIGUSR2 (a lease
+   * given back, ReleaseRequest: BusyBox 1.35's -q -R quits without releasing)
+   */
+  untilReleased?: boolean;
 }
 
 /**
@@ -60,7 +65,7 @@ export interface FirstLeaseArgs {
  */
 export function firstLeaseArgv(a: FirstLeaseArgs): string[] {
   const { tries, pauseS } = discoverSchedule(a.timeoutS);
-  const argv = ['udhcpc', '-f', '-q', '-n', '-i', a.ifname, '-t', String(tries), '-T', String(pauseS), '-s', a.hook];
+  const argv = ['udhcpc', '-f', ...(a.untilReleased === true ? [] : ['-q']), '-n', '-i', a.ifname, '-t', String(tries), '-T', String(pauseS), '-s', a.hook];
   argv.push(...identityArgs(a.identity), '-V', VENDOR_CLASS);
   if (a.requested !== undefined) argv.push('-r', a.requested);
   return inNetns(a.netns, argv);
@@ -95,4 +100,33 @@ export function isRenewalCmdline(cmdline: string, pidFile: string): boolean {
   const argv = cmdline.split('\0');
   const i = argv.indexOf('-p');
   return argv.includes('udhcpc') && i >= 0 && argv[i + 1] === pidFile;
+}
+
+export interface HookEnvArgs {
+  /** the node binary and module the hook runs (scripts/udhcpc-hook execs them) */
+  node: string;
+  hookModule: string;
+  /** where the hook writes the lease at bound and renew */
+  leaseFile: string;
+  /** put a changed address on the interface: only for a container's netns */
+  apply: boolean;
+  gateway: GatewayPolicy;
+  /** touched at each deconfig (a release confirmed), if given */
+  deconfigFile: string | undefined;
+}
+
+/**
+ * The environment udhcpc passes on to its hook (src/dhcp/hook.ts), which is
+ * a plain node script: the daemon's NODE_OPTIONS (loaders, inspectors) are not its own.
+ */
+export function hookEnv(a: HookEnvArgs): Record<string, string> {
+  return {
+    NODE_OPTIONS: '',
+    OVSVLAN_NODE: a.node,
+    OVSVLAN_DHCP_HOOK: a.hookModule,
+    OVSVLAN_DHCP_LEASE_FILE: a.leaseFile,
+    OVSVLAN_DHCP_APPLY: a.apply ? '1' : '0',
+    OVSVLAN_DHCP_GATEWAY: a.gateway,
+    OVSVLAN_DHCP_DECONFIG_FILE: a.deconfigFile ?? '',
+  };
 }

@@ -16,11 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { DhcpError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { firstLeaseArgv, renewalArgv } from './argv.js';
+import { firstLeaseArgv, hookEnv, renewalArgv } from './argv.js';
 import { inSubnet, readLeaseFile } from './lease.js';
 import { isRenewalProcess, processAlive, readPidFile, renewalPid } from './process.js';
-import type { DhcpClient, FirstLeaseRequest, GatewayPolicy, Lease, RenewalClient } from './types.js';
 import { interfaceWithMac } from './netns.js';
+import { giveBack } from './release.js';
+import type { DhcpClient, FirstLeaseRequest, GatewayPolicy, Lease, ReleaseRequest, RenewalClient } from './types.js';
 
 export interface UdhcpcClientOptions {
   /** where pidfiles and lease files live (<state>/dhcp); made if missing */
@@ -84,20 +85,9 @@ export class UdhcpcClient implements DhcpClient {
     return join(this.#dir, `${checkedId(endpointId)}.deconfig`);
   }
 
-  /**
-   * The environment udhcpc passes on to the hook (src/dhcp/hook.ts), which is
-   * a plain node script: the daemon's NODE_OPTIONS (loaders, inspectors) are not its own.
-   */
-  #env(leaseFile: string, renewal: { gateway: GatewayPolicy; deconfigFile: string } | undefined): Record<string, string> {
-    return {
-      NODE_OPTIONS: '',
-      OVSVLAN_NODE: this.#node,
-      OVSVLAN_DHCP_HOOK: this.#hookModule,
-      OVSVLAN_DHCP_LEASE_FILE: leaseFile,
-      OVSVLAN_DHCP_APPLY: renewal === undefined ? '0' : '1',
-      OVSVLAN_DHCP_GATEWAY: renewal?.gateway ?? 'none',
-      OVSVLAN_DHCP_DECONFIG_FILE: renewal?.deconfigFile ?? '',
-    };
+  /** The hook's environment (argv.ts hookEnv) with this install's node and module. */
+  #env(leaseFile: string, opts: { apply: boolean; gateway: GatewayPolicy; deconfigFile: string | undefined }): Record<string, string> {
+    return hookEnv({ node: this.#node, hookModule: this.#hookModule, leaseFile, ...opts });
   }
 
   /**
@@ -109,32 +99,42 @@ export class UdhcpcClient implements DhcpClient {
    * leased address, which is never put on an interface of the host's namespace.
    */
   async firstLease(req: FirstLeaseRequest): Promise<Lease> {
+    const where = req.segment ?? `interface ${req.ifname}`;
+    const { lease, timedOut, said, ended } = await this.#oneShot(firstLeaseArgv({ ...req, hook: this.#hookScript, netns: req.netns }), req.timeoutS);
+    if (lease === undefined) {
+      if (timedOut || /no lease/.test(said)) {
+        throw new DhcpError(`no DHCP server answered on ${where} within ${req.timeoutS} s (dhcp_timeout)`);
+      }
+      throw new DhcpError(`the DHCP client failed on ${where} (${ended}): ${said || 'no output'}`);
+    }
+    if (req.subnet !== undefined && !inSubnet(lease.address, req.subnet)) {
+      throw new DhcpError(
+        `the DHCP server on ${where} (${lease.serverId ?? 'unknown'}) leased ${lease.address}, outside dhcp_subnet ${req.subnet}`,
+      );
+    }
+    return lease;
+  }
+
+  /**
+   * Runs a one-shot udhcpc (first lease, release) with a report-only hook,
+   * killed past its bound, and returns the lease its hook reported, if any,
+   * with how udhcpc ended (`ended`: "exit N" or "signal S"; its last line in
+   * `said`). No process and no report file are left.
+   */
+  async #oneShot(argv: string[], timeoutS: number): Promise<{ lease: Lease | undefined; timedOut: boolean; said: string; ended: string }> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const file = join(this.#dir, `first-${randomBytes(6).toString('hex')}.lease.json`);
-    const where = req.segment ?? `interface ${req.ifname}`;
-    const argv = firstLeaseArgv({ ...req, hook: this.#hookScript, netns: req.netns });
     try {
       const r = await execa('busybox', argv, {
-        env: this.#env(file, undefined),
-        timeout: req.timeoutS * 1000 + FIRST_LEASE_GRACE_MS,
+        env: this.#env(file, { apply: false, gateway: 'none', deconfigFile: undefined }),
+        timeout: timeoutS * 1000 + FIRST_LEASE_GRACE_MS,
         forceKillAfterDelay: 1_000,
         reject: false,
         stdin: 'ignore',
       });
-      const lease = readLeaseFile(file);
-      if (lease === undefined) {
-        const said = String(r.stderr).trim().split('\n').pop() ?? '';
-        if (r.timedOut || /no lease/.test(said)) {
-          throw new DhcpError(`no DHCP server answered on ${where} within ${req.timeoutS} s (dhcp_timeout)`);
-        }
-        throw new DhcpError(`the DHCP client failed on ${where} (exit ${r.exitCode ?? r.signal}): ${said || 'no output'}`);
-      }
-      if (req.subnet !== undefined && !inSubnet(lease.address, req.subnet)) {
-        throw new DhcpError(
-          `the DHCP server on ${where} (${lease.serverId ?? 'unknown'}) leased ${lease.address}, outside dhcp_subnet ${req.subnet}`,
-        );
-      }
-      return lease;
+      const said = String(r.stderr).trim().split('\n').pop() ?? '';
+      const ended = r.exitCode === undefined ? `signal ${r.signal}` : `exit ${r.exitCode}`;
+      return { lease: readLeaseFile(file), timedOut: r.timedOut, said, ended };
     } finally {
       await rm(file, { force: true });
     }
@@ -159,7 +159,7 @@ export class UdhcpcClient implements DhcpClient {
     await rm(pidFile, { force: true });
     const argv = renewalArgv({ ...c, ifname, hook: this.#hookScript, pidFile });
     const child = execa('busybox', argv, {
-      env: this.#env(leaseFile, { gateway: c.gateway, deconfigFile: this.#deconfigFile(c.endpointId) }),
+      env: this.#env(leaseFile, { apply: true, gateway: c.gateway, deconfigFile: this.#deconfigFile(c.endpointId) }),
       detached: true,
       cleanup: false,
       reject: false,
@@ -224,6 +224,19 @@ export class UdhcpcClient implements DhcpClient {
       }
       await sleep(50);
     }
+  }
+
+  /**
+   * Reconciliation (dhcp_release=remove, container removed): gives the lease
+   * back from the caller's interface in its throwaway netns (release.ts).
+   * True once released.
+   */
+  async releaseLease(req: ReleaseRequest): Promise<boolean> {
+    return giveBack({
+      dir: this.#dir,
+      hookScript: this.#hookScript,
+      env: (leaseFile, deconfigFile) => this.#env(leaseFile, { apply: false, gateway: 'none', deconfigFile }),
+    }, req);
   }
 
   /** The lease the endpoint's hook last wrote, if any. */

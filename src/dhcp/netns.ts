@@ -1,6 +1,7 @@
 // Finding the container's interface in its netns by MAC: Docker renames the
 // container end (eth0, eth1, …) when it moves it into the sandbox, after Join
 // answered, so the renewal client learns the name there.
+import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import { DhcpError } from '../errors.js';
 
@@ -37,4 +38,29 @@ export async function interfaceWithMac(netns: string, mac: string, waitMs: numbe
     if (Date.now() > deadline) throw new DhcpError(`no interface with MAC ${mac} appeared in ${netns} within ${waitMs / 1000} s`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
+}
+
+/** Throws DhcpError unless `netns` is a namespace file of another namespace than the daemon's own. */
+export function refuseOwnNetns(netns: string): void {
+  let theirs;
+  try {
+    theirs = statSync(netns);
+  } catch {
+    throw new DhcpError(`no netns file ${netns}`);
+  }
+  const ours = statSync('/proc/self/ns/net');
+  if (theirs.ino === ours.ino && theirs.dev === ours.dev) throw new DhcpError(`${netns} is the daemon's own network namespace: refused`);
+}
+
+/**
+ * Puts `address` (with prefix) on `ifname` inside `netns`; only for a
+ * throwaway netns of the caller's (refuseOwnNetns first). Bounded.
+ */
+export async function addAddressIn(netns: string, ifname: string, address: string): Promise<void> {
+  const r = await execa('nsenter', [`--net=${netns}`, 'ip', 'addr', 'replace', address, 'dev', ifname], {
+    timeout: LIST_TIMEOUT_MS,
+    reject: false,
+    stdin: 'ignore',
+  });
+  if (r.exitCode !== 0) throw new DhcpError(`cannot put ${address} on ${ifname} in ${netns}: ${String(r.stderr).trim() || `exit ${r.exitCode}`}`);
 }

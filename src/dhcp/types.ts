@@ -78,6 +78,24 @@ export interface RenewalClient {
   gateway: GatewayPolicy;
 }
 
+/**
+ * Giving back a parked lease (dhcp_release=remove) once its container is
+ * gone: udhcpc sends DHCPRELEASE from the leased address, so it runs on an
+ * interface of the caller's making on the network's segment, carrying the
+ * identity's MAC, up, in a throwaway netns (never the host's: the address is
+ * put on that interface there).
+ */
+export interface ReleaseRequest {
+  /** the throwaway netns file; the daemon's own namespace is refused */
+  netns: string;
+  /** the interface in that netns */
+  ifname: string;
+  identity: DhcpIdentity;
+  /** the lease's address with its prefix length, e.g. 10.87.0.23/24 */
+  address: string;
+  timeoutS: number;
+}
+
 /** What `ovsvlan status` shows of an endpoint's lease. */
 export interface LeaseStatus {
   endpointId: string;
@@ -108,4 +126,10 @@ export interface DhcpClient {
   leaseOf(endpointId: string): Lease | undefined;
   /** At start: the renewal clients still running from before a restart (endpoint ID → PID). */
   running(): Map<string, number>;
+  /**
+   * Reconciliation, a parked lease's container removed: asks the server for
+   * the address again and releases it (see ReleaseRequest). Resolves true
+   * once released; false when no server answered within the bound.
+   */
+  releaseLease?(req: ReleaseRequest): Promise<boolean>;
 }

@@ -12,7 +12,7 @@
 // address is applied inside the container netns; kill -9 of the node process
 // that started a renewal client leaves the client running and a new client
 // module adopts it; stop without release keeps the lease, with release the
-// server drops it.
+// server drops it; a kept lease is given back later from a throwaway netns.
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -258,5 +258,26 @@ t.test('the DHCP client against a real dnsmasq', async (t) => {
     t.pass('a client already gone is success');
     t.same(udhcpcPids(STATE), [], 'no client left');
     t.same(readdirSync(STATE), [], 'no file left');
+  });
+
+  await t.test('a kept lease given back later from a throwaway netns; never from the daemon\'s own', async (t) => {
+    await t.rejects(
+      client.releaseLease({ netns: '/proc/self/ns/net', ifname: 'lo', identity: identityOf(MAC_A), address: leaseA?.address as string, timeoutS: 3 }),
+      { name: 'DhcpError', message: /the daemon's own network namespace: refused/ },
+    );
+    // the container is gone (its netns and interface with it); an interface of the segment with its MAC, in a netns of its own
+    await made.find((ns) => ns.name === `${P}-dctr1`)?.remove();
+    const spare = await attach(4, MAC_A);
+    const scratch = await netns('drel');
+    await host.ip(['link', 'set', spare, 'netns', scratch.name]);
+    await scratch.ip(['link', 'set', spare, 'up']);
+    const released = await client.releaseLease({
+      netns: `/run/netns/${scratch.name}`, ifname: spare, identity: identityOf(MAC_A), address: leaseA?.address as string, timeoutS: 5,
+    });
+    t.equal(released, true);
+    await waitFor('dnsmasq to drop the released lease', async () => (await server.leaseOf(MAC_A)) === undefined || undefined, 15_000);
+    t.pass('dnsmasq no longer holds it');
+    t.same(await addressesIn(host), [], 'nothing in the host netns');
+    t.same(udhcpcPids(spare), [], 'no udhcpc left');
   });
 });

@@ -3,7 +3,7 @@
 // first lease listens for its whole bound, and how a renewal client is
 // recognised by its command line.
 import t from 'tap';
-import { clientIdOf, discoverSchedule, firstLeaseArgv, isRenewalCmdline, renewalArgv } from '../../src/dhcp/argv.js';
+import { clientIdOf, discoverSchedule, firstLeaseArgv, hookEnv, isRenewalCmdline, renewalArgv } from '../../src/dhcp/argv.js';
 import type { DhcpIdentity } from '../../src/dhcp/types.js';
 
 const identity: DhcpIdentity = { mac: '02:11:22:aa:bb:cc', clientId: '01021122aabbcc', hostname: undefined };
@@ -44,6 +44,22 @@ t.test('first lease: one-shot, report only, identity and vendor class, the last 
   t.equal(after(argv, '-V'), 'ovsvlan');
   t.equal(after(argv, '-r'), '10.87.0.23');
   t.notOk(firstLeaseArgv({ ifname: 'x', identity, requested: undefined, timeoutS: 10, hook: '/h', netns: undefined }).includes('-r'));
+});
+
+t.test('a lease given back: the same client asking for it, staying bound to be told to release', async (t) => {
+  const argv = firstLeaseArgv({ ifname: 'x', identity, requested: '10.87.0.23', timeoutS: 5, hook: '/h', netns: '/run/netns/r', untilReleased: true });
+  t.notOk(argv.includes('-q'), 'no -q: BusyBox 1.35 quits without releasing even with -R');
+  t.ok(argv.includes('-n'), 'still gives up without a lease');
+  t.equal(after(argv, '-r'), '10.87.0.23');
+});
+
+t.test('the hook\'s environment: report only unless applying, no NODE_OPTIONS of the daemon', async (t) => {
+  const env = hookEnv({ node: '/n', hookModule: '/m.js', leaseFile: '/l', apply: false, gateway: 'none', deconfigFile: undefined });
+  t.same(env, {
+    NODE_OPTIONS: '', OVSVLAN_NODE: '/n', OVSVLAN_DHCP_HOOK: '/m.js', OVSVLAN_DHCP_LEASE_FILE: '/l',
+    OVSVLAN_DHCP_APPLY: '0', OVSVLAN_DHCP_GATEWAY: 'none', OVSVLAN_DHCP_DECONFIG_FILE: '',
+  });
+  t.equal(hookEnv({ node: '/n', hookModule: '/m', leaseFile: '/l', apply: true, gateway: 'server', deconfigFile: '/d' }).OVSVLAN_DHCP_APPLY, '1');
 });
 
 t.test('a netns puts busybox nsenter --net=<file> before udhcpc (nsenter execs it in place)', async (t) => {
