@@ -1,12 +1,13 @@
 // The DHCP client of DHCP networks (issue 12), on BusyBox udhcpc: the first
 // lease at CreateEndpoint (one-shot, report only), the renewal client in the
 // container's netns after Join (detached in its own session, so it outlives
-// the daemon), its adoption after a restart, and its stop at Leave.
+// the daemon), its adoption after a restart, its stop at Leave, and the
+// release of a lease kept past its container (release.ts).
 // Files, under the directory given (<state>/dhcp):
 //   <endpoint>.pid         the renewal client's pidfile (udhcpc writes it)
 //   <endpoint>.lease.json  the lease its hook last wrote (src/dhcp/hook.ts)
 //   <endpoint>.deconfig    touched by its hook at each deconfig (a release confirmed)
-//   first-<random>.lease.json  a first lease's report, removed once read
+//   first-<random>.lease.json, release-<random>.*  a one-shot client's reports, removed once read
 // Every call is bounded; none calls Docker.
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
@@ -24,7 +25,7 @@ import { giveBack } from './release.js';
 import type { DhcpClient, FirstLeaseRequest, GatewayPolicy, Lease, ReleaseRequest, RenewalClient } from './types.js';
 
 export interface UdhcpcClientOptions {
-  /** where pidfiles and lease files live (<state>/dhcp); made if missing */
+  /** where pidfiles and lease files live (<state>/dhcp); made by the first lease or client */
   dir: string;
   logger: Logger;
   /** the node binary the hook runs with (default: the daemon's own) */
