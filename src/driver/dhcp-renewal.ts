@@ -24,6 +24,9 @@ const LIST_TIMEOUT_MS = 5_000;
 /** How often, and how far apart, Docker is asked for the container of a joined endpoint. */
 const CONTAINER_TRIES = 10;
 const CONTAINER_PAUSE_MS = 1_000;
+/** Leave with a release waits this long at most for a hurried start, and a hurried start this long for its client's lease. */
+const HURRY_WAIT_MS = 10_000;
+const BOUND_WAIT_MS = 5_000;
 
 /** Docker's container of an endpoint, as the background learns it (reconcile/docker.ts DockerReader gives it). */
 export interface ContainerOfEndpoint {
@@ -44,10 +47,17 @@ export type RenewalAct = (rule: string, fields: Record<string, unknown>) => void
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** A background start under way (#launch). */
+interface Start {
+  abort: AbortController;
+  hurry: AbortController;
+  done: Promise<void>;
+}
+
 export class DhcpRenewals {
   readonly #d: RenewalsDeps;
-  /** endpoint ID → the background start under way (aborted by Leave) */
-  readonly #starting = new Map<string, AbortController>();
+  /** endpoint ID → the background start under way (aborted by Leave, or hurried when Leave must release) */
+  readonly #starting = new Map<string, Start>();
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: RenewalsDeps) {
@@ -76,7 +86,13 @@ export class DhcpRenewals {
    * Bounded (DhcpClient.stopRenewal); a client already gone is success.
    */
   async stop(endpointId: string, release: boolean): Promise<void> {
-    this.#starting.get(endpointId)?.abort();
+    const start = this.#starting.get(endpointId);
+    if (start && release) {
+      // a container that stops before its client is bound: the client starts now (no hostname), so that it can release
+      start.hurry.abort();
+      await Promise.race([start.done, sleep(HURRY_WAIT_MS)]);
+    }
+    start?.abort.abort();
     this.#starting.delete(endpointId);
     await this.#d.dhcp.stopRenewal(endpointId, release);
   }
@@ -122,7 +138,7 @@ export class DhcpRenewals {
   /** Stops the periodic look; renewal clients keep running (they outlive the daemon). */
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
-    for (const abort of this.#starting.values()) abort.abort();
+    for (const start of this.#starting.values()) start.abort.abort();
   }
 
   async #saveChange(endpointId: string, lease: Lease): Promise<void> {
@@ -138,8 +154,8 @@ export class DhcpRenewals {
    * endpoint only once the container's start is recorded, a moment after the
    * sandbox is set up. Undefined without Docker or after CONTAINER_TRIES.
    */
-  async #containerOf(endpointId: string, signal: AbortSignal): Promise<{ id: string; hostname: string } | undefined> {
-    for (let i = 0; i < CONTAINER_TRIES && this.#d.containerOf && !signal.aborted; i++) {
+  async #containerOf(endpointId: string, signal: AbortSignal, hurry: AbortSignal): Promise<{ id: string; hostname: string } | undefined> {
+    for (let i = 0; i < CONTAINER_TRIES && this.#d.containerOf && !signal.aborted && !hurry.aborted; i++) {
       const found = await this.#d.containerOf(endpointId).catch(() => undefined);
       if (found) return found;
       await sleep(CONTAINER_PAUSE_MS);
@@ -148,25 +164,32 @@ export class DhcpRenewals {
   }
 
   #launch(endpointId: string, sandboxKey: string, joined: boolean): void {
-    this.#starting.get(endpointId)?.abort();
+    this.#starting.get(endpointId)?.abort.abort();
     const abort = new AbortController();
-    this.#starting.set(endpointId, abort);
-    void this.#start(endpointId, sandboxKey, joined, abort.signal)
+    const hurry = new AbortController();
+    const done = this.#start(endpointId, sandboxKey, joined, abort.signal, hurry.signal)
       .catch((err: unknown) => {
         if (!abort.signal.aborted) this.#d.log.error({ err, endpoint: shortId(endpointId) }, `dhcp renewal client not started: ${(err as Error).message}`);
       })
       .finally(() => {
-        if (this.#starting.get(endpointId) === abort) this.#starting.delete(endpointId);
+        if (this.#starting.get(endpointId)?.abort === abort) this.#starting.delete(endpointId);
       });
+    this.#starting.set(endpointId, { abort, hurry, done });
   }
 
-  async #start(endpointId: string, sandboxKey: string, joined: boolean, signal: AbortSignal): Promise<void> {
+  /**
+   * The background start: sandbox ready, container and hostname learned and
+   * saved, client started. `signal`: Leave came, give up (a client that
+   * started meanwhile is stopped); `hurry`: Leave must release, so the client
+   * starts without waiting for the hostname, and this resolves once it is bound.
+   */
+  async #start(endpointId: string, sandboxKey: string, joined: boolean, signal: AbortSignal, hurry: AbortSignal): Promise<void> {
     const first = this.#d.state.endpoint(endpointId);
     if (!first?.dhcp || !first.addressV4) return;
     const address = first.addressV4.split('/')[0] ?? '';
     if (joined) {
       await waitForAddress(sandboxKey, address, signal);
-      const container = await this.#containerOf(endpointId, signal);
+      const container = await this.#containerOf(endpointId, signal, hurry);
       if (signal.aborted) return;
       await this.#d.locks.run(endpointLockKey(endpointId), async () => {
         const ep = this.#d.state.endpoint(endpointId);
@@ -182,6 +205,13 @@ export class DhcpRenewals {
       gateway: net.dhcp.gateway });
     // Leave came while it started: what started goes again
     if (signal.aborted) await this.#d.dhcp.stopRenewal(endpointId, false);
+    else if (hurry.aborted) await this.#bound(endpointId, signal);
+  }
+
+  /** Waits (bounded) until the endpoint's renewal client is bound: its hook wrote the lease file. */
+  async #bound(endpointId: string, signal: AbortSignal): Promise<void> {
+    const deadline = Date.now() + BOUND_WAIT_MS;
+    while (!this.#d.dhcp.leaseOf(endpointId) && !signal.aborted && Date.now() < deadline) await sleep(POLL_MS);
   }
 }
 
