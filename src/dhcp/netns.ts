@@ -40,7 +40,10 @@ export async function interfaceWithMac(netns: string, mac: string, waitMs: numbe
   }
 }
 
-/** Throws DhcpError unless `netns` is a namespace file of another namespace than the daemon's own. */
+/**
+ * Throws DhcpError unless `netns` is a namespace file of another namespace
+ * than the daemon's own and the host's (PID 1's).
+ */
 export function refuseOwnNetns(netns: string): void {
   let theirs;
   try {
@@ -48,8 +51,10 @@ export function refuseOwnNetns(netns: string): void {
   } catch {
     throw new DhcpError(`no netns file ${netns}`);
   }
-  const ours = statSync('/proc/self/ns/net');
-  if (theirs.ino === ours.ino && theirs.dev === ours.dev) throw new DhcpError(`${netns} is the daemon's own network namespace: refused`);
+  for (const [file, whose] of [['/proc/self/ns/net', "the daemon's own"], ['/proc/1/ns/net', "the host's"]] as const) {
+    const ns = statSync(file);
+    if (theirs.ino === ns.ino && theirs.dev === ns.dev) throw new DhcpError(`${netns} is ${whose} network namespace: refused`);
+  }
 }
 
 /**

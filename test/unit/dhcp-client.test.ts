@@ -56,3 +56,13 @@ t.test('an endpoint ID that is no ID names no file', async (t) => {
   t.throws(() => client.leaseOf('../../etc/passwd'), { name: 'DhcpError', message: /not an endpoint ID/ });
   await t.rejects(client.stopRenewal('a/b', false), { name: 'DhcpError' });
 });
+
+t.test('a lease is never given back from the daemon\'s or the host\'s namespace (the address would be put there)', async (t) => {
+  const client = new UdhcpcClient({ dir: '/nonexistent', logger: quiet });
+  const req = { ifname: 'lo', identity: { mac: '02:00:00:00:00:01', clientId: '01020000000001', hostname: undefined }, address: '10.0.0.1/24', timeoutS: 1 };
+  for (const netns of ['/proc/self/ns/net', '/proc/1/ns/net']) {
+    await t.rejects(client.releaseLease({ ...req, netns }), { name: 'DhcpError', message: /network namespace: refused/ }, netns);
+  }
+  await t.rejects(client.releaseLease({ ...req, netns: '/nonexistent/ns' }), { name: 'DhcpError', message: /no netns file/ });
+  t.notOk(existsSync('/nonexistent'), 'nothing made');
+});
