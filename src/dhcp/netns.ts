@@ -52,7 +52,12 @@ export function refuseOwnNetns(netns: string): void {
     throw new DhcpError(`no netns file ${netns}`);
   }
   for (const [file, whose] of [['/proc/self/ns/net', "the daemon's own"], ['/proc/1/ns/net', "the host's"]] as const) {
-    const ns = statSync(file);
+    let ns;
+    try {
+      ns = statSync(file);
+    } catch {
+      continue; // PID 1's cannot be read here (PID 1 of another user namespace): the daemon's own is still compared
+    }
     if (theirs.ino === ns.ino && theirs.dev === ns.dev) throw new DhcpError(`${netns} is ${whose} network namespace: refused`);
   }
 }
