@@ -55,9 +55,10 @@ declare -A PKG=(
 )
 OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
 DOCKER_BINS=(dockerd docker containerd runc)
-OTHER_BINS=(busybox ethtool ip setsid tar)
+# busybox and nsenter: DHCP networks' client (udhcpc) and its way into a container's netns (src/dhcp/)
+OTHER_BINS=(busybox ethtool ip nsenter setsid tar)
 # systemd-analyze: the tests verify the service unit with it
-[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount systemd-analyze)
+[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump unshare findmnt mount systemd-analyze)
 # etcd: the cluster-mode tests start three members of their own (test/helpers/etcd.ts)
 [ "$PROFILE" = tests ] && OTHER_BINS+=(etcd etcdctl)
 # dnsmasq: the DHCP tests' server, run only inside a test netns (test/helpers/dnsmasq.ts); dnsmasq-base has no service
