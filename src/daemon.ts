@@ -42,6 +42,7 @@ import { packageVersion } from './cli/version.js';
 import type { ClusterMode } from './cluster/cluster.js';
 import { UdhcpcClient } from './dhcp/client.js';
 import { DhcpRenewals } from './driver/dhcp-renewal.js';
+import { ParkedReleases } from './reconcile/dhcp-release.js';
 
 const RECONCILE_EVERY_MS = 5 * 60_000;
 const STARTUP_WAIT_MS = 10_000;
@@ -77,13 +78,15 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const dhcp = new UdhcpcClient({ dir: join(config.stateDir, 'dhcp'), logger: log.child({ module: 'dhcp' }) });
   const renewals = new DhcpRenewals({ state, locks, dhcp, log: log.child({ module: 'dhcp' }),
     containerOf: config.docker ? (id) => docker.containerOfEndpoint(id) : undefined });
+  const dataplane = new Dataplane(plane, { spares: config.spares });
   const ctx: ReconcileContext = {
     ...plane,
-    plane: new Dataplane(plane, { spares: config.spares }),
+    plane: dataplane,
     docker,
     graceMs: config.leaseGraceMs,
     observer: metrics?.reconcile,
     renewals,
+    releases: new ParkedReleases({ state, locks, plane: dataplane, dhcp, log: log.child({ module: 'dhcp' }) }),
   };
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools,
     cluster: cluster && { addresses: cluster.addresses, identOf: (networkId) => state.network(networkId)?.ident } });

@@ -90,9 +90,9 @@ export function dhcpInterface(ep: EndpointRecord, req: CreateEndpointReq): { add
  */
 export function rememberMac(net: NetworkRecord, ep: EndpointRecord): NetworkRecord | undefined {
   if (!ep.dhcp || !net.dhcp) return undefined;
-  const address = (ep.addressV4 ?? ep.dhcp.lease.address).split('/')[0] ?? '';
+  const cidr = ep.addressV4 ?? ep.dhcp.lease.address;
   const entry: DhcpKnown = {
-    address, at: Date.now(),
+    address: cidr.split('/')[0] ?? '', cidr, at: Date.now(),
     ...(ep.dhcp.containerId ? { containerId: ep.dhcp.containerId } : {}),
     ...(net.dhcp.release === 'remove' ? { parked: true } : {}),
   };

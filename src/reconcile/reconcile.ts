@@ -35,6 +35,7 @@ import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
 import { reconcileDhcp } from './dhcp.js';
 import type { DhcpRenewals } from '../driver/dhcp-renewal.js';
+import type { ParkedReleases } from './dhcp-release.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, meshBridges, recordedLinks, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DataplaneContext {
@@ -45,6 +46,8 @@ export interface ReconcileContext extends DataplaneContext {
   readonly observer?: ReconcileObserver;
   /** DHCP networks' renewal clients (issue 12): adopted, restarted or stopped by each run */
   readonly renewals?: DhcpRenewals;
+  /** DHCP networks with dhcp_release=remove: parked leases given back once their container is removed */
+  readonly releases?: ParkedReleases;
 }
 
 export interface ReconcileObserver {
@@ -126,7 +129,7 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   await step('spares', () => reconcileSpares(ctx, act, look));
   await step('orphans', () => removeOrphans(ctx, act, look));
   await step('leases', () => reconcileLeases(ctx, view, act));
-  await step('dhcp', () => reconcileDhcp(ctx.state, ctx.renewals, view, act));
+  await step('dhcp', () => reconcileDhcp(ctx.state, ctx.renewals, ctx.releases, view, act));
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
     endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);

@@ -54,6 +54,8 @@ export interface NetworkRecord {
 export interface DhcpKnown {
   /** the last address it held, without prefix length */
   address: string;
+  /** the same with the prefix length of its lease (a parked lease is given back from it) */
+  cidr?: string;
   /** ms since epoch when its endpoint was deleted */
   at: number;
   /** its container, when learned after Join */

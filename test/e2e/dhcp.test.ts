@@ -38,12 +38,15 @@ const inRange = (ip: string): boolean => {
   const n = Number(ip.split('.')[3]);
   return ip.startsWith('10.87.0.') && n >= Number(RANGE.from.split('.')[3]) && n <= Number(RANGE.to.split('.')[3]);
 };
-/** ovsvlan status --json of the host. */
-async function status(h: Host): Promise<{ endpoints: Array<{ id: string; addressV4?: string; dhcp?: { mac: string; hostname?: string; lease: { address: string }; clientPid?: number; changedFrom?: string } }> }> {
-  const r = await run('ip', ['netns', 'exec', h.ns.name, process.execPath, OVSVLAN_MAIN, 'status', '--json'], { env: { ...process.env, OVSVLAN_STATE_DIR: h.stateDir, OVSVLAN_OVSDB: h.ovs.endpoint,
-    OVSVLAN_DOCKER: `unix://${h.dockerd.sock}` } });
-  return JSON.parse(r.stdout) as Awaited<ReturnType<typeof status>>;
-}
+/** Whether the host's daemon has no udhcpc running, waiting (bounded) for one that is quitting. */
+const noClientLeft = (h: Host): Promise<boolean> =>
+  waitFor('no udhcpc of the daemon', async () => udhcpcPids(h.stateDir).length === 0 || undefined, 20_000).catch(() => false);
+/** `ovsvlan status [--json]` of the host, run in its netns. */
+const statusRun = (h: Host, ...args: string[]) => run('ip', ['netns', 'exec', h.ns.name, process.execPath, OVSVLAN_MAIN, 'status', ...args],
+  { env: { ...process.env, OVSVLAN_STATE_DIR: h.stateDir, OVSVLAN_OVSDB: h.ovs.endpoint, OVSVLAN_DOCKER: `unix://${h.dockerd.sock}` } });
+type StatusJson = { endpoints: Array<{ id: string; addressV4?: string;
+  dhcp?: { mac: string; hostname?: string; lease: { address: string }; clientPid?: number; changedFrom?: string } }> };
+const status = async (h: Host): Promise<StatusJson> => JSON.parse((await statusRun(h, '--json')).stdout) as StatusJson;
 /**
  * Waits until dnsmasq's lease of `mac` runs out at least 30 s later than `after` (seconds since
  * epoch): a renewal at T1 (half the 120 s lease), not the renewal client's own start moments after the first lease.
@@ -99,6 +102,15 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.ok(await ping(h, 'c1', SERVER_IP), 'c1 -> the DHCP server');
     t.match(await h.dockerOk(['exec', 'c1', 'ip', 'route', 'show', 'default']), new RegExp(`default via ${SERVER_IP.replace(/\./g, '\\.')}`),
       'the server\'s router is the default gateway (dhcp_gateway=server)');
+    // a container that exits at once: its address printed by its process, then nothing of it left running
+    const out = await h.dockerOk(['run', '--rm', '--net', 'v870', BUSYBOX, 'ip', '-4', 'addr', 'show', 'eth0']);
+    const brief = /inet (\S+)/.exec(out)?.[1] ?? '';
+    t.ok(brief.endsWith('/24') && inRange(brief.split('/')[0] ?? '') && !addrs.includes(brief), `docker run --rm prints its own address: ${brief}`);
+    const clients = await waitFor('the short-lived container\'s client gone', async () => {
+      const n = udhcpcPids(h.stateDir).length;
+      return n === 3 ? n : undefined;
+    }, 45_000).catch(() => udhcpcPids(h.stateDir).length);
+    t.equal(clients, 3, 'three renewal clients: none left for the container that exited');
   });
 
   await t.test('2. renewed while running, hostname sent, shown by status; a stop keeps the lease (dhcp_release=keep)', async (t) => {
@@ -108,6 +120,9 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.ok(renewed > before, `c1's lease renewed: expiry ${before} -> ${renewed}`);
     const l1 = await w.dnsmasq.leaseOf(mac1);
     t.equal(l1?.hostname, 'host-c1', 'the renewal client sent the container\'s hostname');
+    const text = await statusRun(h);
+    t.match(text.stdout, /DHCP LEASES \(3\)\n.*MAC.*ADDRESS.*ROUTER/, 'ovsvlan status has a DHCP LEASES section');
+    t.match(text.stdout, /host-c1 +10\.87\.0\.\d+\/24 +10\.87\.0\.2 +10\.87\.0\.2 +120s/, 'with c1\'s hostname, lease, router, server and lease time');
     const st = await status(h);
     const shown = st.endpoints.filter((e) => e.dhcp);
     t.equal(shown.length, 3, 'ovsvlan status shows three DHCP endpoints');
@@ -201,5 +216,39 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.notOk(await waitFor('dnsmasq to drop the released lease', async () => (await w.dnsmasq.leaseOf('02:87:00:00:00:55')) === undefined || undefined)
       .then(() => w.dnsmasq.leaseOf('02:87:00:00:00:55')), 'cs stopped: dnsmasq released its lease');
     t.same(udhcpcPids(h.stateDir), [], 'no renewal client left');
+    // a container that exits at once, before its renewal client would have started: released all the same
+    await runWithMac(h, 'cq', 'v870s', '02:87:00:00:00:56', ['true']);
+    const released = await waitFor('a DHCPRELEASE from 02:87:00:00:00:56', async () =>
+      /DHCPRELEASE\S* 10\.87\.0\.\d+ 02:87:00:00:00:56/.exec(await readFile(w.dnsmasq.logFile, 'utf8'))?.[0], 45_000).catch(() => undefined);
+    t.ok(released, `a container that exited at once released its lease too: ${released}`);
+    t.notOk(await w.dnsmasq.leaseOf('02:87:00:00:00:56'), 'dnsmasq holds no lease for it');
+    t.ok(await noClientLeft(h), 'no renewal client left (once it quit after its release)');
+  });
+
+  await t.test('7. dhcp_release=remove: kept across a stop, given back once the container is removed', async (t) => {
+    await h.dockerd.clean();
+    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_release=remove', 'v870r'));
+    const mac = '02:87:00:00:00:66';
+    await runWithMac(h, 'cm', 'v870r', mac, AT_START);
+    const ip = (await atStart(h, 'cm'))?.split('/')[0];
+    const ep = await h.dockerOk(['inspect', '-f', '{{.NetworkSettings.Networks.v870r.EndpointID}}', 'cm']);
+    await waitFor('cm\'s renewal client bound', async () => existsSync(`${h.stateDir}/dhcp/${ep}.lease.json`) || undefined, 30_000);
+    await h.dockerOk(['stop', '-t', '1', 'cm']);
+    t.equal((await w.dnsmasq.leaseOf(mac))?.ip, ip, `cm stopped: dnsmasq keeps ${ip}`);
+    await h.dockerOk(['rm', 'cm']);
+    process.kill(h.plugin!.pid ?? 0, 'SIGHUP'); // reconciliation now, not at the next periodic run
+    const released = await waitFor(`a DHCPRELEASE of ${ip} from ${mac}`, async () =>
+      new RegExp(`DHCPRELEASE\\S* ${ip?.replace(/\./g, '\\.')} ${mac}`).exec(await readFile(w.dnsmasq.logFile, 'utf8'))?.[0], 60_000).catch(() => undefined);
+    t.ok(released, `cm removed: its lease given back (${released})`);
+    t.notOk(await w.dnsmasq.leaseOf(mac), 'dnsmasq holds no lease for it');
+    const id = await h.dockerOk(['network', 'inspect', '-f', '{{.Id}}', 'v870r']);
+    const known = await waitFor('the MAC forgotten', async () => {
+      const net = (await h.plugin!.readState()).networks[id] as { dhcpKnown?: Record<string, unknown> } | undefined;
+      return net && !net.dhcpKnown?.[mac] ? true : undefined;
+    }, 30_000).catch(() => false);
+    t.ok(known, 'the network no longer remembers the MAC');
+    const ns = await run('nsenter', [`--mount=/proc/${h.dockerd.pid}/ns/mnt`, 'ls', '/run/netns']);
+    t.notMatch(ns.stdout, /\bovr[0-9a-f]{12}\b/, 'no throwaway netns left');
+    t.ok(await noClientLeft(h), 'no client left');
   });
 });
