@@ -5,7 +5,11 @@
 import { readFileSync } from 'node:fs';
 import { isRenewalCmdline } from './argv.js';
 
-/** True while `pid` runs; a zombie (exited, not yet reaped) counts as gone. */
+/**
+ * True while `pid` runs; a zombie (exited, not yet reaped) counts as gone.
+ * Called before signalling or adopting a renewal client; the tests' pidAlive
+ * (test/helpers/run.ts) is this function.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
