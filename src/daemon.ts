@@ -76,6 +76,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const docker = new DockerReader(config.docker);
   // DHCP networks (issue 12): udhcpc's pidfiles and lease files in <state>/dhcp; renewal clients outlive the daemon
   const dhcp = new UdhcpcClient({ dir: join(config.stateDir, 'dhcp'), logger: log.child({ module: 'dhcp' }) });
+  await dhcp.sweep(); // before Docker is served: no one-shot client runs, so its report files are a killed daemon's
   const renewals = new DhcpRenewals({ state, locks, dhcp, log: log.child({ module: 'dhcp' }),
     containerOf: config.docker ? (id) => docker.containerOfEndpoint(id) : undefined });
   const dataplane = new Dataplane(plane, { spares: config.spares });

@@ -3,13 +3,9 @@
 // container's netns after Join (detached in its own session, so it outlives
 // the daemon), its adoption after a restart, its stop at Leave, and the
 // release of a lease kept past its container (release.ts).
-// Files, under the directory given (<state>/dhcp):
-//   <endpoint>.pid         the renewal client's pidfile (udhcpc writes it)
-//   <endpoint>.lease.json  the lease its hook last wrote (src/dhcp/hook.ts)
-//   <endpoint>.deconfig    touched by its hook at each deconfig (a release confirmed)
-//   first-<random>.lease.json, release-<random>.*  a one-shot client's reports, removed once read
+// Its files are under the directory given (<state>/dhcp), named by files.ts;
+// the renewal client's output goes to <endpoint>.log there (truncated at its start).
 // Every call is bounded; none calls Docker.
-import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,6 +14,7 @@ import { execa } from 'execa';
 import { DhcpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { firstLeaseArgv, hookEnv, renewalArgv } from './argv.js';
+import { endpointFiles, lastLogLine, openClientLog, reportFiles, sweepReports } from './files.js';
 import { inSubnet, readLeaseFile } from './lease.js';
 import { isRenewalProcess, processAlive, readPidFile, renewalPid } from './process.js';
 import { interfaceWithMac } from './netns.js';
@@ -47,12 +44,6 @@ const STOP_WAIT_MS = 5_000;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Endpoint IDs name files: Docker's are hex (64) or base-36 (25); anything else is refused. */
-function checkedId(endpointId: string): string {
-  if (!/^[A-Za-z0-9]{1,64}$/.test(endpointId)) throw new DhcpError(`not an endpoint ID: ${JSON.stringify(endpointId.slice(0, 64))}`);
-  return endpointId;
-}
-
 export class UdhcpcClient implements DhcpClient {
   readonly #dir: string;
   readonly #log: Logger;
@@ -74,16 +65,14 @@ export class UdhcpcClient implements DhcpClient {
     this.#interfaceWaitMs = opts.interfaceWaitMs ?? 30_000;
   }
 
-  #pidFile(endpointId: string): string {
-    return join(this.#dir, `${checkedId(endpointId)}.pid`);
-  }
-
-  #leaseFile(endpointId: string): string {
-    return join(this.#dir, `${checkedId(endpointId)}.lease.json`);
-  }
-
-  #deconfigFile(endpointId: string): string {
-    return join(this.#dir, `${checkedId(endpointId)}.deconfig`);
+  /**
+   * Called once by the daemon at start, before it serves Docker's calls:
+   * removes the report files of one-shot clients a daemon killed mid-call
+   * left behind (files.ts sweepReports). Never called by `ovsvlan status`.
+   */
+  async sweep(): Promise<void> {
+    const removed = await sweepReports(this.#dir);
+    if (removed.length > 0) this.#log.info({ files: removed }, 'dhcp: report files of an interrupted call removed');
   }
 
   /** The hook's environment (argv.ts hookEnv) with this install's node and module. */
@@ -124,7 +113,7 @@ export class UdhcpcClient implements DhcpClient {
    */
   async #oneShot(argv: string[], timeoutS: number): Promise<{ lease: Lease | undefined; timedOut: boolean; said: string; ended: string }> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const file = join(this.#dir, `first-${randomBytes(6).toString('hex')}.lease.json`);
+    const file = reportFiles(this.#dir, 'first').lease;
     try {
       const r = await execa('busybox', argv, {
         env: this.#env(file, { apply: false, gateway: 'none', deconfigFile: undefined }),
@@ -148,8 +137,8 @@ export class UdhcpcClient implements DhcpClient {
    * container's address. Resolves once udhcpc has written its pidfile.
    */
   async startRenewal(c: RenewalClient): Promise<void> {
-    const pidFile = this.#pidFile(c.endpointId);
-    const leaseFile = this.#leaseFile(c.endpointId);
+    const files = endpointFiles(this.#dir, c.endpointId);
+    const pidFile = files.pid;
     const running = renewalPid(pidFile);
     if (running !== undefined) {
       this.#log.info({ endpoint: c.endpointId, pid: running }, 'dhcp renewal client adopted');
@@ -159,13 +148,20 @@ export class UdhcpcClient implements DhcpClient {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     await rm(pidFile, { force: true });
     const argv = renewalArgv({ ...c, ifname, hook: this.#hookScript, pidFile });
+    // udhcpc's and its hook's output, for the operator: <state>/dhcp/<endpoint>.log, begun anew
+    // at each start (its size is one run's); the client writes to it directly, without the daemon
+    const log = await openClientLog(files.log);
     const child = execa('busybox', argv, {
-      env: this.#env(leaseFile, { apply: true, gateway: c.gateway, deconfigFile: this.#deconfigFile(c.endpointId) }),
+      env: this.#env(files.lease, { apply: true, gateway: c.gateway, deconfigFile: files.deconfig }),
       detached: true,
       cleanup: false,
       reject: false,
-      stdio: 'ignore',
+      stdin: 'ignore',
+      // execa's types take a descriptor only as a number literal; any open one works at run time
+      stdout: log.fd as 3,
+      stderr: log.fd as 3,
     });
+    await log.close(); // the client holds its own copy; a failed spawn is reported by child's promise
     let exited: string | undefined;
     void child.then((r) => {
       exited = `exit ${r.exitCode ?? r.signal}`;
@@ -173,7 +169,10 @@ export class UdhcpcClient implements DhcpClient {
     child.unref();
     const deadline = Date.now() + START_WAIT_MS;
     while (readPidFile(pidFile) !== child.pid) {
-      if (exited !== undefined) throw new DhcpError(`the DHCP renewal client for ${c.address} in ${c.sandboxKey} stopped at start (${exited})`);
+      if (exited !== undefined) {
+        const said = await lastLogLine(files.log);
+        throw new DhcpError(`the DHCP renewal client for ${c.address} in ${c.sandboxKey} stopped at start (${exited})${said ? `: ${said}` : ''}`);
+      }
       if (Date.now() > deadline) {
         if (child.pid !== undefined && processAlive(child.pid)) process.kill(child.pid, 'SIGKILL');
         throw new DhcpError(`the DHCP renewal client for ${c.address} in ${c.sandboxKey} wrote no pidfile within ${START_WAIT_MS} ms`);
@@ -186,13 +185,14 @@ export class UdhcpcClient implements DhcpClient {
   /**
    * Leave: when `release`, SIGUSR2 (udhcpc sends DHCPRELEASE) and its
    * confirmation first; then SIGTERM, SIGKILL after a bound; then the
-   * endpoint's files are removed (read leaseOf before, to keep the last lease). A client
-   * already gone is success.
+   * endpoint's files are removed, its log too (read leaseOf before, to keep the last lease).
+   * A client already gone is success.
    */
   async stopRenewal(endpointId: string, release: boolean): Promise<void> {
-    const pidFile = this.#pidFile(endpointId);
+    const files = endpointFiles(this.#dir, endpointId);
+    const pidFile = files.pid;
     const pid = renewalPid(pidFile);
-    const deconfigFile = this.#deconfigFile(endpointId);
+    const deconfigFile = files.deconfig;
     if (pid !== undefined) {
       if (release) await this.#release(pid, pidFile, deconfigFile);
       process.kill(pid, 'SIGTERM');
@@ -204,9 +204,7 @@ export class UdhcpcClient implements DhcpClient {
       }
       this.#log.info({ endpoint: endpointId, pid, release }, 'dhcp renewal client stopped');
     }
-    await rm(pidFile, { force: true });
-    await rm(this.#leaseFile(endpointId), { force: true });
-    await rm(deconfigFile, { force: true });
+    for (const f of [pidFile, files.lease, deconfigFile, files.log]) await rm(f, { force: true });
   }
 
   /**
@@ -242,7 +240,7 @@ export class UdhcpcClient implements DhcpClient {
 
   /** The lease the endpoint's hook last wrote, if any. */
   leaseOf(endpointId: string): Lease | undefined {
-    return readLeaseFile(this.#leaseFile(endpointId));
+    return readLeaseFile(endpointFiles(this.#dir, endpointId).lease);
   }
 
   /** The renewal clients running now, found by their pidfiles (endpoint ID → PID). */

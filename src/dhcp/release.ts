@@ -6,10 +6,9 @@
 // quits once its hook reports the deconfig that follows the release.
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import { execa } from 'execa';
 import { firstLeaseArgv } from './argv.js';
+import { reportFiles } from './files.js';
 import { plainAddress, readLeaseFile } from './lease.js';
 import { addAddressIn, refuseOwnNetns } from './netns.js';
 import type { ReleaseRequest } from './types.js';
@@ -42,9 +41,7 @@ export async function giveBack(deps: GiveBackDeps, req: ReleaseRequest): Promise
   refuseOwnNetns(req.netns);
   await addAddressIn(req.netns, req.ifname, req.address);
   await mkdir(deps.dir, { recursive: true, mode: 0o700 });
-  const tag = randomBytes(6).toString('hex');
-  const leaseFile = join(deps.dir, `release-${tag}.lease.json`);
-  const deconfigFile = join(deps.dir, `release-${tag}.deconfig`);
+  const { lease: leaseFile, deconfig: deconfigFile } = reportFiles(deps.dir, 'release');
   const argv = firstLeaseArgv({
     ifname: req.ifname, identity: req.identity, requested: plainAddress(req.address), timeoutS: req.timeoutS,
     hook: deps.hookScript, netns: req.netns, untilReleased: true,

@@ -132,4 +132,9 @@ export interface DhcpClient {
    * once released; false when no server answered within the bound.
    */
   releaseLease?(req: ReleaseRequest): Promise<boolean>;
+  /**
+   * Daemon start, before serving Docker: removes the report files a daemon
+   * killed during a first lease or a release left behind. Makes nothing.
+   */
+  sweep?(): Promise<void>;
 }

@@ -13,6 +13,7 @@
 // that started a renewal client leaves the client running and a new client
 // module adopts it; stop without release keeps the lease, with release the
 // server drops it; a kept lease is given back later from a throwaway netns.
+// The renewal clients' output (udhcpc's and the hook's) is in <endpoint>.log.
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -184,6 +185,8 @@ t.test('the DHCP client against a real dnsmasq', async (t) => {
     }, 30_000);
     t.equal(rewritten.address, address, 'the renewed lease, written by the hook');
     t.same(await addressesIn(ctr), [address], 'the container kept its address');
+    t.match(readFileSync(`${STATE}/${EP1}.log`, 'utf8'), new RegExp(`lease of ${address.split('/')[0]?.replace(/\./g, '\\.')} obtained`),
+      'what udhcpc did is in the endpoint\'s log');
   });
 
   await t.test('kill -9 of the process that started a renewal client: it keeps running and is adopted', async (t) => {
@@ -232,6 +235,7 @@ t.test('the DHCP client against a real dnsmasq', async (t) => {
     await waitFor('the new address on eth0', async () => (await addressesIn(ctr)).join() === '10.87.0.77/24' || undefined, 30_000);
     t.equal(await ctr.ip(['-4', 'route', 'show', 'default']), 'default via 10.87.0.1 dev eth0', 'default route via the server\'s router');
     t.equal(client.leaseOf(EP3)?.address, '10.87.0.77/24');
+    t.match(readFileSync(`${STATE}/${EP3}.log`, 'utf8'), 'ovsvlan dhcp hook: eth0 now has 10.87.0.77/24', 'the change is in the endpoint\'s log');
     t.same(await addressesIn(host), [], 'nothing in the host netns');
   });
 
