@@ -25,15 +25,17 @@ RUN set -eu; \
     rm -rf dist/bench; \
     npm prune --omit=dev --ignore-scripts --no-audit --no-fund --offline
 
-# --- runtime: node, ip (iproute2) and ethtool; nothing else the daemon runs (no tc: traffic control
+# --- runtime: node, ip (iproute2) and ethtool; for DHCP networks busybox (udhcpc) and util-linux's
+# nsenter, and /bin/sh for udhcpc's hook; nothing else the daemon runs (no tc: traffic control
 # goes through rtnetlink from the daemon's own process, like the veths). No package manager
 # stays (npm, npx, corepack, yarn): the exported rootfs is flat, so removing them does shrink it.
 # Mountpoints: Docker's plugin socket dir, and the ovs and state mounts of config.json.
 FROM ${BASE}
 RUN set -eu; \
-    if ! command -v ip >/dev/null || ! command -v ethtool >/dev/null; then \
+    if ! command -v ip >/dev/null || ! command -v ethtool >/dev/null || ! command -v busybox >/dev/null \
+        || ! command -v nsenter >/dev/null; then \
         apt-get update; \
-        apt-get install -y --no-install-recommends iproute2 ethtool; \
+        apt-get install -y --no-install-recommends iproute2 ethtool busybox-static util-linux; \
         rm -rf /var/lib/apt/lists/*; \
     fi; \
     rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
@@ -44,6 +46,8 @@ WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# udhcpc's hook of DHCP networks (mode 755 kept), at ../../scripts from dist/dhcp/client.js
+COPY --from=build /src/scripts/udhcpc-hook ./scripts/udhcpc-hook
 # config.json's entrypoint is what Docker runs for the plugin; this one is for `docker run` checks
 ENTRYPOINT ["node", "/app/dist/main.js"]
 CMD ["daemon"]

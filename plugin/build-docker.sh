@@ -38,7 +38,7 @@ trap cleanup EXIT
 check_manifest "$ROOT/config.json" "$ROOT/dist/config.js"
 
 if [ -z "$BASE" ]; then
-    # the base the project makes: what the daemon runs (node, ip, ethtool), plus what the build
+    # the base the project makes: what the daemon runs (node, ip, ethtool, busybox, nsenter), plus what the build
     # stage runs (a shell and coreutils from busybox-static, npm) - never fetched
     [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
         { say "the offline base needs busybox-static (apt-get install busybox-static)" >&2; exit 1; }
@@ -59,7 +59,7 @@ if [ -z "$BASE" ]; then
     [ -f "$ROOT/node_modules/.package-lock.json" ] || { say "run npm ci first" >&2; exit 1; }
     CTX=$WORK/ctx
     mkdir -p "$CTX"
-    tar -C "$ROOT" -cf - package.json package-lock.json tsconfig.json src node_modules | tar -C "$CTX" -xf -
+    tar -C "$ROOT" -cf - package.json package-lock.json tsconfig.json src scripts/udhcpc-hook node_modules | tar -C "$CTX" -xf -
     base_ref=ovsvlan-base:local
 else
     CTX=$ROOT

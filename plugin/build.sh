@@ -1,10 +1,11 @@
 #!/bin/bash
 # Builds the ovsvlan managed plugin directory offline, for `docker plugin create ovsvlan plugin/`:
 #   plugin/config.json   the manifest (a copy of ../config.json, checked against the daemon's settings)
-#   plugin/rootfs/       node + ip + ethtool with the libraries `ldd` lists, /app/dist, /app/package.json
-#                        and the production node_modules, plus the mountpoints Docker needs
+#   plugin/rootfs/       node + ip + ethtool + busybox (udhcpc, /bin/sh) + nsenter with the libraries
+#                        `ldd` lists, /app/dist, /app/package.json, /app/scripts/udhcpc-hook and the
+#                        production node_modules, plus the mountpoints Docker needs
 # No registry, no docker and no network: everything comes from this machine (the node that runs
-# the build, iproute2's ip, ethtool) and this checkout. plugin/build-docker.sh makes the same
+# the build, iproute2's ip, ethtool, busybox, util-linux's nsenter) and this checkout. plugin/build-docker.sh makes the same
 # directory through the Dockerfile instead (docs/managed-plugin.md).
 #
 # Usage: bash plugin/build.sh [OUTDIR]      (npm run plugin:build; OUTDIR defaults to plugin/)
@@ -20,8 +21,8 @@ R=$OUT/rootfs
 t0=$(date +%s%3N)
 say() { echo "plugin/build: $*"; }
 
-for c in node npm ip ethtool ldd tar; do
-    command -v "$c" >/dev/null || { say "needs $c on PATH (apt-get install iproute2 ethtool; node >= 20)" >&2; exit 1; }
+for c in node npm ip ethtool busybox nsenter ldd tar; do
+    command -v "$c" >/dev/null || { say "needs $c on PATH (apt-get install iproute2 ethtool busybox-static util-linux; node >= 20)" >&2; exit 1; }
 done
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
     { say "needs node >= 20, found $(node --version)" >&2; exit 1; }
@@ -38,6 +39,8 @@ rm -rf "$R" "$OUT/config.json"
 runtime_root
 # the daemon: dist (no bench code ships) and package.json ("type": "module", the version)
 tar -C "$ROOT" --exclude='dist/bench' -cf - dist package.json | tar -C "$R/app" -xf -
+# udhcpc's hook of DHCP networks (src/dhcp/client.ts finds it at ../../scripts from dist/dhcp)
+install -D -m 0755 "$ROOT/scripts/udhcpc-hook" "$R/app/scripts/udhcpc-hook"
 # production dependencies only
 mapfile -t deps < <(prod_deps "$ROOT")
 [ ${#deps[@]} -gt 0 ] || { say "npm ls found no production dependencies (run npm ci)" >&2; exit 1; }

@@ -60,14 +60,18 @@ declare -A PKG=(
     [busybox]=busybox-static [ethtool]=ethtool [tcpdump]=tcpdump [ip]=iproute2
     [pgrep]=procps [nsenter]=util-linux [unshare]=util-linux [setsid]=util-linux [findmnt]=util-linux
     [mount]=mount [tar]=tar [systemd-analyze]=systemd [etcd]=etcd-server [etcdctl]=etcd-client
+    [dnsmasq]=dnsmasq-base
 )
 OVS_BINS=(ovs-vswitchd ovsdb-server ovsdb-tool ovs-vsctl ovs-appctl ovs-ofctl)
 DOCKER_BINS=(dockerd docker containerd runc)
-OTHER_BINS=(busybox ethtool ip setsid tar pgrep)
+# busybox and nsenter: DHCP networks' client (udhcpc) and its way into a container's netns (src/dhcp/)
+OTHER_BINS=(busybox ethtool ip nsenter setsid tar pgrep)
 # systemd-analyze: the tests verify the service unit with it
-[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump nsenter unshare findmnt mount systemd-analyze)
+[ "$PROFILE" = tests ] && OTHER_BINS+=(tcpdump unshare findmnt mount systemd-analyze)
 # etcd: the cluster-mode tests start three members of their own (test/helpers/etcd.ts)
 [ "$PROFILE" = tests ] && OTHER_BINS+=(etcd etcdctl)
+# dnsmasq: the DHCP tests' server, run only inside a test netns (test/helpers/dnsmasq.ts); dnsmasq-base has no service
+[ "$PROFILE" = tests ] && OTHER_BINS+=(dnsmasq)
 
 # what is wrong with Node.js, if anything (package.json: "engines": { "node": ">=20.3" })
 node_problem() {

@@ -15,6 +15,7 @@
 // in the background (revive.ts): those whose start failed after ovsvlan last
 // ran, as its heartbeat in the state directory tells (heartbeat.ts).
 // close = cancel that, mark the heartbeat → stop listening → close cluster mode → close OVSDB; the data plane is never touched.
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { Dataplane } from './dataplane/dataplane.js';
@@ -39,6 +40,9 @@ import { resolveDatapath } from './vswitch/datapath.js';
 import { Vswitch } from './vswitch/vswitch.js';
 import { packageVersion } from './cli/version.js';
 import type { ClusterMode } from './cluster/cluster.js';
+import { UdhcpcClient } from './dhcp/client.js';
+import { DhcpRenewals } from './driver/dhcp-renewal.js';
+import { ParkedReleases } from './reconcile/dhcp-release.js';
 
 const RECONCILE_EVERY_MS = 5 * 60_000;
 const STARTUP_WAIT_MS = 10_000;
@@ -69,16 +73,25 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
   const cluster: ClusterMode | undefined = config.cluster && await (await import('./cluster/cluster.js'))
     .openCluster(config.cluster, { state, vswitch, locks, log: log.child({ module: 'cluster' }), version: packageVersion() });
   const plane = { state, vswitch, locks, log: log.child({ module: 'driver' }) };
+  const docker = new DockerReader(config.docker);
+  // DHCP networks (issue 12): udhcpc's pidfiles and lease files in <state>/dhcp; renewal clients outlive the daemon
+  const dhcp = new UdhcpcClient({ dir: join(config.stateDir, 'dhcp'), logger: log.child({ module: 'dhcp' }) });
+  await dhcp.sweep(); // before Docker is served: no one-shot client runs, so its report files are a killed daemon's
+  const renewals = new DhcpRenewals({ state, locks, dhcp, log: log.child({ module: 'dhcp' }),
+    containerOf: config.docker ? (id) => docker.containerOfEndpoint(id) : undefined });
+  const dataplane = new Dataplane(plane, { spares: config.spares });
   const ctx: ReconcileContext = {
     ...plane,
-    plane: new Dataplane(plane, { spares: config.spares }),
-    docker: new DockerReader(config.docker),
+    plane: dataplane,
+    docker,
     graceMs: config.leaseGraceMs,
     observer: metrics?.reconcile,
+    renewals,
+    releases: new ParkedReleases({ state, locks, plane: dataplane, dhcp, log: log.child({ module: 'dhcp' }) }),
   };
   const ipam = new IpamDriver({ state, locks, log: log.child({ module: 'ipam' }), defaults: config.defaultPools,
     cluster: cluster && { addresses: cluster.addresses, identOf: (networkId) => state.network(networkId)?.ident } });
-  const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath, cluster });
+  const driver = new NetworkDriver({ ...ctx, ipam, defaultBridge: config.bridge, datapath, cluster, dhcp, renewals });
   const app = await startServer(routes(driver, ipam), log.child({ module: 'http' }), socket, metrics?.request);
   const metricsServer = metrics && await (await import('./metrics/http.js')).openMetrics(config.metrics, metrics, log.child({ module: 'metrics' }));
 
@@ -99,7 +112,8 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
     if (started) void runReconcile('ovsdb-reconnect');
   });
   void locks.exclusive(() => firstReconcile(ctx, ovsdb, () => (started = true), runReconcile, (at) => scheduler.recheckAt(at)))
-    .then((ran) => { if (ran) afterReconcile('start'); }); // after the exclusive section: `docker start` calls back into us
+    .then((ran) => { if (ran) afterReconcile('start'); }) // after the exclusive section: `docker start` calls back into us
+    .finally(() => renewals.watchLeases()); // addresses the server changed, logged and recorded
 
   log.info({ socket: config.socket, ovsdb: config.ovsdb, stateDir: config.stateDir, bridge: config.bridge, datapath, cluster: cluster?.hostId,
     networks: state.networks().length, endpoints: state.endpoints().length, pools: state.pools().length }, 'ovsvlan listening');
@@ -113,6 +127,7 @@ export async function startDaemon(config: Config, log: Logger, socket: PluginSoc
       closing = true;
       await reviver.close();
       scheduler.close();
+      renewals.close(); // the renewal clients keep running: a restarted daemon adopts them
       await metricsServer?.close();
       await app.close();
       await socket.close();

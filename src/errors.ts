@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'OVSVLAN_ERR_STORE'
   | 'OVSVLAN_ERR_CONFIG'
   /** etcd (cluster mode) did not answer: src/cluster/kv.ts ClusterUnreachableError */
-  | 'OVSVLAN_ERR_CLUSTER';
+  | 'OVSVLAN_ERR_CLUSTER'
+  /** a DHCP network's server did not answer, or gave a lease that does not fit: DhcpError */
+  | 'OVSVLAN_ERR_DHCP';
 
 export class OvsvlanError extends Error {
   readonly code: ErrorCode;
@@ -94,6 +96,17 @@ export function causeText(err: unknown): string {
 export class StoreError extends OvsvlanError {
   constructor(message: string, cause?: unknown) {
     super('OVSVLAN_ERR_STORE', message, { cause });
+  }
+}
+
+/**
+ * A DHCP network's lease could not be had (no server answered within the
+ * network's bound, a lease outside `dhcp_subnet`) or its client could not be
+ * run. The message says what happened and which option bounds it.
+ */
+export class DhcpError extends OvsvlanError {
+  constructor(message: string, cause?: unknown) {
+    super('OVSVLAN_ERR_DHCP', message, { cause });
   }
 }
 

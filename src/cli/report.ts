@@ -5,8 +5,10 @@ import { NETWORK_KEY, OWNER_KEY, OWNER_VALUE, ROLE_KEY, shortId } from '../names
 import { isMeshTunnel, isOrphanLink, isWantedPort, isWantedSpare, meshBridges, recordedLinks, wantedPorts } from '../reconcile/wanted.js';
 import { endpointOrphan, networkGone } from '../reconcile/gone.js';
 import type { Facts } from './facts.js';
+import type { EndpointRecord } from '../store/records.js';
 import type { AddressConflict, ClusterStatus, NetworkIdent } from '../cluster/types.js';
 import { isSparePort } from '../dataplane/owned.js';
+import type { Lease, LeaseStatus } from '../dhcp/types.js';
 
 export interface NetworkStatus {
   id: string;
@@ -41,7 +43,25 @@ export interface EndpointStatus {
   addressV6: string | undefined;
   /** MTU of the host end, as the kernel has it */
   mtu: number | undefined;
+  /** an endpoint of a DHCP network (issue 12): its identity and lease */
+  dhcp?: EndpointDhcpStatus;
 }
+
+/** A DHCP endpoint as `ovsvlan status` shows it. */
+export interface EndpointDhcpStatus {
+  mac: string;
+  clientId: string;
+  hostname: string | undefined;
+  /** the lease its renewal client last wrote, else the one the daemon recorded */
+  lease: Lease;
+  /** the address of its first lease, when the server has since handed back another */
+  changedFrom: string | undefined;
+  /** the renewal client's PID while it runs */
+  clientPid: number | undefined;
+}
+
+/** What an endpoint's renewal client says (status.ts reads it from the state directory); undefined when nothing. */
+export type DhcpFacts = (endpointId: string) => LeaseStatus | undefined;
 
 /** network-gone and endpoint-orphan are reconciliation's rules of those names (reconcile/gone.ts) */
 export type DriftKind = 'network-gone' | 'bridge-missing' | 'port-missing' | 'port-wrong' | 'trunk-missing' | 'veth-missing' | 'endpoint-orphan'
@@ -95,9 +115,10 @@ export interface StatusReport {
  * endpoint must be, at `now`, before Docker not listing it, or its container
  * end back in the host, is drift (endpoint-orphan, judged as reconciliation
  * judges it: Docker lists a container's endpoint only once the container is
- * up); without it, those are not judged.
+ * up); without it, those are not judged. `dhcpFacts`: what each DHCP
+ * endpoint's renewal client says (status.ts reads it from the state directory).
  */
-export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): StatusReport {
+export function statusReport(f: Facts, graceMs = Infinity, now = Date.now(), dhcpFacts: DhcpFacts = () => undefined): StatusReport {
   const unreadable: StatusReport['unreadable'] = [];
   if (!f.state.ok) unreadable.push({ source: 'state', error: f.state.error });
   if (!f.ovs.ok) unreadable.push({ source: 'ovs', error: f.ovs.error });
@@ -128,6 +149,7 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
       return {
         id: e.id, network: e.networkId, container: f.containers?.get(e.id), port: e.hostIf, bridge: port?.bridge, tag: port?.tag,
         addressV4: e.addressV4, addressV6: e.addressV6, mtu: links?.get(e.hostIf)?.mtu,
+        ...(e.dhcp ? { dhcp: dhcpStatus(e.dhcp, dhcpFacts(e.id)) } : {}),
       };
     }),
     drift: [],
@@ -184,6 +206,15 @@ export function statusReport(f: Facts, graceMs = Infinity, now = Date.now()): St
     if (verdict.orphan) drift.push({ kind: 'endpoint-orphan', object: e.hostIf, detail: `${endpointName(e.id)} on port ${e.hostIf}: ${verdict.why}` });
   }
   return report;
+}
+
+/** A DHCP endpoint's lease: the renewal client's latest, the first address when it changed since. */
+function dhcpStatus(d: NonNullable<EndpointRecord['dhcp']>, live: LeaseStatus | undefined): EndpointDhcpStatus {
+  const lease = live?.lease ?? d.lease;
+  return {
+    mac: d.identity.mac, clientId: d.identity.clientId, hostname: d.identity.hostname, lease,
+    changedFrom: lease.address !== d.firstAddress ? d.firstAddress : undefined, clientPid: live?.clientPid,
+  };
 }
 
 function networksOn(networks: ReadonlyArray<{ id: string; bridge: string }>, bridge: string): string {

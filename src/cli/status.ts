@@ -5,15 +5,19 @@
 import { resolveConfig, type CommandLine } from '../config.js';
 import { shortId } from '../names.js';
 import type { Env } from './commands.js';
-import { gatherFacts } from './facts.js';
-import { statusReport, type ClusterReport, type StatusReport } from './report.js';
+import { gatherFacts, type Facts } from './facts.js';
+import { statusReport, type ClusterReport, type DhcpFacts, type StatusReport } from './report.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { UdhcpcClient } from '../dhcp/client.js';
 
 /** Drift must last this long to be reported: Docker may be half-way through a call. */
 const SETTLE_MS = 1_000;
 
 export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
   const config = resolveConfig(cl.settings, env);
-  const report = await settledReport(async () => statusReport(await gatherFacts(config), config.leaseGraceMs));
+  const report = await settledReport(async () => ({ facts: await gatherFacts(config), dhcp: dhcpFacts(config.stateDir) }), config.leaseGraceMs);
   process.stdout.write(cl.own['json'] === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
   const missing = report.unreadable.filter((u) => u.source === 'state' || u.source === 'ovs' || u.source === 'etcd');
   // the report (stdout) says it too, where a script reading the JSON looks; stderr is where a person looks
@@ -27,13 +31,30 @@ export async function runStatus(cl: CommandLine, env: Env): Promise<number> {
  * outlives its port for a moment at DeleteEndpoint: drift is reported only
  * when a second look, SETTLE_MS later, still sees it.
  */
-async function settledReport(gather: () => Promise<StatusReport>): Promise<StatusReport> {
-  const first = await gather();
+async function settledReport(gather: () => Promise<{ facts: Facts; dhcp: DhcpFacts }>, graceMs: number): Promise<StatusReport> {
+  const report = async (): Promise<StatusReport> => {
+    const g = await gather();
+    return statusReport(g.facts, graceMs, Date.now(), g.dhcp);
+  };
+  const first = await report();
   if (first.drift.length === 0) return first;
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const second = await gather();
+  const second = await report();
   const seen = new Set(first.drift.map((d) => `${d.kind} ${d.object}`));
   return { ...second, drift: second.drift.filter((d) => seen.has(`${d.kind} ${d.object}`)) };
+}
+
+/**
+ * What the DHCP renewal clients say (their lease files and pidfiles in
+ * <state>/dhcp), read without creating anything; empty when there is no such
+ * directory (no DHCP network ever had an endpoint here).
+ */
+function dhcpFacts(stateDir: string): DhcpFacts {
+  const dir = join(stateDir, 'dhcp');
+  if (!existsSync(dir)) return () => undefined;
+  const client = new UdhcpcClient({ dir, logger: pino({ level: 'silent' }) });
+  const running = client.running();
+  return (endpointId) => ({ endpointId, lease: client.leaseOf(endpointId), changedFrom: undefined, clientPid: running.get(endpointId) });
 }
 
 export function formatStatus(r: StatusReport): string {
@@ -50,6 +71,14 @@ export function formatStatus(r: StatusReport): string {
   out.push(...table(['ENDPOINT', 'CONTAINER', 'NETWORK', 'PORT', 'BRIDGE', 'TAG', 'ADDRESS', 'MTU'],
     r.endpoints.map((e) => [shortId(e.id), e.container ?? '?', networkName.get(e.network) ?? shortId(e.network), e.port, e.bridge ?? 'MISSING', String(e.tag ?? '-'),
       [e.addressV4, e.addressV6].filter(Boolean).join(',') || '-', String(e.mtu ?? '?')])));
+  const dhcp = r.endpoints.filter((e) => e.dhcp);
+  if (dhcp.length > 0) {
+    out.push('', `DHCP LEASES (${dhcp.length})`);
+    out.push(...table(['ENDPOINT', 'MAC', 'HOSTNAME', 'ADDRESS', 'ROUTER', 'SERVER', 'LEASE', 'RENEWED', 'CLIENT', 'CHANGED'],
+      dhcp.map(({ id, dhcp: d }) => d ? [shortId(id), d.mac, d.hostname ?? '-', d.lease.address, d.lease.router ?? '-', d.lease.serverId ?? '-',
+        `${d.lease.leaseS}s`, new Date(d.lease.at).toISOString().replace(/\.\d+Z$/, 'Z'), d.clientPid ? `pid ${d.clientPid}` : 'NOT RUNNING',
+        d.changedFrom ? `from ${d.changedFrom}` : '-'] : [])));
+  }
   out.push('', r.drift.length === 0 ? 'DRIFT: none' : `DRIFT (${r.drift.length}): reconciliation repairs it (systemctl reload ovsvlan, or kill -HUP the daemon)`);
   for (const d of r.drift) out.push(`  ${d.kind.padEnd(14)} ${d.detail}`);
   if (r.cluster) out.push('', ...formatCluster(r.cluster));

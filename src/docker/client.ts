@@ -61,6 +61,8 @@ export interface ContainerDetail extends ContainerSummary {
   finishedAt: number | undefined;
   /** HostConfig.RestartPolicy.Name: `always`, `unless-stopped`, `on-failure`, `no` or empty */
   restartPolicy: string;
+  /** Config.Hostname: the container's hostname (a DHCP network sends it to the server) */
+  hostname: string;
 }
 
 /** A container endpoint on a network, as `docker network inspect` shows it. */
@@ -128,6 +130,7 @@ export class DockerClient {
       // Docker's zero time, 0001-01-01T00:00:00Z, is before the epoch
       finishedAt: Number.isFinite(finished) && finished > 0 ? finished : undefined,
       restartPolicy: str(obj(obj(c.HostConfig).RestartPolicy).Name),
+      hostname: str(obj(c.Config).Hostname),
     };
   }
 

@@ -4,6 +4,8 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { DataplaneContext } from '../dataplane/context.js';
 import type { IpamDriver } from '../ipam/driver.js';
 import type { ClusterNetworks } from '../cluster/types.js';
+import type { DhcpClient } from '../dhcp/types.js';
+import type { DhcpRenewals } from './dhcp-renewal.js';
 
 /** What the driver asks of cluster mode (cluster/cluster.ts ClusterMode gives it). */
 export interface DriverCluster {
@@ -28,4 +30,8 @@ export interface DriverContext extends DataplaneContext {
   readonly datapath: DatapathType;
   /** OVSVLAN_ETCD set: networks are joined in etcd by their identity; absent: local mode. */
   readonly cluster?: DriverCluster;
+  /** DHCP networks (issue 12): the first lease at CreateEndpoint */
+  readonly dhcp: DhcpClient;
+  /** DHCP networks: the renewal clients, started after Join and stopped at Leave, in the background */
+  readonly renewals: DhcpRenewals;
 }

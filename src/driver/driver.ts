@@ -5,7 +5,7 @@
 // DeleteEndpoint; per network: CreateNetwork … DeleteNetwork.
 import type { CreateEndpointReq, CreateNetworkReq } from '../protocol/types.js';
 import type { DriverContext } from './context.js';
-import { createEndpoint, deleteEndpoint, endpointOf } from './endpoint.js';
+import { createEndpoint, deleteEndpoint, endpointOf, type CreatedEndpoint } from './endpoint.js';
 import { join, leave, type JoinResult } from './join.js';
 import { createNetwork, deleteNetwork } from './network.js';
 
@@ -25,21 +25,24 @@ export class NetworkDriver {
   deleteNetwork(networkId: string): Promise<void> {
     return deleteNetwork(this.#ctx, networkId);
   }
-  /** A container connected: its port and record, and the claim of its addresses. `created`: false for a retry of an endpoint that exists already. */
-  createEndpoint(req: CreateEndpointReq): Promise<{ created: boolean }> {
+  /**
+   * A container connected: its port and record, and the claim of its addresses (on a DHCP network: its first lease, answered as `iface`).
+   * `created`: false for a retry of an endpoint that exists already.
+   */
+  createEndpoint(req: CreateEndpointReq): Promise<CreatedEndpoint> {
     return createEndpoint(this.#ctx, req);
   }
   /** A container disconnected, after Leave: answered once the record is gone; port and veth follow in the background. */
   deleteEndpoint(networkId: string, endpointId: string): Promise<void> {
     return deleteEndpoint(this.#ctx, networkId, endpointId);
   }
-  /** The sandbox attached, right after CreateEndpoint: answered from the record. */
-  join(networkId: string, endpointId: string): JoinResult {
-    return join(this.#ctx, networkId, endpointId);
+  /** The sandbox (`sandboxKey`, its netns) attached, right after CreateEndpoint: answered from the record. */
+  join(networkId: string, endpointId: string, sandboxKey: string): JoinResult {
+    return join(this.#ctx, networkId, endpointId, sandboxKey);
   }
-  /** The sandbox detached, before DeleteEndpoint. */
-  leave(networkId: string, endpointId: string): void {
-    leave(this.#ctx, networkId, endpointId);
+  /** The sandbox detached, before DeleteEndpoint (a DHCP endpoint's renewal client stopped). */
+  leave(networkId: string, endpointId: string): Promise<void> {
+    return leave(this.#ctx, networkId, endpointId);
   }
   /** For the calls that change nothing (EndpointOperInfo, Program/RevokeExternalConnectivity): refuses another network's endpoint, as every call does. */
   checkEndpoint(networkId: string, endpointId: string): void {

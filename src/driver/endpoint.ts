@@ -11,6 +11,13 @@ import type { Spare } from '../dataplane/dataplane.js';
 import { endpointLockKey, linkLockKey, unknownEndpoint } from '../dataplane/endpoint.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 import type { DriverContext } from './context.js';
+import { checkDhcpEndpoint, dhcpInterface, rememberMac, takeFirstLease } from './dhcp-endpoint.js';
+
+/** What CreateEndpoint answers: `iface` only for a DHCP network's endpoint (the lease's address, and the MAC ovsvlan chose). */
+export interface CreatedEndpoint {
+  created: boolean;
+  iface?: { address: string; mac: string | undefined };
+}
 
 /**
  * CreateEndpoint is invoked when a container is connected to a network
@@ -22,25 +29,29 @@ import type { DriverContext } from './context.js';
  * addresses are saved in one batch (one fsync) and the call answers; a
  * spare's re-mark as the endpoint's follows in the background
  * (Dataplane.claimLater says why that is safe), and so does the refill.
- * Addresses stay Docker's: nothing is returned for the interface. A retry for
+ * Addresses stay Docker's: nothing is returned for the interface, except on a
+ * DHCP network (dhcp-endpoint.ts), whose endpoint gets its address from the
+ * first lease, taken once the links are ready and before the record is
+ * saved, and is answered with it. A retry for
  * the same network is idempotent; the ID of another network's endpoint is
  * refused. When a step fails, what this call made (record, claim, pair) is
  * taken back and its error stands.
  */
-export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq): Promise<{ created: boolean }> {
+export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq): Promise<CreatedEndpoint> {
   const t0 = performance.now();
   // the ID's lock too: a create of the same ID on another network waits, then finds this one's record and is refused
   return ctx.locks.run(req.networkId, () => ctx.locks.run(endpointLockKey(req.endpointId), async () => {
     const net = ctx.state.requireNetwork(req.networkId);
+    if (net.dhcp) checkDhcpEndpoint(net, req);
     await ctx.plane.settled(req.endpointId); // a re-mark or DeleteEndpoint of this ID still finishing in the background
     const known = endpointOf(ctx, req.networkId, req.endpointId);
     if (known) {
-      await retryEndpoint(ctx, net, known, req);
-      return { created: false };
+      const again = await retryEndpoint(ctx, net, known, req);
+      return { created: false, iface: dhcpInterface(again, req) };
     }
     const spare = await readySpare(ctx, net);
     const names = spare ? { host: spare.host, container: spare.container } : vethNames(req.endpointId);
-    const record: EndpointRecord = {
+    let record: EndpointRecord = {
       id: req.endpointId, networkId: req.networkId, hostIf: names.host, containerIf: names.container,
       addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined, createdAt: Date.now(),
     };
@@ -49,13 +60,21 @@ export async function createEndpoint(ctx: DriverContext, req: CreateEndpointReq)
         refuseTakenNames(ctx, record);
         await ctx.plane.wireEndpoint(net, record);
       }
+      if (net.dhcp) {
+        const dhcp = net.dhcp;
+        const made = record;
+        record = await takeFirstLease(ctx, net, dhcp, made, req).catch(async (err: unknown) => {
+          await undoLinks(ctx, made, spare);
+          throw err;
+        });
+      }
       await saveOrUndo(ctx, record, req, spare);
     });
     if (spare) ctx.plane.claimLater(record);
     ctx.plane.refill(net.id);
     ctx.log.info({ network: shortId(net.id), endpoint: shortId(req.endpointId), port: record.hostIf, vlan: net.vlan, spare: Boolean(spare),
       ms: Math.round((performance.now() - t0) * 10) / 10 }, 'endpoint created');
-    return { created: true };
+    return { created: true, iface: dhcpInterface(record, req) };
   }));
 }
 
@@ -92,25 +111,29 @@ async function saveOrUndo(ctx: DriverContext, record: EndpointRecord, req: Creat
   const [put, claim] = await Promise.allSettled([saved, claimed]);
   if (put.status === 'fulfilled' && claim.status === 'fulfilled') return;
   const forgotten = put.status === 'rejected' || await ctx.state.removeEndpoint(record.id).then(() => true, () => false);
-  if (forgotten) {
-    if (spare) ctx.plane.returnSpare(spare);
-    else await ctx.plane.unwireQuietly(record);
-  }
+  if (forgotten) await undoLinks(ctx, record, spare);
   throw put.status === 'rejected' ? put.reason : (claim as PromiseRejectedResult).reason;
+}
+
+/** The links a failed create made go: a spare back to the pool, a pair made for the endpoint removed. */
+async function undoLinks(ctx: DriverContext, record: EndpointRecord, spare: Spare | undefined): Promise<void> {
+  if (spare) ctx.plane.returnSpare(spare);
+  else await ctx.plane.unwireQuietly(record);
 }
 
 /**
  * A retried CreateEndpoint of an endpoint that exists: its data plane repaired
- * if need be, its addresses saved and claimed. A retry names the addresses
- * the endpoint has; one with others is refused, nothing changed: the
- * endpoint's addresses would change under its container, and the leases of
- * the old ones would stay held by it.
+ * if need be, its addresses saved and claimed (a DHCP endpoint keeps its
+ * lease's). A retry names the addresses the endpoint has; one with others is
+ * refused, nothing changed: the endpoint's addresses would change under its
+ * container, and the leases of the old ones would stay held by it. Returns
+ * the record as saved.
  */
-async function retryEndpoint(ctx: DriverContext, net: NetworkRecord, known: EndpointRecord, req: CreateEndpointReq): Promise<void> {
-  await ctx.locks.run(linkLockKey(known.hostIf), async () => {
+async function retryEndpoint(ctx: DriverContext, net: NetworkRecord, known: EndpointRecord, req: CreateEndpointReq): Promise<EndpointRecord> {
+  return ctx.locks.run(linkLockKey(known.hostIf), async () => {
     // compared with the record as it is under the link's lock: a concurrent change of it is seen, not overwritten
     const current = ctx.state.endpoint(known.id) ?? known;
-    const record: EndpointRecord = { ...current, addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined };
+    const record: EndpointRecord = current.dhcp ? current : { ...current, addressV4: req.addressV4 || undefined, addressV6: req.addressV6 || undefined };
     const changed = (['addressV4', 'addressV6'] as const).filter((k) => !sameInterfaceAddress(current[k], record[k]));
     if (changed.length > 0) {
       const was = changed.map((k) => `${k === 'addressV4' ? 'Interface.Address' : 'Interface.AddressIPv6'} ${current[k] ?? '(none)'}, not ${record[k] ?? '(none)'}`);
@@ -119,6 +142,7 @@ async function retryEndpoint(ctx: DriverContext, net: NetworkRecord, known: Endp
     }
     await ctx.plane.wireEndpoint(net, record);
     await Promise.all([ctx.state.putEndpoint(record), ctx.ipam.claimAddresses(req.networkId, req.endpointId, [req.addressV4, req.addressV6])]);
+    return record;
   });
 }
 
@@ -163,7 +187,11 @@ function refuseTakenNames(ctx: DriverContext, ep: EndpointRecord): void {
 export async function deleteEndpoint(ctx: DriverContext, networkId: string, endpointId: string): Promise<void> {
   await ctx.locks.run(networkId, async () => {
     const ep = endpointOf(ctx, networkId, endpointId);
-    if (ep) await ctx.state.removeEndpoint(ep.id);
+    // a DHCP endpoint: its renewal client stopped if Leave did not (bounded), the MAC's address remembered with the removal (one save)
+    const net = ep?.dhcp ? ctx.state.network(networkId) : undefined;
+    if (ep?.dhcp) await ctx.renewals.stop(ep.id, false).catch((err: unknown) => ctx.log.warn({ err, endpoint: shortId(ep.id) }, 'dhcp renewal client not stopped'));
+    const remembered = net && ep ? rememberMac(net, ep) : undefined;
+    if (ep) await Promise.all([ctx.state.removeEndpoint(ep.id), ...(remembered ? [ctx.state.putNetwork(remembered)] : [])]);
     ctx.plane.detachLater(ep ?? unknownEndpoint(networkId, endpointId), ep !== undefined);
     ctx.log.info({ network: shortId(networkId), endpoint: shortId(endpointId), known: Boolean(ep) }, 'endpoint deleted');
   });

@@ -16,6 +16,7 @@ import { networkPortNames, overlayBridgeName, shortId } from '../names.js';
 import type { CreateNetworkReq } from '../protocol/types.js';
 import { DEFAULT_MTU, parseNetworkOptions, type NetworkSpec, type OverlaySpec, type VlanSpec } from './options.js';
 import { identOfSpec, refuseForeignIpam, refuseSameIdent, sharedSpecOf } from './shared.js';
+import { checkDhcpRequest } from './dhcp-options.js';
 
 export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-uplink';
 
@@ -29,7 +30,9 @@ export const UPLINK_DOC = 'docs/multi-host.md#moving-the-host-address-off-the-up
  * mode the network's definition in etcd is joined (or written, by the first
  * host) once the local checks pass and before anything is made; it is left
  * again when a later step fails. A network whose subnets are not ovsvlan's
- * pools (no --ipam-driver ovsvlan) is refused in cluster mode, first.
+ * pools (no --ipam-driver ovsvlan) is refused in cluster mode, first, unless
+ * it is a DHCP network (dhcp=on), whose request must come from the null IPAM
+ * (dhcp-options.ts checkDhcpRequest): the server coordinates its addresses.
  */
 export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const { created } = await makeNetwork(ctx, req);
@@ -46,10 +49,12 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): 
 
 async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const spec = parseNetworkOptions(req.generic, ctx.defaultBridge, ctx.cluster !== undefined);
-  checkHostIp(spec.hostIp, req);
+  // a DHCP network's host_ip is checked against dhcp_subnet (dhcp-options.ts): Docker's null IPAM gives no subnet
+  if (spec.dhcp) checkDhcpRequest(spec.dhcp, req);
+  else checkHostIp(spec.hostIp, req);
   // cluster mode: one local network per identity, whichever bridge it names
   const ident = ctx.cluster ? identOfSpec(spec) : undefined;
-  if (ident) refuseForeignIpam(ctx.ipam, ident, req); // before the join: nothing made, nothing written
+  if (ident && !spec.dhcp) refuseForeignIpam(ctx.ipam, ident, req); // before the join: nothing made, nothing written
   const id = req.networkId;
   return ctx.locks.run(id, async () => {
     const existing = ctx.state.network(id);
@@ -80,10 +85,12 @@ async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{
         gatewayV4: stripMask(req.ipv4[0]?.gateway),
         gatewayV6: stripMask(req.ipv6[0]?.gateway),
         internal: req.internal,
-        subnets: [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
+        // a DHCP network's null-IPAM pool 0.0.0.0/0 is no subnet: status shows dhcp_subnet, if given
+        subnets: spec.dhcp ? (spec.dhcp.subnet ? [spec.dhcp.subnet] : []) : [...req.ipv4, ...req.ipv6].map((p) => p.pool).filter(Boolean),
         ports: networkPortNames(id, spec.mode === 'vlan' ? 0 : spec.remotes.length, spec.hostIp !== undefined),
         ...(ident ? { ident } : {}),
         ...(spec.mode !== 'vlan' && spec.mesh ? { mesh: true } : {}),
+        ...(spec.dhcp ? { dhcp: spec.dhcp } : {}),
       };
       const adopted: NetworkRecord[] = [];
       try {
@@ -225,6 +232,7 @@ async function refuseNonOvsLink(ctx: DriverContext, name: string): Promise<void>
 
 function sameSpec(n: NetworkRecord, spec: NetworkSpec): boolean {
   if (n.mode !== spec.mode || n.hostIp !== spec.hostIp || (spec.mtu !== undefined && spec.mtu !== n.mtu)) return false;
+  if (JSON.stringify(n.dhcp ?? null) !== JSON.stringify(spec.dhcp ?? null)) return false;
   return spec.mode === 'vlan'
     ? n.vlan === spec.vlan && n.bridge === spec.bridge
     : n.key === spec.key && n.remotes.join(',') === spec.remotes.join(',');

@@ -9,6 +9,8 @@ import { InvalidOptionError, quoted } from '../errors.js';
 import { format, parseAddress, parseInterfaceAddress } from '../ipam/address.js';
 import type { Mode } from '../model.js';
 import { OVS_DATAPATH_DEVICES, hasReservedPrefix, isValidBridgeName } from '../names.js';
+import type { DhcpSettings } from '../dhcp/types.js';
+import { DHCP_OPTION_DOCS, parseDhcpOptions } from './dhcp-options.js';
 
 /** Docker's own MTU option; arrives inside com.docker.network.generic like any -o. */
 export const DOCKER_MTU_OPTION = 'com.docker.network.driver.mtu';
@@ -28,6 +30,8 @@ interface CommonSpec {
   mtu: number | undefined;
   /** `host_ip`: an address (CIDR) for the host on this network */
   hostIp: string | undefined;
+  /** `dhcp=on`: addresses from the DHCP server on the network (dhcp-options.ts); absent when off */
+  dhcp?: DhcpSettings;
 }
 
 export interface VlanSpec extends CommonSpec {
@@ -69,6 +73,7 @@ export const NETWORK_OPTIONS: readonly OptionDoc[] = [
   { name: 'key', allowed: `a GRE key from 0 to ${MAX_GRE_KEY}`, modes: ['gre'] },
   { name: 'remote', allowed: `the tunnel endpoint IPs of the other hosts, comma-separated (at most ${MAX_REMOTES}); in cluster mode, without it: every host of the cluster`, modes: ['vxlan', 'gre'] },
   { name: 'host_ip', allowed: 'an address with prefix length for the host on this network, e.g. 10.13.160.254/24', modes: ALL },
+  ...DHCP_OPTION_DOCS.map((o) => ({ ...o, modes: ALL })),
 ];
 const BY_NAME = new Map(NETWORK_OPTIONS.map((o) => [o.name, o]));
 
@@ -93,7 +98,9 @@ export function parseNetworkOptions(generic: Options, defaultBridge: string, clu
       throw new InvalidOptionError(key, `option "${key}" does not apply to mode=${mode}; it is for mode=${BY_NAME.get(key)?.modes.join('|')}`);
     }
   }
-  const common: CommonSpec = { mtu: parseMtu(generic), hostIp: parseHostIp(generic) };
+  const hostIp = parseHostIp(generic);
+  const dhcp = parseDhcpOptions(Object.fromEntries(DHCP_OPTION_DOCS.map((o) => [o.name, text(generic, o.name)])), hostIp);
+  const common: CommonSpec = { mtu: parseMtu(generic), hostIp, ...(dhcp ? { dhcp } : {}) };
   return mode === 'vlan' ? { mode, ...common, ...parseVlan(generic, defaultBridge) } : { mode, ...common, ...parseOverlay(generic, mode, cluster) };
 }
 

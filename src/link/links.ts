@@ -29,6 +29,7 @@ const RTM_DELLINK = 17;
 const RTM_GETLINK = 18;
 const RTM_SETLINK = 19;
 // link attributes (linux/if_link.h)
+const IFLA_ADDRESS = 1;
 const IFLA_IFNAME = 3;
 const IFLA_MTU = 4;
 const IFLA_LINKINFO = 18;
@@ -86,6 +87,17 @@ export async function createVethPair(host: string, peer: string, mtu: number, al
 /** Sets a link's alias (createVethPair; marks a veth made before links carried one). */
 export async function setAlias(name: string, alias: string): Promise<void> {
   await request('route', `set alias of ${name}`, RTM_SETLINK, 0, byName(name, strAttr(IFLA_IFALIAS, alias)));
+}
+
+/**
+ * Sets a link's MAC (colon-hex) and brings it up, in one request (the kernel
+ * sets the address before the flags). Called by CreateEndpoint of a DHCP
+ * network on the container end, before its first lease (driver/dhcp-endpoint.ts).
+ */
+export async function setMacUp(name: string, mac: string): Promise<void> {
+  const bytes = Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+  await request('route', `set mac of ${name} and up`, RTM_SETLINK, 0,
+    [ifinfomsg({ flags: IFF_UP, change: IFF_UP }), strAttr(IFLA_IFNAME, name), attr(IFLA_ADDRESS, bytes)]);
 }
 
 /** Sets IFF_NOARP: the link neither asks nor answers ARP (harden.ts, on a link found existing). */

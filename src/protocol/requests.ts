@@ -5,11 +5,10 @@
 import { InvalidRequestError } from '../errors.js';
 import { GLOBAL_ADDRESS_SPACE, LOCAL_ADDRESS_SPACE } from '../ipam/ipam.js';
 import type { Family } from '../ipam/address.js';
-import type { IpamPool } from '../model.js';
 import { badShape, Fields, type Body } from './decode.js';
 import { address, endpointId, interfaceAddress, mac, networkId, poolId, sandboxKey, subnet } from './shapes.js';
 import type {
-  CreateEndpointReq, CreateNetworkReq, EndpointReq, JoinReq, NetworkReq, ReleaseAddressReq, RequestAddressReq, RequestPoolReq,
+  CreateEndpointReq, CreateNetworkReq, EndpointReq, IpamData, JoinReq, NetworkReq, ReleaseAddressReq, RequestAddressReq, RequestPoolReq,
 } from './types.js';
 
 const GENERIC = 'com.docker.network.generic';
@@ -59,9 +58,9 @@ export function createNetworkReq(b: Body): CreateNetworkReq {
 }
 
 /** Each pool of one family; its gateway and aux addresses inside it. */
-function ipamData(f: Fields, field: string, family: Family): IpamPool[] {
+function ipamData(f: Fields, field: string, family: Family): IpamData[] {
   return f.objects(field, MAX_POOLS).map((d) => {
-    d.optString('AddressSpace');
+    const addressSpace = d.optString('AddressSpace');
     const pool = subnet(d, 'Pool', family);
     if (!pool) throw new InvalidRequestError(`request has no ${d.path('Pool')}`, d.path('Pool'));
     const aux = d.strings('AuxAddresses', MAX_AUX);
@@ -71,7 +70,7 @@ function ipamData(f: Fields, field: string, family: Family): IpamPool[] {
       if (name.length > MAX_AUX_NAME) badShape(auxFields.at, `a map of --aux-address names of at most ${MAX_AUX_NAME} characters`, name);
       interfaceAddress(auxFields, name, family, pool);
     }
-    return { pool: pool.cidr, gateway: interfaceAddress(d, 'Gateway', family, pool), aux };
+    return { pool: pool.cidr, gateway: interfaceAddress(d, 'Gateway', family, pool), aux, addressSpace };
   });
 }
 

@@ -44,9 +44,11 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
     },
 
     '/NetworkDriver.CreateEndpoint': async (b): Promise<CreateEndpointRes> => {
-      await driver.createEndpoint(createEndpointReq(b));
-      // never an address or a MAC Docker gave: Docker refuses a value it already has, even the same one
-      return { Interface: {} };
+      const { iface } = await driver.createEndpoint(createEndpointReq(b));
+      // never an address or a MAC Docker gave: Docker refuses a value it already has, even the same one.
+      // A DHCP network's endpoint had none: its lease's address, and the MAC ovsvlan chose when Docker gave none
+      if (!iface) return { Interface: {} };
+      return { Interface: { Address: iface.address, ...(iface.mac ? { MacAddress: iface.mac } : {}) } };
     },
 
     '/NetworkDriver.DeleteEndpoint': async (b) => {
@@ -63,16 +65,16 @@ export function routes(driver: NetworkDriver, ipam: IpamDriver): Record<string, 
 
     '/NetworkDriver.Join': (b): JoinRes => {
       const req = joinReq(b);
-      const r = driver.join(req.networkId, req.endpointId);
+      const r = driver.join(req.networkId, req.endpointId, req.sandboxKey);
       const res: JoinRes = { InterfaceName: { SrcName: r.srcName, DstPrefix: r.dstPrefix }, DisableGatewayService: true };
       if (r.gatewayV4) res.Gateway = r.gatewayV4;
       if (r.gatewayV6) res.GatewayIPv6 = r.gatewayV6;
       return res;
     },
 
-    '/NetworkDriver.Leave': (b) => {
+    '/NetworkDriver.Leave': async (b) => {
       const req = endpointReq(b);
-      driver.leave(req.networkId, req.endpointId);
+      await driver.leave(req.networkId, req.endpointId);
       return {};
     },
 

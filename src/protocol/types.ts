@@ -18,14 +18,20 @@ export interface EndpointReq {
 }
 
 
+/** One entry of CreateNetwork's IPv4Data/IPv6Data: the pool, and the address space of the IPAM that gave it. */
+export interface IpamData extends IpamPool {
+  /** "null" for Docker's null IPAM (`--ipam-driver null`), which a DHCP network needs; requests.ts always sets it */
+  addressSpace?: string;
+}
+
 export interface CreateNetworkReq {
   networkId: string;
   /** the -o options (com.docker.network.generic), every value a string */
   generic: Record<string, string>;
   internal: boolean;
   /** `IPv4Data` is empty with --ipv4=false (28.0+) */
-  ipv4: IpamPool[];
-  ipv6: IpamPool[];
+  ipv4: IpamData[];
+  ipv6: IpamData[];
 }
 
 export interface CreateEndpointReq extends EndpointReq {
@@ -64,7 +70,7 @@ export interface ReleaseAddressReq {
 
 // ---- Replies
 
-/** Only fields that were empty in the request may be filled; ovsvlan fills none. */
+/** Only fields that were empty in the request may be filled: ovsvlan fills Address (and MacAddress when Docker gave none) on a DHCP network only. */
 export interface CreateEndpointRes {
   Interface: Partial<Record<'Address' | 'AddressIPv6' | 'MacAddress', string>>;
 }

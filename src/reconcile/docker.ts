@@ -18,6 +18,8 @@ export interface DockerView {
   networks: Map<string, DockerEndpoint[] | null>;
   /** canonical subnets of every Docker network, whatever its drivers */
   subnets: Set<string>;
+  /** the IDs of every container Docker has, whatever its state */
+  containers: Set<string>;
 }
 
 /** Per read: the first reconciliation reads Docker while requests wait, and status must not hang on a silent dockerd. */
@@ -38,7 +40,24 @@ export class DockerReader {
       const subnets = new Set((await this.#client.subnets(TIMEOUT)).map((s) => parsePrefix(s)?.cidr).filter((c): c is string => c !== undefined));
       const networks = new Map<string, DockerEndpoint[] | null>();
       for (const id of networkIds) networks.set(id, (await this.#client.networkEndpoints(id, TIMEOUT)) ?? null);
-      return { networks, subnets };
+      const containers = new Set((await this.#client.containers(undefined, TIMEOUT)).map((c) => c.id));
+      return { networks, subnets, containers };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The container attached through `endpointId`, with its hostname;
+   * undefined when Docker is not configured, does not answer, or has none.
+   * Called in the background after a DHCP endpoint's Join (driver/dhcp-renewal.ts), never from a handler.
+   */
+  async containerOfEndpoint(endpointId: string): Promise<{ id: string; hostname: string } | undefined> {
+    if (!this.#client) return undefined;
+    try {
+      const c = (await this.#client.containers(undefined, TIMEOUT)).find((x) => [...x.networks.values()].some((n) => n.endpointId === endpointId));
+      const d = c && await this.#client.container(c.id, TIMEOUT);
+      return d && { id: d.id, hostname: d.hostname };
     } catch {
       return undefined;
     }

@@ -26,6 +26,7 @@
 //   host-ip-taken       a container holds the network's host_ip in its pool → reported, left alone
 //   pool-orphan         a pool of a network that no longer exists → free it
 //   pool-unbound        a pool no network took, older than the grace, whose subnet no Docker network uses → free it
+//   dhcp-*              DHCP networks' renewal clients and parked leases (dhcp.ts)
 import type { DataplaneContext } from '../dataplane/context.js';
 import type { Dataplane } from '../dataplane/dataplane.js';
 import { applyInfra, dropUplink } from '../dataplane/infra.js';
@@ -38,6 +39,9 @@ import type { DockerReader, DockerView } from './docker.js';
 import { endpointOrphan, networkGone } from './gone.js';
 import { Look } from './look.js';
 import { reconcileSpares } from './spares.js';
+import { reconcileDhcp } from './dhcp.js';
+import type { DhcpRenewals } from '../driver/dhcp-renewal.js';
+import type { ParkedReleases } from './dhcp-release.js';
 import { isMeshTunnel, isOrphanLink, isWantedPort, meshBridges, recordedLinks, wantedPorts } from './wanted.js';
 
 export interface ReconcileContext extends DataplaneContext {
@@ -46,6 +50,10 @@ export interface ReconcileContext extends DataplaneContext {
   readonly graceMs: number;
   /** Told of each run's outcome, each action and each failed step (the metrics). */
   readonly observer?: ReconcileObserver;
+  /** DHCP networks' renewal clients (issue 12): adopted, restarted or stopped by each run */
+  readonly renewals?: DhcpRenewals;
+  /** DHCP networks with dhcp_release=remove: parked leases given back once their container is removed */
+  readonly releases?: ParkedReleases;
 }
 
 export interface ReconcileObserver {
@@ -127,6 +135,7 @@ async function runRules(ctx: ReconcileContext, reason: string, view: DockerView 
   await step('spares', () => reconcileSpares(ctx, act, look));
   await step('orphans', () => removeOrphans(ctx, act, look));
   await step('leases', () => reconcileLeases(ctx, view, act));
+  await step('dhcp', () => reconcileDhcp(ctx.state, ctx.renewals, ctx.releases, view, act));
   log.info({ actions, failures: failures.length, dockerView: Boolean(view), networks: ctx.state.networks().length,
     endpoints: ctx.state.endpoints().length, tookMs: took }, 'reconciled');
   if (failures.length > 0) throw new AggregateError(failures, `${failures.length} reconcile step(s) failed: ${(failures[0] as Error).message}`);

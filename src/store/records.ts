@@ -5,6 +5,7 @@
 import type { Mode } from '../model.js';
 import type { DatapathType } from '../vswitch/datapath.js';
 import type { NetworkPortNames } from '../names.js';
+import type { DhcpIdentity, DhcpSettings, Lease } from '../dhcp/types.js';
 
 /** 4: the snapshot has `seq`, and a journal may follow it (3: the whole state rewritten at each change). */
 export const STATE_VERSION = 4;
@@ -39,6 +40,41 @@ export interface NetworkRecord {
   ident?: string;
   /** Cluster mode, overlays without remote=: the tunnel ports follow the cluster's live hosts (cluster/mesh.ts owns them, `remotes` is empty). */
   mesh?: boolean;
+  /** `-o dhcp=on` (issue 12): its containers' addresses come from the DHCP server on the network; absent: off. */
+  dhcp?: DhcpSettings;
+  /**
+   * DHCP networks: what each MAC (colon-hex, lowercase) last held once its
+   * endpoint was deleted, so that the next endpoint with that MAC asks for
+   * it again (`udhcpc -r`). Bounded (driver/dhcp-endpoint.ts MAX_KNOWN).
+   */
+  dhcpKnown?: Record<string, DhcpKnown>;
+}
+
+/** A DHCP network's memory of a MAC whose endpoint is gone. */
+export interface DhcpKnown {
+  /** the last address it held, without prefix length */
+  address: string;
+  /** the same with the prefix length of its lease (a parked lease is given back from it) */
+  cidr?: string;
+  /** ms since epoch when its endpoint was deleted */
+  at: number;
+  /** its container, when learned after Join */
+  containerId?: string;
+  /** dhcp_release=remove: the lease waits for its container's removal (reconcile/dhcp.ts) */
+  parked?: boolean;
+}
+
+/** A DHCP network's endpoint (issue 12): who asks the server, and what it gave. */
+export interface EndpointDhcp {
+  identity: DhcpIdentity;
+  /** the first lease; replaced when the renewal client reports another address (never on a mere renewal) */
+  lease: Lease;
+  /** the address (with prefix length) of the first lease: `ovsvlan status` shows a change from it */
+  firstAddress: string;
+  /** Join's SandboxKey, saved in the background after Join: where the renewal client runs */
+  sandboxKey?: string;
+  /** Docker's container, learned in the background after Join */
+  containerId?: string;
 }
 
 export interface EndpointRecord {
@@ -50,6 +86,8 @@ export interface EndpointRecord {
   addressV6: string | undefined;
   /** ms since epoch */
   createdAt: number;
+  /** An endpoint of a DHCP network: its identity and lease (`addressV4` is the lease's address). */
+  dhcp?: EndpointDhcp;
 }
 
 /** Why an address of a pool is taken. */
@@ -141,11 +179,17 @@ export function checkState(doc: unknown): string | undefined {
     if (typeof n['bridge'] !== 'string' || typeof n['mode'] !== 'string' || typeof n['mtu'] !== 'number' || !Array.isArray(n['remotes'])) {
       return `networks.${id} lacks mode, bridge, mtu or remotes`;
     }
+    const dhcp = n['dhcp'] as Record<string, unknown> | undefined;
+    if (dhcp !== undefined && (typeof dhcp !== 'object' || dhcp === null || typeof dhcp['gateway'] !== 'string' || typeof dhcp['release'] !== 'string'
+      || typeof dhcp['timeoutS'] !== 'number')) {
+      return `networks.${id}.dhcp lacks gateway, release or timeoutS`;
+    }
   }
   for (const [id, e] of Object.entries(d['endpoints'] as Record<string, Record<string, unknown>>)) {
     if (typeof e['networkId'] !== 'string' || typeof e['hostIf'] !== 'string' || typeof e['containerIf'] !== 'string') {
       return `endpoints.${id} lacks networkId, hostIf or containerIf`;
     }
+    if (e['dhcp'] !== undefined && !isEndpointDhcp(e['dhcp'])) return `endpoints.${id}.dhcp lacks identity, lease or firstAddress`;
   }
   for (const [id, p] of Object.entries(d['pools'] as Record<string, Record<string, unknown>>)) {
     if (typeof p['pool'] !== 'string' || typeof p['leases'] !== 'object' || p['leases'] === null) {
@@ -153,4 +197,12 @@ export function checkState(doc: unknown): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The DHCP part of an endpoint record as load checks it: what the daemon reads of it is there and of its type. */
+function isEndpointDhcp(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Record<string, Record<string, unknown> | undefined>;
+  return typeof d['identity']?.['mac'] === 'string' && typeof d['identity']['clientId'] === 'string'
+    && typeof d['lease']?.['address'] === 'string' && typeof d['lease']['leaseS'] === 'number' && typeof d['firstAddress'] === 'string';
 }

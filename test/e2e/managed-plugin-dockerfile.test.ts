@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import t from 'tap';
 import { createHost } from '../helpers/host.js';
 import { DRIVER, PLUGIN, pluginDirFromDockerfile, pluginEnabled, setPlugin, timedDocker } from '../helpers/managed.js';
-import { RUN_PREFIX } from '../helpers/run.js';
+import { RUN_PREFIX, run } from '../helpers/run.js';
 import { endpointId, ownedPorts, ping, tcpTransfer } from '../helpers/traffic.js';
 
 t.test('the Dockerfile builds the plugin offline, and it works', async (t) => {
@@ -22,6 +22,12 @@ t.test('the Dockerfile builds the plugin offline, and it works', async (t) => {
   t.notOk(existsSync(`${root}/app/src`), 'no TypeScript sources');
   for (const d of ['run/docker/plugins', 'var/run/openvswitch', 'var/lib/ovsvlan', 'tmp']) t.ok(existsSync(`${root}/${d}`), `/${d} exists`);
   t.notOk(existsSync(`${root}/usr/lib/node_modules/npm`) || existsSync(`${root}/usr/local/lib/node_modules/npm`), 'no npm left');
+  // DHCP networks (issue 12) run udhcpc, both nsenters and udhcpc's hook (a /bin/sh script) in the rootfs
+  for (const argv of [['busybox', 'udhcpc', '--help'], ['busybox', 'nsenter', '--help'], ['nsenter', '--version'],
+    ['/bin/sh', '-c', 'test -x /app/scripts/udhcpc-hook']]) {
+    const r = await run('chroot', [root, ...argv], { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false });
+    t.equal(r.exitCode, 0, `chroot rootfs ${argv.join(' ')}`);
+  }
 
   const create = await timedDocker(host, ['plugin', 'create', PLUGIN, plugin.dir]);
   await setPlugin(host, { OVSVLAN_BRIDGE: `${RUN_PREFIX}brD`, OVSVLAN_DATAPATH: 'netdev', 'state.source': host.stateDir });

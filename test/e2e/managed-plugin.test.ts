@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { createHost, readPluginState, type Host } from '../helpers/host.js';
 import { DRIVER, PLUGIN, pluginDir, pluginEnabled, pluginEnv, pluginPids, pluginSocketAnswers, setPlugin, timedDocker } from '../helpers/managed.js';
 import { linkNames } from '../helpers/netns.js';
-import { RUN_PREFIX, waitFor } from '../helpers/run.js';
+import { RUN_PREFIX, run as runCmd, waitFor } from '../helpers/run.js';
 import { endpointId, ownedPorts, ping, pingFails, tcpTransfer } from '../helpers/traffic.js';
 
 const BR_A = `${RUN_PREFIX}brA`;
@@ -21,6 +21,12 @@ const running = async (host: Host, c: string): Promise<boolean> =>
 t.test('ovsvlan as a managed plugin', async (t) => {
   const plugin = await pluginDir(t);
   t.comment(`plugin dir ${plugin.dir}: rootfs ${plugin.size}, build ${plugin.buildMs} ms, IPAM in build: ${plugin.hasIpam}`);
+  // DHCP networks (issue 12) run udhcpc, both nsenters and udhcpc's hook (a /bin/sh script) in the rootfs
+  for (const argv of [['busybox', 'udhcpc', '--help'], ['busybox', 'nsenter', '--help'], ['nsenter', '--version'],
+    ['/bin/sh', '-c', 'test -x /app/scripts/udhcpc-hook']]) {
+    const r = await runCmd('chroot', [`${plugin.dir}/rootfs`, ...argv], { env: { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' }, extendEnv: false });
+    t.equal(r.exitCode, 0, `chroot rootfs ${argv.join(' ')}`);
+  }
   const host = await createHost('m', t);
   await mkdir(host.stateDir, { recursive: true });
   const ipam = plugin.hasIpam ? ['--ipam-driver', DRIVER] : [];

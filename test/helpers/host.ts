@@ -20,6 +20,8 @@ export interface HostPluginOpts {
   bridge?: string;
   datapath?: Datapath;
   env?: Record<string, string>;
+  /** Runs the daemon in dockerd's mount namespace, where the sandboxes' netns files are (DHCP networks: startOvsvlan mountsOf). */
+  dockerdMounts?: boolean;
 }
 
 /** ovsvlan as this host's plugin; start()/stop() restart it with the same settings and state dir. */
@@ -150,6 +152,7 @@ export async function createHost(name: string, t?: Teardownable): Promise<Host> 
       logFile: pluginLog,
       // the daemon reads Docker's view from this host's dockerd when it reconciles
       env: { OVSVLAN_DOCKER: `unix://${dockerd.sock}`, ...opts.env },
+      ...(opts.dockerdMounts ? { mountsOf: () => dockerd.pid } : {}),
     } as const;
     let proc: OvsvlanProcess | undefined;
     const running = (): boolean => proc !== undefined && proc.exitStatus() === undefined;

@@ -25,6 +25,11 @@ export interface StartOvsvlanOpts {
   /** stdout and stderr of the daemon are appended here. */
   logFile: string;
   env?: Record<string, string>;
+  /**
+   * The PID of a process whose mount namespace the daemon runs in (its dockerd's): there Docker's
+   * sandbox netns files (Join's SandboxKey) are mounted, which a DHCP network's renewal client enters.
+   */
+  mountsOf?: () => number;
   /** When given, stop() is registered as its teardown. */
   t?: { teardown(fn: () => unknown): void };
 }
@@ -73,8 +78,10 @@ export async function startOvsvlan(opts: StartOvsvlanOpts): Promise<OvsvlanProce
   };
   // node's spawn, not execa: the fd is handed to the daemon directly, nothing is piped through the test.
   const fd = openSync(logFile, 'a');
-  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, OVSVLAN_MAIN, 'daemon'],
-    { detached: true, stdio: ['ignore', fd, fd], env, cwd: REPO_ROOT });
+  const argv = opts.mountsOf
+    ? ['nsenter', `--mount=/proc/${opts.mountsOf()}/ns/mnt`, `--net=/run/netns/${netns}`, process.execPath, OVSVLAN_MAIN, 'daemon']
+    : ['ip', 'netns', 'exec', netns, process.execPath, OVSVLAN_MAIN, 'daemon'];
+  const child = spawn(argv[0] ?? 'ip', argv.slice(1), { detached: true, stdio: ['ignore', fd, fd], env, cwd: REPO_ROOT });
   closeSync(fd);
   let status: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   const exited = new Promise<void>((resolve) => {

@@ -1,8 +1,9 @@
 // Process and naming helpers shared by the integration and e2e tests.
 import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { readFileSync, rmSync, rmdirSync } from 'node:fs';
+import { rmSync, rmdirSync } from 'node:fs';
 import { execa, type Options } from 'execa';
+import { processAlive } from '../../src/dhcp/process.js';
 
 /** A short per-run prefix: everything a test creates is named with it (≤ 6 chars, leaves room in 15-char ifnames). */
 export const RUN_PREFIX = process.env.OVSVLAN_TEST_PREFIX ?? `ot${randomBytes(2).toString('hex')}`;
@@ -84,19 +85,7 @@ export function ensureRunDir(): Promise<string> {
 }
 
 /**
- * True while `pid` runs. A zombie counts as gone: daemons started with --detach are re-parented
- * to PID 1, which on these VMs reaps them only about 2 s after they exit.
+ * True while `pid` runs, a zombie counting as gone (daemons started with --detach are re-parented
+ * to PID 1, which on these VMs reaps them only about 2 s after they exit): the daemon's own check.
  */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export const pidAlive: (pid: number) => boolean = processAlive;

@@ -23,11 +23,11 @@ t.test('what Docker sends is read', async (t) => {
     Options: { 'com.docker.network.generic': { vlan: '860' }, 'com.docker.network.enable_ipv6': false, 'com.docker.network.enable_ipv4': true, 'com.docker.network.internal': true },
     IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '10.1.0.0/24', Gateway: '10.1.0.1/24', AuxAddresses: { h1: '10.1.0.5/24' } }],
     IPv6Data: [],
-  }), { networkId: NET, generic: { vlan: '860' }, internal: true, ipv4: [{ pool: '10.1.0.0/24', gateway: '10.1.0.1/24', aux: { h1: '10.1.0.5/24' } }], ipv6: [] });
+  }), { networkId: NET, generic: { vlan: '860' }, internal: true, ipv4: [{ pool: '10.1.0.0/24', gateway: '10.1.0.1/24', aux: { h1: '10.1.0.5/24' }, addressSpace: 'LocalDefault' }], ipv6: [] });
   t.same(createNetworkReq({ NetworkID: SWARM_NET, Options: null, IPv4Data: null, IPv6Data: null }),
     { networkId: SWARM_NET, generic: {}, internal: false, ipv4: [], ipv6: [] }, 'a Swarm network ID; null maps and lists (Go nil)');
   t.same(createNetworkReq({ NetworkID: NET, Options: { 'com.docker.network.generic': null }, IPv4Data: [{ AddressSpace: 'x', Pool: '10.1.0.0/24' }] }).ipv4,
-    [{ pool: '10.1.0.0/24', gateway: undefined, aux: {} }], '28.0: no Gateway after GwAllocCheck said skip');
+    [{ pool: '10.1.0.0/24', gateway: undefined, aux: {}, addressSpace: 'x' }], '28.0: no Gateway after GwAllocCheck said skip');
   t.same(createEndpointReq({ NetworkID: NET, EndpointID: EP, Interface: { Address: '', AddressIPv6: 'fd00::5/64', MacAddress: '02:42:0a:01:00:05' }, Options: null }),
     { networkId: NET, endpointId: EP, addressV4: undefined, addressV6: 'fd00::5/64', macAddress: '02:42:0a:01:00:05' }, 'IPv6-only endpoint with a MAC (25.0+)');
   t.same(joinReq({ NetworkID: NET, EndpointID: EP, SandboxKey: '/var/run/docker/netns/1a2b3c4d5e6f', Options: { 'com.docker.network.portmap': [] } }),

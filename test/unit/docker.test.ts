@@ -24,7 +24,7 @@ const ROUTES: Record<string, (res: ServerResponse) => void> = {
     { Id: 'bbb222bbb222bbb222', Names: 'not a list', NetworkSettings: { Networks: { v10: { NetworkID: 42 } } } },
   ]),
   'GET /containers/web/json': (res) => json(res, 200, {
-    Id: 'aaa111', Name: '/web', HostConfig: { RestartPolicy: { Name: 'always' } },
+    Id: 'aaa111', Name: '/web', HostConfig: { RestartPolicy: { Name: 'always' } }, Config: { Hostname: 'web1' },
     State: { Status: 'exited', Running: false, Pid: 0, Error: 'plugin "ovsvlan" not found', FinishedAt: '2026-03-01T12:00:00.5Z' },
     NetworkSettings: { Networks: { v10: { NetworkID: 'n10', EndpointID: '' } } },
   }),
@@ -89,7 +89,7 @@ t.test('answers are checked before use', async (t) => {
 
   t.same(await client.container('web'), {
     id: 'aaa111', name: 'web', networks: new Map([['v10', { networkId: 'n10', endpointId: '' }]]), status: 'exited', running: false, pid: 0,
-    error: 'plugin "ovsvlan" not found', finishedAt: Date.parse('2026-03-01T12:00:00.5Z'), restartPolicy: 'always',
+    error: 'plugin "ovsvlan" not found', finishedAt: Date.parse('2026-03-01T12:00:00.5Z'), restartPolicy: 'always', hostname: 'web1',
   });
   const fresh = await client.container('fresh');
   t.equal(fresh?.pid, 0, 'a Pid that is not a number reads as 0');

@@ -3,6 +3,8 @@
 import t from 'tap';
 import { parseNetworkOptions } from '../../src/driver/options.js';
 import { InvalidOptionError } from '../../src/errors.js';
+import { checkDhcpRequest } from '../../src/driver/dhcp-options.js';
+import type { CreateNetworkReq } from '../../src/protocol/types.js';
 
 const parse = (o: Record<string, unknown>) => parseNetworkOptions(o, 'ovs0');
 
@@ -69,6 +71,19 @@ const bad: Array<[string, Record<string, unknown>, string, RegExp]> = [
   ['257 remotes', { mode: 'vxlan', vni: '5', remote: Array.from({ length: 257 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(',') }, 'remote', /lists 257 addresses; at most 256/],
   ['host_ip with a zone', { vlan: '860', host_ip: 'fe80::1%eth0/64' }, 'host_ip', /^invalid host_ip "fe80::1%eth0\/64"/],
   ['host_ip with a leading-zero length', { vlan: '860', host_ip: '10.0.0.1/024' }, 'host_ip', /^invalid host_ip "10\.0\.0\.1\/024"/],
+  // issue 12: DHCP networks
+  ['dhcp yes', { vlan: '870', dhcp: 'yes' }, 'dhcp', /^invalid dhcp "yes": must be on or off/],
+  ['dhcp_gateway without dhcp=on', { vlan: '870', dhcp_gateway: 'none' }, 'dhcp_gateway', /^option "dhcp_gateway" needs -o dhcp=on$/],
+  ['dhcp_release with dhcp=off', { vlan: '870', dhcp: 'off', dhcp_release: 'stop' }, 'dhcp_release', /needs -o dhcp=on/],
+  ['dhcp_gateway bad', { vlan: '870', dhcp: 'on', dhcp_gateway: 'router' }, 'dhcp_gateway', /^invalid dhcp_gateway "router": must be server .* or none/],
+  ['dhcp_release bad', { vlan: '870', dhcp: 'on', dhcp_release: 'never' }, 'dhcp_release', /^invalid dhcp_release "never": must be keep .*, stop .* or remove/],
+  ['dhcp_timeout 0', { vlan: '870', dhcp: 'on', dhcp_timeout: '0' }, 'dhcp_timeout', /^invalid dhcp_timeout "0": must be seconds .* from 1 to 25/],
+  ['dhcp_timeout 26', { vlan: '870', dhcp: 'on', dhcp_timeout: '26' }, 'dhcp_timeout', /^invalid dhcp_timeout "26"/],
+  ['dhcp_timeout 1.5', { vlan: '870', dhcp: 'on', dhcp_timeout: '1.5' }, 'dhcp_timeout', /^invalid dhcp_timeout "1\.5".*plain decimal/],
+  ['dhcp_subnet with host bits', { vlan: '870', dhcp: 'on', dhcp_subnet: '10.87.0.1/24' }, 'dhcp_subnet', /^invalid dhcp_subnet "10\.87\.0\.1\/24"/],
+  ['dhcp_subnet IPv6', { vlan: '870', dhcp: 'on', dhcp_subnet: 'fd00::/64' }, 'dhcp_subnet', /^invalid dhcp_subnet "fd00::\/64": must be an IPv4 CIDR/],
+  ['host_ip outside dhcp_subnet', { vlan: '870', dhcp: 'on', dhcp_subnet: '10.87.0.0/24', host_ip: '10.88.0.1/24' }, 'dhcp_subnet',
+    /^option "host_ip" \(10\.88\.0\.1\/24\) is not inside dhcp_subnet 10\.87\.0\.0\/24/],
 ];
 
 for (const [name, opts, option, message] of bad) {
@@ -87,4 +102,33 @@ t.test('cluster mode: an overlay without remote= is a mesh of every host; remote
   t.same(cluster({ mode: 'gre', key: '42', remote: '' }), { mode: 'gre', key: 42, remotes: [], mesh: true, mtu: undefined, hostIp: undefined });
   t.same(cluster({ mode: 'gre', key: '42', remote: '10.0.0.1' }), { mode: 'gre', key: 42, remotes: ['10.0.0.1'], mesh: false, mtu: undefined, hostIp: undefined });
   t.same(cluster({ vlan: '860' }), { ...vlanSpec, vlan: 860, bridge: 'ovs0' }, 'VLANs unchanged');
+});
+
+t.test('dhcp=on: the settings, with their defaults; dhcp=off is no DHCP', async (t) => {
+  t.same(parse({ vlan: '870', dhcp: 'on' }).dhcp, { gateway: 'server', release: 'keep', timeoutS: 10, subnet: undefined });
+  t.same(parse({ vlan: '870', dhcp: 'on', dhcp_gateway: 'none', dhcp_release: 'stop', dhcp_timeout: '25', dhcp_subnet: '10.87.0.0/24',
+    host_ip: '10.87.0.254/24' }).dhcp, { gateway: 'none', release: 'stop', timeoutS: 25, subnet: '10.87.0.0/24' });
+  t.same(parse({ mode: 'vxlan', vni: '5', remote: '10.0.0.1', dhcp: 'on', dhcp_release: 'remove' }).dhcp?.release, 'remove', 'overlays too');
+  t.notOk('dhcp' in parse({ vlan: '870', dhcp: 'off' }), 'off: no dhcp in the spec');
+  t.notOk('dhcp' in parse({ vlan: '870' }), 'default off');
+});
+
+t.test('dhcp=on against the request: null IPAM only, no IPv6, no gateway on an internal network', async (t) => {
+  const dhcp = { gateway: 'server', release: 'keep', timeoutS: 10, subnet: undefined } as const;
+  const nullPool = { addressSpace: 'null', pool: '0.0.0.0/0', gateway: undefined, aux: {} };
+  const req = (over: Partial<CreateNetworkReq>): CreateNetworkReq => ({ networkId: 'n', generic: {}, internal: false, ipv4: [nullPool], ipv6: [], ...over });
+  t.doesNotThrow(() => checkDhcpRequest(dhcp, req({})));
+  t.doesNotThrow(() => checkDhcpRequest({ ...dhcp, gateway: 'none' }, req({ internal: true })));
+  const refused: Array<[string, Partial<CreateNetworkReq>, string, RegExp, typeof dhcp | undefined]> = [
+    ['default IPAM', { ipv4: [{ addressSpace: 'LocalDefault', pool: '10.87.0.0/24', gateway: '10.87.0.1/24', aux: {} }] }, 'dhcp',
+      /^dhcp=on needs --ipam-driver null: .* 10\.87\.0\.0\/24 \(address space LocalDefault\); re-create it with docker network create --ipam-driver null/, undefined],
+    ['no IPv4 pool', { ipv4: [] }, 'dhcp', /^dhcp=on needs --ipam-driver null: .*: none;/, undefined],
+    ['--ipv6', { ipv6: [{ addressSpace: 'null', pool: '::/0', gateway: undefined, aux: {} }] }, 'dhcp', /^dhcp=on cannot be used with --ipv6: DHCPv6 is not supported/, undefined],
+    ['--internal with the server\'s gateway', { internal: true }, 'dhcp_gateway', /^dhcp_gateway=server contradicts --internal/, undefined],
+  ];
+  for (const [name, over, option, message] of refused) {
+    const err = t.throws(() => checkDhcpRequest(dhcp, req(over)), name) as InvalidOptionError;
+    t.equal(err.option, option, `${name}: names ${option}`);
+    t.match(err.message, message, name);
+  }
 });

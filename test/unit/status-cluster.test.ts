@@ -39,7 +39,7 @@ const facts = (c: Facts['cluster']): Facts => ({
   ovs: { ok: true, value: { ovsVersion: '3.1.0', dbVersion: '8.3.1', curCfg: 1, nextCfg: 1, datapathTypes: ['system'], bridges: [], ports: new Map() } },
   links: { ok: true, value: [] },
   containers: new Map(),
-  dockerView: { networks: new Map(), subnets: new Set() },
+  dockerView: { networks: new Map(), subnets: new Set(), containers: new Set() },
   cluster: c,
 });
 

@@ -33,7 +33,7 @@ const link = (name: string): LinkInfo => ({ name, index: 1, mtu: 1500, kind: 've
 
 /** Docker's view as reconciliation reads it: NET with `listed` on it (null: Docker has no NET). */
 const view = (listed: EndpointRecord[] | null): DockerView => ({
-  networks: new Map([[NET, listed && listed.map((e) => ({ endpointId: e.id, addresses: [] }))]]), subnets: new Set(['192.0.2.0/24']),
+  networks: new Map([[NET, listed && listed.map((e) => ({ endpointId: e.id, addresses: [] }))]]), subnets: new Set(['192.0.2.0/24']), containers: new Set(),
 });
 
 /**

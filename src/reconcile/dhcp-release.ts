@@ -1,0 +1,100 @@
+// dhcp_release=remove: a lease parked at DeleteEndpoint is given back once
+// Docker reports its container removed. udhcpc releases from the leased
+// address, so the release runs on an interface of the network's segment that
+// carries the identity's MAC, in a throwaway netns (never the host's): the
+// container end of one of the network's spares (its host end an access port
+// on the VLAN), moved there and gone with it afterwards; the pool refills.
+// Started by reconciliation, run in the background (it may wait for the
+// server as long as dhcp_timeout): requests never wait for it.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Dataplane } from '../dataplane/dataplane.js';
+import type { DhcpClient } from '../dhcp/types.js';
+import { identityOf } from '../driver/dhcp-endpoint.js';
+import { exec, execOk } from '../link/exec.js';
+import type { KeyedMutex } from '../lock.js';
+import { shortId } from '../names.js';
+import type { DhcpKnown, NetworkRecord } from '../store/records.js';
+import type { StateCache } from '../store/state.js';
+
+/** A parked lease that could not be given back this many times is forgotten (the server lets it run out). */
+const MAX_TRIES = 3;
+
+export interface ParkedReleaseDeps {
+  readonly state: StateCache;
+  readonly locks: KeyedMutex;
+  readonly plane: Dataplane;
+  readonly dhcp: DhcpClient;
+  readonly log: Logger;
+}
+
+export class ParkedReleases {
+  readonly #d: ParkedReleaseDeps;
+  /** `network:mac` → failed tries; an entry under way is in #running */
+  readonly #tries = new Map<string, number>();
+  readonly #running = new Set<string>();
+
+  constructor(deps: ParkedReleaseDeps) {
+    this.#d = deps;
+  }
+
+  /** Whether the client can give back a parked lease at all (else reconciliation only forgets it). */
+  get supported(): boolean {
+    return this.#d.dhcp.releaseLease !== undefined;
+  }
+
+  /**
+   * Called by reconciliation for a parked lease whose container is removed:
+   * starts its release in the background unless one is under way. Once given
+   * back (or after MAX_TRIES failures) the MAC's entry leaves the network's record.
+   */
+  schedule(net: NetworkRecord, mac: string, known: DhcpKnown): void {
+    const key = `${net.id}:${mac}`;
+    if (this.#running.has(key)) return;
+    this.#running.add(key);
+    void this.#d.locks.outside(() => this.#release(net, mac, known))
+      .then((released) => {
+        const tries = released ? MAX_TRIES : (this.#tries.get(key) ?? 0) + 1;
+        if (tries < MAX_TRIES) return void this.#tries.set(key, tries);
+        this.#tries.delete(key);
+        return this.#forget(net.id, mac, known);
+      })
+      .catch((err: unknown) => this.#d.log.error({ err, network: shortId(net.id), mac }, `dhcp parked lease not given back: ${(err as Error).message}`))
+      .finally(() => this.#running.delete(key));
+  }
+
+  async #release(net: NetworkRecord, mac: string, known: DhcpKnown): Promise<boolean> {
+    const releaseLease = this.#d.dhcp.releaseLease?.bind(this.#d.dhcp);
+    if (!releaseLease || !net.dhcp) return true;
+    const spare = this.#d.plane.takeSpare(net.id);
+    if (!spare) {
+      this.#d.plane.refill(net.id);
+      this.#d.log.warn({ network: shortId(net.id), mac }, 'dhcp parked lease: no spare to release it from yet; tried again at the next reconciliation');
+      return false;
+    }
+    const ns = `ovr${randomBytes(6).toString('hex')}`;
+    try {
+      await execOk('ip', ['netns', 'add', ns]);
+      await execOk('ip', ['link', 'set', 'dev', spare.container, 'netns', ns]);
+      await execOk('ip', ['-n', ns, 'link', 'set', 'dev', spare.container, 'address', mac, 'up']);
+      const released = await releaseLease({ netns: `/run/netns/${ns}`, ifname: spare.container, identity: identityOf(mac),
+        address: known.cidr ?? `${known.address}/32`, timeoutS: net.dhcp.timeoutS });
+      this.#d.log.info({ network: shortId(net.id), mac, address: known.address, released }, released
+        ? 'dhcp parked lease given back: its container was removed' : 'dhcp parked lease: no server answered to take it back');
+      return released;
+    } finally {
+      await exec('ip', ['netns', 'del', ns]).catch(() => undefined); // takes the veth with it
+      this.#d.plane.discardSpare(spare); // its port (and what is left of its links)
+      this.#d.plane.refill(net.id);
+    }
+  }
+
+  /** The MAC's entry leaves the network's record, unless a newer endpoint with that MAC replaced it meanwhile. */
+  async #forget(networkId: string, mac: string, known: DhcpKnown): Promise<void> {
+    await this.#d.locks.run(networkId, async () => {
+      const net = this.#d.state.network(networkId);
+      if (net?.dhcpKnown?.[mac]?.at !== known.at) return;
+      await this.#d.state.putNetwork({ ...net, dhcpKnown: Object.fromEntries(Object.entries(net.dhcpKnown).filter(([m]) => m !== mac)) });
+    });
+  }
+}
