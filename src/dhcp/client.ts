@@ -16,6 +16,7 @@ import type { Logger } from '../log.js';
 import { firstLeaseArgv, hookEnv, renewalArgv } from './argv.js';
 import { endpointFiles, lastLogLine, openClientLog, reportFiles, sweepReports } from './files.js';
 import { inSubnet, readLeaseFile } from './lease.js';
+import { ownDhcpProblems } from './preflight.js';
 import { isRenewalProcess, processAlive, readPidFile, renewalPid } from './process.js';
 import { interfaceWithMac } from './netns.js';
 import { giveBack } from './release.js';
@@ -241,6 +242,11 @@ export class UdhcpcClient implements DhcpClient {
   /** The lease the endpoint's hook last wrote, if any. */
   leaseOf(endpointId: string): Lease | undefined {
     return readLeaseFile(endpointFiles(this.#dir, endpointId).lease);
+  }
+
+  /** What this daemon lacks to run udhcpc and enter sandboxes (preflight.ts). */
+  problems(): string[] {
+    return ownDhcpProblems();
   }
 
   /** The renewal clients running now, found by their pidfiles (endpoint ID → PID). */

@@ -127,6 +127,12 @@ export interface DhcpClient {
   /** At start: the renewal clients still running from before a restart (endpoint ID → PID). */
   running(): Map<string, number>;
   /**
+   * CreateNetwork of a DHCP network, before anything is made: what this
+   * daemon lacks for the client to work (programs, capabilities), each with
+   * its fix; empty when nothing (preflight.ts).
+   */
+  problems(): string[];
+  /**
    * Reconciliation, a parked lease's container removed: asks the server for
    * the address again and releases it (see ReleaseRequest). Resolves true
    * once released; false when no server answered within the bound.

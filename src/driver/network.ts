@@ -50,8 +50,11 @@ export async function createNetwork(ctx: DriverContext, req: CreateNetworkReq): 
 async function makeNetwork(ctx: DriverContext, req: CreateNetworkReq): Promise<{ created: boolean }> {
   const spec = parseNetworkOptions(req.generic, ctx.defaultBridge, ctx.cluster !== undefined);
   // a DHCP network's host_ip is checked against dhcp_subnet (dhcp-options.ts): Docker's null IPAM gives no subnet
-  if (spec.dhcp) checkDhcpRequest(spec.dhcp, req);
-  else checkHostIp(spec.hostIp, req);
+  if (spec.dhcp) {
+    checkDhcpRequest(spec.dhcp, req);
+    const problems = ctx.dhcp.problems();
+    if (problems.length > 0) throw new InvalidOptionError('dhcp', `dhcp=on cannot work with this ovsvlan daemon: ${problems.join('; ')}; nothing was made`);
+  } else checkHostIp(spec.hostIp, req);
   // cluster mode: one local network per identity, whichever bridge it names
   const ident = ctx.cluster ? identOfSpec(spec) : undefined;
   if (ident && !spec.dhcp) refuseForeignIpam(ctx.ipam, ident, req); // before the join: nothing made, nothing written

@@ -2,8 +2,9 @@
 // `docker plugin create` / `set` / `enable` on a private dockerd, and the VLAN checks of issue 2
 // through `-d ovsvlan:latest`. Also: `plugin set` taking effect, a dockerd restart bringing
 // restart-policy containers back on their VLAN, `disable` refused while networks exist, `disable -f`
-// leaving the data plane up, and the state outliving `plugin rm`. Observed as a user would: docker
-// CLI, ping and TCP between containers, ovs-vsctl as an outside observer.
+// leaving the data plane up, the state outliving `plugin rm`, and a DHCP network refused (the plugin
+// has no CAP_SYS_ADMIN). Observed as a user would: docker CLI, ping and TCP between containers,
+// ovs-vsctl as an outside observer.
 import { mkdir } from 'node:fs/promises';
 import t, { type Test } from 'tap';
 import { createHost, readPluginState, type Host } from '../helpers/host.js';
@@ -111,6 +112,18 @@ t.test('ovsvlan as a managed plugin', async (t) => {
     await portChecks(t, 'managed');
     t.match(await host.dockerOk(['exec', 'c1', 'ip', 'link', 'show', 'eth0']), /mtu 1400 /, 'mtu option applied');
     t.match(await host.dockerOk(['exec', 'c1', 'ip', 'route']), /default via 10\.13\.160\.1 dev eth0/, 'gateway route');
+  });
+
+  // issue 12: the plugin cannot enter containers' namespaces (no CAP_SYS_ADMIN), so a DHCP network would run
+  // containers whose leases nothing renews; it is refused at create, saying why and where to look, nothing made
+  await t.test('a DHCP network is refused by the managed plugin, saying why', async (t) => {
+    const before = await bridges();
+    const r = await host.docker(['network', 'create', '-d', DRIVER, '--ipam-driver', 'null', '--opt', 'vlan=870', '--opt', 'dhcp=on', 'mdhcp']);
+    t.not(r.exitCode, 0, 'docker network create fails');
+    t.match(r.stderr, /dhcp=on cannot work with this ovsvlan daemon: the daemon has no CAP_SYS_ADMIN.*run ovsvlan as a service for DHCP networks/,
+      `it says why: ${r.stderr.trim()}`);
+    t.equal((await host.docker(['network', 'inspect', 'mdhcp'])).exitCode, 1, 'no network');
+    t.same(await bridges(), before, 'no bridge made');
   });
 
   await t.test('docker plugin disable is refused while networks exist', async (t) => {

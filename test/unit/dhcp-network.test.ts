@@ -2,7 +2,8 @@
 // a request that contradicts dhcp=on is refused before anything is touched
 // (the driver context is a Proxy that throws on any other member), and in
 // cluster mode a DHCP network from the null IPAM is let through to the
-// definition's join instead of being refused as a foreign IPAM's.
+// definition's join instead of being refused as a foreign IPAM's; a daemon
+// that lacks what the DHCP client needs refuses dhcp=on saying what and why.
 import t, { type Test } from 'tap';
 import { pino } from 'pino';
 import type { DriverContext } from '../../src/driver/context.js';
@@ -18,8 +19,11 @@ const NULL_POOL = { addressSpace: 'null', pool: '0.0.0.0/0', gateway: undefined,
 const req = (over: Partial<CreateNetworkReq>): CreateNetworkReq =>
   ({ networkId: 'a'.repeat(64), generic: { vlan: '870', dhcp: 'on' }, internal: false, ipv4: [NULL_POOL], ipv6: [], ...over });
 
-/** A driver context holding only what CreateNetwork may use before the join (or the refusal); `cluster`: cluster mode, its join recorded. */
-async function driver(t: Test, cluster: boolean) {
+/**
+ * A driver context holding only what CreateNetwork may use before the join (or the refusal); `cluster`: cluster mode, its join recorded;
+ * `problems`: what the DHCP client says the daemon lacks.
+ */
+async function driver(t: Test, cluster: boolean, problems: string[] = []) {
   const state = await tempState(t, 'dhcp-network');
   const log = pino({ level: 'silent' });
   const locks = new KeyedMutex();
@@ -27,6 +31,7 @@ async function driver(t: Test, cluster: boolean) {
   const joined = new Error('joined (the test stops here)');
   const given: Partial<DriverContext> = {
     state, locks, log, defaultBridge: 'ovs0',
+    dhcp: { problems: () => problems } as unknown as DriverContext['dhcp'],
     ipam: new IpamDriver({ state, locks, log, defaults: { v4: { base: parsePrefix('10.200.0.0/16')!, bits: 24 }, v6: { base: parsePrefix('fd00::/48')!, bits: 64 } } }),
     vswitch: { getBridge: async () => ({ name: 'ovs0' }) } as unknown as DriverContext['vswitch'],
     // local mode: the member is there, undefined (a Proxy miss would throw)
@@ -68,4 +73,17 @@ t.test('cluster mode: a DHCP network from the null IPAM reaches the join (the se
     .catch((e: unknown) => e);
   t.match((err as Error).message, /needs --ipam-driver null/, 'dhcp=on with another IPAM: the DHCP refusal, before the join');
   t.same(joins, ['vlan.870'], 'no second join');
+});
+
+t.test('a daemon that cannot run the DHCP client (no CAP_SYS_ADMIN, no busybox): dhcp=on refused saying why, nothing recorded', async (t) => {
+  const lacks = ['the daemon has no CAP_SYS_ADMIN, which entering a container\'s network namespace (setns) for the renewal client needs'];
+  const { ctx, state, joins } = await driver(t, true, lacks);
+  const err = await createNetwork(ctx, req({})).catch((e: unknown) => e);
+  t.ok(err instanceof InvalidOptionError, 'InvalidOptionError');
+  t.match((err as Error).message, /^dhcp=on cannot work with this ovsvlan daemon: the daemon has no CAP_SYS_ADMIN.*; nothing was made$/);
+  t.same(joins, [], 'no definition joined');
+  t.same(state.networks(), [], 'no network record');
+  const plain = await createNetwork(ctx, req({ generic: { vlan: '870' }, ipv4: [{ addressSpace: 'LocalDefault', pool: '10.87.0.0/24', gateway: undefined, aux: {} }] }))
+    .catch((e: unknown) => e);
+  t.notMatch(String(plain), /dhcp=on cannot work/, 'a network without dhcp=on is not asked');
 });

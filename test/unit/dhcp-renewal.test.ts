@@ -39,6 +39,7 @@ function fakeClient(leases: Map<string, Lease>, running: Map<string, number>) {
     stopRenewal: async (id, release) => void calls.push(`stop ${id.slice(0, 1)} ${release}`),
     leaseOf: (id) => leases.get(id),
     running: () => running,
+    problems: () => [],
   };
   return { client, calls, started };
 }
