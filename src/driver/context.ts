@@ -6,6 +6,7 @@ import type { IpamDriver } from '../ipam/driver.js';
 import type { ClusterNetworks } from '../cluster/types.js';
 import type { DhcpClient } from '../dhcp/types.js';
 import type { DhcpRenewals } from './dhcp-renewal.js';
+import type { ParkedReleases } from '../reconcile/dhcp-release.js';
 
 /** What the driver asks of cluster mode (cluster/cluster.ts ClusterMode gives it). */
 export interface DriverCluster {
@@ -34,4 +35,6 @@ export interface DriverContext extends DataplaneContext {
   readonly dhcp: DhcpClient;
   /** DHCP networks: the renewal clients, started after Join and stopped at Leave, in the background */
   readonly renewals: DhcpRenewals;
+  /** DHCP networks with dhcp_release=remove: their parked leases, given back at DeleteNetwork */
+  readonly releases?: Pick<ParkedReleases, 'giveBackAll'>;
 }

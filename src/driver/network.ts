@@ -203,12 +203,16 @@ async function checkOverlay(ctx: DriverContext, spec: OverlaySpec, bridge: strin
  * with it; a pool that outlived a crash still bound to the network is freed
  * of them here, and by reconciliation's pool-orphan rule). In cluster mode
  * this host then leaves the network's definition in etcd, which stays while
- * another host has the network.
+ * another host has the network. A DHCP network with dhcp_release=remove
+ * first gives back the leases it parked (reconcile/dhcp-release.ts
+ * giveBackAll, bounded): its stopped containers cannot come back to them.
  */
 export async function deleteNetwork(ctx: DriverContext, id: string): Promise<void> {
   const { left, ident } = await ctx.locks.run(id, async () => {
     const n = ctx.state.network(id);
     if (!n) return { left: [], ident: undefined };
+    // dhcp_release=remove: no container comes back to this network's parked leases; given back from its spares, before they go
+    if (n.dhcp?.release === 'remove') await ctx.releases?.giveBackAll(n);
     const gone = await ctx.locks.run(bridgeLockKey(n.bridge), () => ctx.plane.removeNetwork(n));
     ctx.log.info({ network: shortId(id), bridge: n.bridge, vlan: n.vlan, mode: n.mode, endpointsLeft: gone.length }, 'network deleted');
     return { left: gone, ident: n.ident };

@@ -5,10 +5,12 @@
 // container end of one of the network's spares (its host end an access port
 // on the VLAN), moved there and gone with it afterwards; the pool refills.
 // Started by reconciliation, run in the background (it may wait for the
-// server as long as dhcp_timeout): requests never wait for it.
+// server as long as dhcp_timeout): requests never wait for it, but for
+// DeleteNetwork, which gives back every parked lease of its network (bounded).
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Dataplane } from '../dataplane/dataplane.js';
+import type { Spare } from '../dataplane/spares.js';
 import type { DhcpClient } from '../dhcp/types.js';
 import { identityOf } from '../driver/dhcp-endpoint.js';
 import { exec, execOk } from '../link/exec.js';
@@ -19,6 +21,8 @@ import type { StateCache } from '../store/state.js';
 
 /** A parked lease that could not be given back this many times is forgotten (the server lets it run out). */
 const MAX_TRIES = 3;
+/** DeleteNetwork waits at most this long for the server (Docker gives up on a plugin call after 30 s). */
+const DELETE_WAIT_S = 10;
 
 export interface ParkedReleaseDeps {
   readonly state: StateCache;
@@ -63,29 +67,62 @@ export class ParkedReleases {
       .finally(() => this.#running.delete(key));
   }
 
+  /**
+   * DeleteNetwork of a network with parked leases, under the network's lock
+   * and before its spares go: Docker has no such network any more, so no
+   * container comes back to those leases, removed or not. Each is given back
+   * now, all at once, each from a spare of its own and waiting at most
+   * min(dhcp_timeout, DELETE_WAIT_S) for the server. One not given back is
+   * logged: the server lets it run out. Never throws.
+   */
+  async giveBackAll(net: NetworkRecord): Promise<void> {
+    const parked = Object.entries(net.dhcpKnown ?? {}).filter(([, k]) => k.parked === true);
+    if (parked.length === 0 || !this.supported || !net.dhcp) return;
+    const timeoutS = Math.min(net.dhcp.timeoutS, DELETE_WAIT_S);
+    await Promise.all(parked.map(async ([mac, known]) => {
+      let spare = this.#d.plane.takeSpare(net.id);
+      if (!spare) {
+        this.#d.plane.refill(net.id);
+        spare = await this.#d.plane.awaitSpare(net.id);
+      }
+      if (!spare) return void this.#d.log.warn({ network: shortId(net.id), mac }, 'dhcp parked lease not given back at DeleteNetwork: no spare to release it from');
+      await this.#releaseFrom(spare, net, mac, known, timeoutS, 'its network was deleted')
+        .catch((err: unknown) => this.#d.log.error({ err, network: shortId(net.id), mac }, `dhcp parked lease not given back: ${(err as Error).message}`));
+    }));
+  }
+
   async #release(net: NetworkRecord, mac: string, known: DhcpKnown): Promise<boolean> {
-    const releaseLease = this.#d.dhcp.releaseLease?.bind(this.#d.dhcp);
-    if (!releaseLease || !net.dhcp) return true;
+    if (!this.supported || !net.dhcp) return true;
     const spare = this.#d.plane.takeSpare(net.id);
     if (!spare) {
       this.#d.plane.refill(net.id);
       this.#d.log.warn({ network: shortId(net.id), mac }, 'dhcp parked lease: no spare to release it from yet; tried again at the next reconciliation');
       return false;
     }
+    try {
+      return await this.#releaseFrom(spare, net, mac, known, net.dhcp.timeoutS, 'its container was removed');
+    } finally {
+      this.#d.plane.refill(net.id);
+    }
+  }
+
+  /** Gives the lease back from `spare`'s container end, moved into a throwaway netns with the MAC; the spare is used up. */
+  async #releaseFrom(spare: Spare, net: NetworkRecord, mac: string, known: DhcpKnown, timeoutS: number, why: string): Promise<boolean> {
+    const releaseLease = this.#d.dhcp.releaseLease?.bind(this.#d.dhcp);
+    if (!releaseLease) return true;
     const ns = `ovr${randomBytes(6).toString('hex')}`;
     try {
       await execOk('ip', ['netns', 'add', ns]);
       await execOk('ip', ['link', 'set', 'dev', spare.container, 'netns', ns]);
       await execOk('ip', ['-n', ns, 'link', 'set', 'dev', spare.container, 'address', mac, 'up']);
       const released = await releaseLease({ netns: `/run/netns/${ns}`, ifname: spare.container, identity: identityOf(mac),
-        address: known.cidr ?? `${known.address}/32`, timeoutS: net.dhcp.timeoutS });
+        address: known.cidr ?? `${known.address}/32`, timeoutS });
       this.#d.log.info({ network: shortId(net.id), mac, address: known.address, released }, released
-        ? 'dhcp parked lease given back: its container was removed' : 'dhcp parked lease: no server answered to take it back');
+        ? `dhcp parked lease given back: ${why}` : 'dhcp parked lease: no server answered to take it back');
       return released;
     } finally {
       await exec('ip', ['netns', 'del', ns]).catch(() => undefined); // takes the veth with it
       this.#d.plane.discardSpare(spare); // its port (and what is left of its links)
-      this.#d.plane.refill(net.id);
     }
   }
 

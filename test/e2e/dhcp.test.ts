@@ -251,4 +251,27 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.notMatch(ns.stdout, /\bovr[0-9a-f]{12}\b/, 'no throwaway netns left');
     t.ok(await noClientLeft(h), 'no client left');
   });
+
+  // the probe's finding: the parked lease lived in the network's record, which `network rm` dropped, so it was never given back
+  await t.test('7b. dhcp_release=remove: the network removed before its stopped container, the lease given back at once', async (t) => {
+    await h.dockerd.clean();
+    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_release=remove', 'v870q'));
+    const mac = '02:87:00:00:00:67';
+    await runWithMac(h, 'cn', 'v870q', mac, AT_START);
+    const ip = (await atStart(h, 'cn'))?.split('/')[0];
+    const ep = await h.dockerOk(['inspect', '-f', '{{.NetworkSettings.Networks.v870q.EndpointID}}', 'cn']);
+    await waitFor('cn\'s renewal client bound', async () => existsSync(`${h.stateDir}/dhcp/${ep}.lease.json`) || undefined, 30_000);
+    await h.dockerOk(['stop', '-t', '1', 'cn']);
+    t.equal((await w.dnsmasq.leaseOf(mac))?.ip, ip, `cn stopped: dnsmasq keeps ${ip}`);
+    await h.dockerOk(['network', 'rm', 'v870q']); // Docker lets a network of stopped containers go
+    // at once: within dnsmasq's log write, not at a reconciliation (none is asked for, the periodic one is minutes away)
+    const released = await waitFor(`a DHCPRELEASE of ${ip} from ${mac}`, async () =>
+      new RegExp(`DHCPRELEASE\\S* ${ip?.replace(/\./g, '\\.')} ${mac}`).exec(await readFile(w.dnsmasq.logFile, 'utf8'))?.[0], 5_000).catch(() => undefined);
+    t.ok(released, `network rm gave the lease back (${released})`);
+    t.notOk(await w.dnsmasq.leaseOf(mac), 'dnsmasq holds no lease for it');
+    const ns = await run('nsenter', [`--mount=/proc/${h.dockerd.pid}/ns/mnt`, 'ls', '/run/netns']);
+    t.notMatch(ns.stdout, /\bovr[0-9a-f]{12}\b/, 'no throwaway netns left');
+    t.same((await ownedPorts(h)).filter((p) => p.tag === 870), [], 'no port of the network left');
+    await h.dockerOk(['rm', 'cn']);
+  });
 });
