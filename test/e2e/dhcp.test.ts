@@ -10,7 +10,7 @@
 //     record or client;
 //  5. kill -9 of the daemon: after its restart the leases keep being renewed (running clients
 //     adopted, a client killed meanwhile started again).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { performance } from 'node:perf_hooks';
 import { RANGE, RESERVED, SERVER_IP, createDhcpWorld, runWithMac, udhcpcIn, udhcpcPids } from '../helpers/dhcp-world.js';
 import type { Host } from '../helpers/host.js';
@@ -225,16 +225,22 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.ok(await noClientLeft(h), 'no renewal client left (once it quit after its release)');
   });
 
+  /** A dhcp_release=remove network `net` and its container `name` (MAC `mac`), stopped once bound: its lease parked. Returns the address. */
+  const parkedLease = async (t: Test, net: string, name: string, mac: string): Promise<string | undefined> => {
+    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_release=remove', net));
+    await runWithMac(h, name, net, mac, AT_START);
+    const ip = (await atStart(h, name))?.split('/')[0];
+    const ep = await h.dockerOk(['inspect', '-f', `{{.NetworkSettings.Networks.${net}.EndpointID}}`, name]);
+    await waitFor(`${name}'s renewal client bound`, async () => existsSync(`${h.stateDir}/dhcp/${ep}.lease.json`) || undefined, 30_000);
+    await h.dockerOk(['stop', '-t', '1', name]);
+    t.equal((await w.dnsmasq.leaseOf(mac))?.ip, ip, `${name} stopped: dnsmasq keeps ${ip}`);
+    return ip;
+  };
+
   await t.test('7. dhcp_release=remove: kept across a stop, given back once the container is removed', async (t) => {
     await h.dockerd.clean();
-    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_release=remove', 'v870r'));
     const mac = '02:87:00:00:00:66';
-    await runWithMac(h, 'cm', 'v870r', mac, AT_START);
-    const ip = (await atStart(h, 'cm'))?.split('/')[0];
-    const ep = await h.dockerOk(['inspect', '-f', '{{.NetworkSettings.Networks.v870r.EndpointID}}', 'cm']);
-    await waitFor('cm\'s renewal client bound', async () => existsSync(`${h.stateDir}/dhcp/${ep}.lease.json`) || undefined, 30_000);
-    await h.dockerOk(['stop', '-t', '1', 'cm']);
-    t.equal((await w.dnsmasq.leaseOf(mac))?.ip, ip, `cm stopped: dnsmasq keeps ${ip}`);
+    const ip = await parkedLease(t, 'v870r', 'cm', mac);
     await h.dockerOk(['rm', 'cm']);
     process.kill(h.plugin!.pid ?? 0, 'SIGHUP'); // reconciliation now, not at the next periodic run
     const released = await waitFor(`a DHCPRELEASE of ${ip} from ${mac}`, async () =>
@@ -255,14 +261,8 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
   // the probe's finding: the parked lease lived in the network's record, which `network rm` dropped, so it was never given back
   await t.test('7b. dhcp_release=remove: the network removed before its stopped container, the lease given back at once', async (t) => {
     await h.dockerd.clean();
-    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_release=remove', 'v870q'));
     const mac = '02:87:00:00:00:67';
-    await runWithMac(h, 'cn', 'v870q', mac, AT_START);
-    const ip = (await atStart(h, 'cn'))?.split('/')[0];
-    const ep = await h.dockerOk(['inspect', '-f', '{{.NetworkSettings.Networks.v870q.EndpointID}}', 'cn']);
-    await waitFor('cn\'s renewal client bound', async () => existsSync(`${h.stateDir}/dhcp/${ep}.lease.json`) || undefined, 30_000);
-    await h.dockerOk(['stop', '-t', '1', 'cn']);
-    t.equal((await w.dnsmasq.leaseOf(mac))?.ip, ip, `cn stopped: dnsmasq keeps ${ip}`);
+    const ip = await parkedLease(t, 'v870q', 'cn', mac);
     await h.dockerOk(['network', 'rm', 'v870q']); // Docker lets a network of stopped containers go
     // at once: within dnsmasq's log write, not at a reconciliation (none is asked for, the periodic one is minutes away)
     const released = await waitFor(`a DHCPRELEASE of ${ip} from ${mac}`, async () =>
