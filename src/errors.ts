@@ -110,6 +110,13 @@ export class DhcpError extends OvsvlanError {
   }
 }
 
+/** The first lease fell outside dhcp_subnet: refused, and `address` (CIDR) is to be given back to the server. */
+export class LeaseRefusedError extends DhcpError {
+  constructor(message: string, readonly address: string) {
+    super(message);
+  }
+}
+
 export class ConfigError extends OvsvlanError {
   constructor(message: string) {
     super('OVSVLAN_ERR_CONFIG', message);

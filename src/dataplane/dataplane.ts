@@ -10,6 +10,7 @@ import { Detacher } from './detach.js';
 import { remarkSpare, removeEndpoint, unwireQuietly, wireEndpoint } from './endpoint.js';
 import { fenceHostPorts, removeInfra, syncUplink } from './infra.js';
 import { reapSpares } from './refill.js';
+import { getLink } from '../link/links.js';
 import type { SparePool, Spare } from './spares.js';
 import { SpareSupply } from './supply.js';
 import { hasMarks, shortId, spareExternalIds } from '../names.js';
@@ -64,6 +65,17 @@ export class Dataplane {
   /** A hand-out undone before the endpoint's record was saved: the spare, still marked as such, goes back (or away when the pool is full). */
   returnSpare(spare: Spare): void {
     if (!this.#pool.add(spare)) void reapSpares(this.#ctx, [spare]);
+  }
+
+  /**
+   * A failed CreateEndpoint's undo: the spare goes back as returnSpare says,
+   * unless its container end is gone (a refused DHCP lease was given back from
+   * it): then it is reaped, port included, and the pool refilled.
+   */
+  async undoHandOut(spare: Spare): Promise<void> {
+    if (await getLink(spare.container)) return this.returnSpare(spare);
+    this.discardSpare(spare);
+    this.refill(spare.networkId);
   }
 
   /**

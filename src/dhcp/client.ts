@@ -11,7 +11,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { DhcpError } from '../errors.js';
+import { DhcpError, LeaseRefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { firstLeaseArgv, hookEnv, renewalArgv } from './argv.js';
 import { endpointFiles, lastLogLine, openClientLog, reportFiles, sweepReports } from './files.js';
@@ -99,8 +99,8 @@ export class UdhcpcClient implements DhcpClient {
       throw new DhcpError(`the DHCP client failed on ${where} (${ended}): ${said || 'no output'}`);
     }
     if (req.subnet !== undefined && !inSubnet(lease.address, req.subnet)) {
-      throw new DhcpError(
-        `the DHCP server on ${where} (${lease.serverId ?? 'unknown'}) leased ${lease.address}, outside dhcp_subnet ${req.subnet}`,
+      throw new LeaseRefusedError(
+        `the DHCP server on ${where} (${lease.serverId ?? 'unknown'}) leased ${lease.address}, outside dhcp_subnet ${req.subnet}`, lease.address,
       );
     }
     return lease;

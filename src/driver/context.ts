@@ -35,6 +35,6 @@ export interface DriverContext extends DataplaneContext {
   readonly dhcp: DhcpClient;
   /** DHCP networks: the renewal clients, started after Join and stopped at Leave, in the background */
   readonly renewals: DhcpRenewals;
-  /** DHCP networks with dhcp_release=remove: their parked leases, given back at DeleteNetwork */
-  readonly releases?: Pick<ParkedReleases, 'giveBackAll'>;
+  /** DHCP networks: leases given back by the driver (parked ones at DeleteNetwork, a refused first lease at CreateEndpoint) */
+  readonly releases?: Pick<ParkedReleases, 'giveBackAll' | 'giveBackRefused'>;
 }

@@ -4,7 +4,7 @@
 // what the network remembers of a MAC once its endpoint is gone. The veth and
 // port are made and undone by endpoint.ts as for any endpoint.
 import { randomBytes } from 'node:crypto';
-import { InvalidRequestError } from '../errors.js';
+import { InvalidRequestError, LeaseRefusedError } from '../errors.js';
 import { shortId } from '../names.js';
 import { setMacUp } from '../link/links.js';
 import type { DhcpIdentity, DhcpSettings } from '../dhcp/types.js';
@@ -65,6 +65,10 @@ export async function takeFirstLease(ctx: DriverContext, net: NetworkRecord, dhc
   const lease = await ctx.dhcp.firstLease({
     ifname: record.containerIf, identity, requested: net.dhcpKnown?.[identity.mac]?.address, timeoutS: dhcp.timeoutS,
     subnet: dhcp.subnet, segment: segmentOf(net),
+  }).catch(async (err: unknown) => {
+    // refused, yet the server holds it for this MAC: given back (a retried docker run would take one more each time)
+    if (err instanceof LeaseRefusedError) await ctx.releases?.giveBackRefused(net, record.containerIf, identity.mac, err.address);
+    throw err;
   });
   ctx.log.info({ network: shortId(net.id), endpoint: shortId(record.id), mac: identity.mac, address: lease.address, router: lease.router,
     server: lease.serverId, leaseS: lease.leaseS }, 'dhcp first lease');

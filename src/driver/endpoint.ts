@@ -115,9 +115,13 @@ async function saveOrUndo(ctx: DriverContext, record: EndpointRecord, req: Creat
   throw put.status === 'rejected' ? put.reason : (claim as PromiseRejectedResult).reason;
 }
 
-/** The links a failed create made go: a spare back to the pool, a pair made for the endpoint removed. */
+/**
+ * The links a failed create made go: a spare back to the pool, a pair made for
+ * the endpoint removed. A spare whose container end is gone (a refused DHCP
+ * lease is given back from it) is not returned but reaped, port included.
+ */
 async function undoLinks(ctx: DriverContext, record: EndpointRecord, spare: Spare | undefined): Promise<void> {
-  if (spare) ctx.plane.returnSpare(spare);
+  if (spare) await ctx.plane.undoHandOut(spare);
   else await ctx.plane.unwireQuietly(record);
 }
 

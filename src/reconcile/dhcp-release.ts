@@ -23,6 +23,10 @@ import type { StateCache } from '../store/state.js';
 const MAX_TRIES = 3;
 /** DeleteNetwork waits at most this long for the server (Docker gives up on a plugin call after 30 s). */
 const DELETE_WAIT_S = 10;
+/** A refused first lease's release waits at most this long: the server has just answered, and Docker's call is still waiting. */
+const REFUSED_WAIT_S = 3;
+
+const leaseCidr = (known: DhcpKnown): string => known.cidr ?? `${known.address}/32`;
 
 export interface ParkedReleaseDeps {
   readonly state: StateCache;
@@ -86,7 +90,7 @@ export class ParkedReleases {
         spare = await this.#d.plane.awaitSpare(net.id);
       }
       if (!spare) return void this.#d.log.warn({ network: shortId(net.id), mac }, 'dhcp parked lease not given back at DeleteNetwork: no spare to release it from');
-      await this.#releaseFrom(spare, net, mac, known, timeoutS, 'its network was deleted')
+      await this.#releaseFrom(spare, net, mac, leaseCidr(known), timeoutS, 'its network was deleted')
         .catch((err: unknown) => this.#d.log.error({ err, network: shortId(net.id), mac }, `dhcp parked lease not given back: ${(err as Error).message}`));
     }));
   }
@@ -100,29 +104,48 @@ export class ParkedReleases {
       return false;
     }
     try {
-      return await this.#releaseFrom(spare, net, mac, known, net.dhcp.timeoutS, 'its container was removed');
+      return await this.#releaseFrom(spare, net, mac, leaseCidr(known), net.dhcp.timeoutS, 'its container was removed');
     } finally {
       this.#d.plane.refill(net.id);
     }
   }
 
-  /** Gives the lease back from `spare`'s container end, moved into a throwaway netns with the MAC; the spare is used up. */
-  async #releaseFrom(spare: Spare, net: NetworkRecord, mac: string, known: DhcpKnown, timeoutS: number, why: string): Promise<boolean> {
+  /**
+   * CreateEndpoint, its first lease refused (outside dhcp_subnet): the lease
+   * the server just gave `mac` is given back from the endpoint's container end
+   * `ifname`, which this uses up (moved into a throwaway netns, gone with it:
+   * the caller's undo finds no link to return). Waits at most REFUSED_WAIT_S
+   * for the server, which has just answered. Never throws.
+   */
+  async giveBackRefused(net: NetworkRecord, ifname: string, mac: string, cidr: string): Promise<void> {
+    await this.#releaseVia(ifname, net, mac, cidr, REFUSED_WAIT_S, 'it was outside dhcp_subnet')
+      .catch((err: unknown) => this.#d.log.error({ err, network: shortId(net.id), mac }, `dhcp refused lease not given back: ${(err as Error).message}`));
+  }
+
+  /** Gives the lease back from `spare`'s container end; the spare is used up. */
+  async #releaseFrom(spare: Spare, net: NetworkRecord, mac: string, cidr: string, timeoutS: number, why: string): Promise<boolean> {
+    try {
+      return await this.#releaseVia(spare.container, net, mac, cidr, timeoutS, why);
+    } finally {
+      this.#d.plane.discardSpare(spare); // its port (and what is left of its links)
+    }
+  }
+
+  /** Gives the lease `cidr` back from link `ifname` of the network's segment, moved into a throwaway netns with the MAC, and gone with it. */
+  async #releaseVia(ifname: string, net: NetworkRecord, mac: string, cidr: string, timeoutS: number, why: string): Promise<boolean> {
     const releaseLease = this.#d.dhcp.releaseLease?.bind(this.#d.dhcp);
     if (!releaseLease) return true;
     const ns = `ovr${randomBytes(6).toString('hex')}`;
     try {
       await execOk('ip', ['netns', 'add', ns]);
-      await execOk('ip', ['link', 'set', 'dev', spare.container, 'netns', ns]);
-      await execOk('ip', ['-n', ns, 'link', 'set', 'dev', spare.container, 'address', mac, 'up']);
-      const released = await releaseLease({ netns: `/run/netns/${ns}`, ifname: spare.container, identity: identityOf(mac),
-        address: known.cidr ?? `${known.address}/32`, timeoutS });
-      this.#d.log.info({ network: shortId(net.id), mac, address: known.address, released }, released
-        ? `dhcp parked lease given back: ${why}` : 'dhcp parked lease: no server answered to take it back');
+      await execOk('ip', ['link', 'set', 'dev', ifname, 'netns', ns]);
+      await execOk('ip', ['-n', ns, 'link', 'set', 'dev', ifname, 'address', mac, 'up']);
+      const released = await releaseLease({ netns: `/run/netns/${ns}`, ifname, identity: identityOf(mac), address: cidr, timeoutS });
+      this.#d.log.info({ network: shortId(net.id), mac, address: cidr, released }, released
+        ? `dhcp lease given back: ${why}` : 'dhcp lease: no server answered to take it back');
       return released;
     } finally {
       await exec('ip', ['netns', 'del', ns]).catch(() => undefined); // takes the veth with it
-      this.#d.plane.discardSpare(spare); // its port (and what is left of its links)
     }
   }
 

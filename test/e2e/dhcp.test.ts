@@ -274,4 +274,28 @@ t.test('DHCP networks against a real dnsmasq on VLAN 870', async (t) => {
     t.same((await ownedPorts(h)).filter((p) => p.tag === 870), [], 'no port of the network left');
     await h.dockerOk(['rm', 'cn']);
   });
+
+  // the probe's finding: the refused lease stayed taken on the server, so each retried docker run used up one more address
+  await t.test('8. a lease outside dhcp_subnet: docker run fails naming it, the lease given back, nothing left', async (t) => {
+    await h.dockerd.clean();
+    await h.dockerOk(dhcpNet(up, 870, '-o', 'dhcp_subnet=10.99.0.0/24', '-o', 'dhcp_timeout=5', 'v870o'));
+    await waitFor('v870o\'s spares', async () => (await ownedPorts(h, { spares: true })).some((p) => p.tag === 870) || undefined);
+    const ports = (await ownedPorts(h, { spares: true })).length;
+    const links = (await linkNames(h.ns.name)).length;
+    const mac = '02:87:00:00:00:68';
+    const err = await runWithMac(h, 'co', 'v870o', mac, ['true']).then(() => undefined, (e: unknown) => (e as Error).message);
+    t.match(err, /leased 10\.87\.0\.\d+\/24, outside dhcp_subnet 10\.99\.0\.0\/24/, `docker start fails saying why: ${/the DHCP server[^\n]*/.exec(err ?? '')?.[0]}`);
+    const released = await waitFor(`a DHCPRELEASE from ${mac}`, async () =>
+      new RegExp(`DHCPRELEASE\\S* 10\\.87\\.0\\.\\d+ ${mac}`).exec(await readFile(w.dnsmasq.logFile, 'utf8'))?.[0], 5_000).catch(() => undefined);
+    t.ok(released, `the refused lease was given back (${released})`);
+    t.notOk(await w.dnsmasq.leaseOf(mac), 'dnsmasq holds no lease for it');
+    const settled = await waitFor('the spares refilled', async () => (await ownedPorts(h, { spares: true })).length === ports || undefined, 20_000).catch(() => false);
+    t.ok(settled, `as many ports as before (${ports}): the used-up spare reaped and replaced`);
+    t.equal((await linkNames(h.ns.name)).length, links, 'as many veths as before');
+    const ns = await run('nsenter', [`--mount=/proc/${h.dockerd.pid}/ns/mnt`, 'ls', '/run/netns']);
+    t.notMatch(ns.stdout, /\bovr[0-9a-f]{12}\b/, 'no throwaway netns left');
+    t.same(udhcpcIn(h.ns.name).filter((pid) => !udhcpcPids(h.stateDir).includes(pid)), [], 'no first-lease or release client left');
+    await h.dockerOk(['rm', 'co']);
+    await h.dockerOk(['network', 'rm', 'v870o']);
+  });
 });

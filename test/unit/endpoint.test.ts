@@ -57,6 +57,7 @@ function world(opts: { fail?: Fail; spare?: boolean; known?: boolean; portGone?:
     },
     discardSpare: () => void calls.push('discardSpare'),
     returnSpare: () => void calls.push('returnSpare'),
+    undoHandOut: async () => void calls.push('undoHandOut'),
     wireEndpoint: async () => void calls.push('wireEndpoint'),
     unwireQuietly: async () => void calls.push('unwireQuietly'),
     claimLater: (e: EndpointRecord) => void calls.push(`claimLater ${endpoints.has(e.id) ? 'saved' : 'unsaved'}`),
@@ -105,7 +106,7 @@ t.test('without a spare and no refill under way: the pair is made and attached b
 t.test('a failed claim takes the record back, and the spare goes back to the pool', async (t) => {
   const { calls, ctx, endpoints } = world({ spare: true, fail: 'claim' });
   await t.rejects(createEndpoint(ctx, req), /claim: cannot save/);
-  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'returnSpare']);
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'removeEndpoint', 'undoHandOut']);
   t.notOk(endpoints.has(EP));
 });
 
@@ -118,7 +119,7 @@ t.test('a failed claim without a spare removes the pair made for it', async (t) 
 t.test('a failed save of the record: the spare goes back, nothing is re-marked', async (t) => {
   const { calls, ctx } = world({ spare: true, fail: 'put' });
   await t.rejects(createEndpoint(ctx, req), /put: cannot save/);
-  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'returnSpare']);
+  t.same(calls, ['takeSpare got', 'isAttached', 'putEndpoint', 'claimAddresses', 'undoHandOut']);
 });
 
 t.test('a retry that finds the endpoint made already: a failed claim leaves it in place', async (t) => {
