@@ -124,10 +124,11 @@ t.test('the DHCP client against a real dnsmasq', async (t) => {
     t.equal((await first(c3, identityOf(MAC_R))).address, '10.87.0.77/24');
   });
 
-  await t.test('a lease outside dhcp_subnet is refused naming it; no process left', async (t) => {
+  await t.test('a lease outside dhcp_subnet is refused naming it, carrying the lease to give back; no process left', async (t) => {
     await t.rejects(first(c2, identityOf(MAC_B), { subnet: '192.0.2.0/24' }), {
-      name: 'DhcpError',
+      name: 'LeaseRefusedError',
       message: /on VLAN 870 \(10\.87\.0\.1\) leased 10\.87\.0\.\d+\/24, outside dhcp_subnet 192\.0\.2\.0\/24/,
+      address: /^10\.87\.0\.\d+\/24$/,
     });
     t.same(udhcpcPids(c2), []);
   });
