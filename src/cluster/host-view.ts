@@ -3,6 +3,7 @@
 // revision; hosts whose key went away are kept as departed, with when, for
 // the mesh's grace (mesh.ts). The daemon makes one (hosts.ts says how).
 import type { Logger } from 'pino';
+import { parseJsonObject } from '../json-object.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type { Keys } from './keys.js';
 import type { Kv, KvEvent, KvWatch } from './kv.js';
@@ -211,14 +212,8 @@ export class EtcdHostView implements HostView {
 
 /** A HostRecord from its JSON, or undefined when it is not one (another version's, a hand-made key). */
 export function parseHostRecord(value: string): HostRecord | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const r = v as Partial<HostRecord>;
+  const r = parseJsonObject(value) as Partial<HostRecord> | undefined;
+  if (!r) return undefined;
   if (typeof r.id !== 'string' || typeof r.underlayIp !== 'string' || !Array.isArray(r.encapsulations)) return undefined;
   return { versions: {}, mtu: 0, epoch: 0, startedAt: 0, updatedAt: 0, tunnels: {}, conflicts: [], ...r } as HostRecord;
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import { parseJsonObject } from '../json-object.js';
 import type { Lease } from './types.js';
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -61,14 +62,8 @@ export function leaseFromEnv(env: NodeJS.ProcessEnv, now: number): Lease | undef
 
 /** A lease file's content, checked field by field; undefined when it is not one. */
 export function parseLease(text: string): Lease | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
+  const o = parseJsonObject(text);
+  if (!o) return undefined;
   const address = o.address;
   if (typeof address !== 'string' || !/^[\d.]+\/\d{1,2}$/.test(address) || toNumber(plainAddress(address)) === undefined) return undefined;
   const optional = (x: unknown): string | undefined | false =>
