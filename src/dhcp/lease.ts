@@ -1,7 +1,7 @@
 // A lease as udhcpc's hook sees it and as its file holds it: reading udhcpc's
 // environment, the lease file's JSON (written atomically: a reader never sees
-// half a file), and whether an address fits a subnet. Pure except for the
-// file functions.
+// half a file). Pure except for the file functions. It is what udhcpc's hook
+// loads at each event: no address library (ipam/address.ts holds inSubnet).
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
@@ -24,17 +24,6 @@ export function prefixOfMask(mask: string): number | undefined {
   if (!/^1*0*$/.test(bits)) return undefined;
   const firstZero = bits.indexOf('0');
   return firstZero === -1 ? 32 : firstZero;
-}
-
-/** True when `address` (plain or with /prefix) lies in `cidr` (e.g. 10.87.0.0/24). */
-export function inSubnet(address: string, cidr: string): boolean {
-  const [net, len] = cidr.split('/');
-  const a = toNumber(address.split('/')[0] ?? '');
-  const n = toNumber(net ?? '');
-  const prefix = Number(len);
-  if (a === undefined || n === undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > 32) return false;
-  const size = 2 ** (32 - prefix);
-  return Math.floor(a / size) === Math.floor(n / size);
 }
 
 /** The address without its prefix length. */

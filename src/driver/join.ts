@@ -4,7 +4,7 @@ import { NotFoundError } from '../errors.js';
 import type { DriverContext } from './context.js';
 import { endpointOf } from './endpoint.js';
 import { shortId } from '../names.js';
-import { parseInterfaceAddress, parseAddress } from '../ipam/address.js';
+import { holds, parseInterfaceAddress, parseAddress } from '../ipam/address.js';
 import type { EndpointRecord, NetworkRecord } from '../store/records.js';
 
 export interface JoinResult {
@@ -44,7 +44,7 @@ function leaseGateway(net: NetworkRecord, ep: EndpointRecord): string | undefine
   if (net.dhcp?.gateway !== 'server' || !router || !ep.addressV4) return undefined;
   const subnet = parseInterfaceAddress(ep.addressV4)?.subnet;
   const r = parseAddress(router);
-  return subnet && r && r.family === subnet.family && r.value >= subnet.first && r.value <= subnet.last ? router : undefined;
+  return subnet && r && holds(subnet, r) ? router : undefined;
 }
 
 /**

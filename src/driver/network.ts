@@ -5,7 +5,7 @@
 // CreateNetwork after a restart, so the record is persisted before we answer.
 import { tunnelOverhead } from '../vswitch/tunnel.js';
 import { ConflictError, InvalidOptionError } from '../errors.js';
-import { contains, parseInterfaceAddress, parsePrefix, reserved } from '../ipam/address.js';
+import { holds, parseInterfaceAddress, parsePrefix, reserved } from '../ipam/address.js';
 import { defaultRouteDevices, globalAddresses, routeMtu } from '../link/addr.js';
 import { getLink } from '../link/links.js';
 import type { NetworkRecord } from '../store/records.js';
@@ -260,7 +260,7 @@ function checkHostIp(hostIp: string | undefined, req: CreateNetworkReq): void {
     throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is an IPv${v6 ? 6 : 4} address but the network has no IPv${v6 ? 6 : 4} subnet (its subnets: ${all})`);
   }
   const a = parseInterfaceAddress(hostIp);
-  const inside = a && subnets.map(parsePrefix).find((p) => p !== undefined && contains(p, { ...p, family: a.family, first: a.value, last: a.value }));
+  const inside = a && subnets.map(parsePrefix).find((p) => p !== undefined && holds(p, a));
   if (!a || !inside) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is not inside the network's subnets (${all}); give an address of one of them`);
   if (reserved(inside).includes(a.value)) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} is the network or broadcast address of ${inside.cidr}`);
   if (a.bits !== inside.bits) throw new InvalidOptionError('host_ip', `option "host_ip": ${hostIp} must have the prefix length of its subnet ${inside.cidr} (/${inside.bits})`);

@@ -88,6 +88,18 @@ export function contains(outer: Prefix, inner: Prefix): boolean {
   return outer.family === inner.family && inner.first >= outer.first && inner.last <= outer.last;
 }
 
+/** Whether the address `a` lies in `p`. */
+export function holds(p: Prefix, a: { family: Family; value: bigint }): boolean {
+  return p.family === a.family && a.value >= p.first && a.value <= p.last;
+}
+
+/** Whether `address` (plain, or with a prefix length, which is ignored) lies in the subnet `cidr`; false when either is not one. */
+export function inSubnet(address: string, cidr: string): boolean {
+  const p = parsePrefix(cidr);
+  const a = parseAddress(address.split('/')[0] ?? '');
+  return p !== undefined && a !== undefined && holds(p, a);
+}
+
 export function overlaps(a: Prefix, b: Prefix): boolean {
   return a.family === b.family && a.first <= b.last && b.first <= a.last;
 }

@@ -5,7 +5,8 @@ import t from 'tap';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inSubnet, leaseFromEnv, parseLease, prefixOfMask, readLeaseFile, writeLeaseFile } from '../../src/dhcp/lease.js';
+import { leaseFromEnv, parseLease, prefixOfMask, readLeaseFile, writeLeaseFile } from '../../src/dhcp/lease.js';
+import { inSubnet } from '../../src/ipam/address.js';
 
 t.test('netmasks to prefix lengths; a non-contiguous one is none', async (t) => {
   t.equal(prefixOfMask('255.255.255.0'), 24);
