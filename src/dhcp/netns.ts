@@ -1,6 +1,7 @@
-// Finding the container's interface in its netns by MAC: Docker renames the
-// container end (eth0, eth1, …) when it moves it into the sandbox, after Join
-// answered, so the renewal client learns the name there.
+// Looking into a container's netns after Join answered: the interface by its
+// MAC (Docker renames the container end, eth0, eth1, …, when it moves it into
+// the sandbox, so the renewal client learns the name there) and the lease's
+// address once Docker has set it; and a throwaway netns's address.
 import { statSync } from 'node:fs';
 import { execa } from 'execa';
 import { DhcpError } from '../errors.js';
@@ -30,12 +31,34 @@ export async function findInterface(netns: string, mac: string): Promise<string 
  * Waits until the link with `mac` is in `netns` and returns its name; throws
  * DhcpError after `waitMs`. Called by startRenewal in the background after Join.
  */
-export async function interfaceWithMac(netns: string, mac: string, waitMs: number): Promise<string> {
+export function interfaceWithMac(netns: string, mac: string, waitMs: number): Promise<string> {
+  return pollUntil(() => findInterface(netns, mac), waitMs, `no interface with MAC ${mac} appeared in ${netns} within ${waitMs / 1000} s`);
+}
+
+/** Whether an interface in the netns file `netns` holds the IPv4 `address` (plain). */
+async function holdsAddress(netns: string, address: string): Promise<true | undefined> {
+  const r = await execa('busybox', ['nsenter', `--net=${netns}`, 'ip', '-4', '-o', 'addr', 'show'], { timeout: LIST_TIMEOUT_MS, reject: false, stdin: 'ignore' });
+  return r.exitCode === 0 && new RegExp(`\\binet ${address.replace(/\./g, '\\.')}/`).test(String(r.stdout)) ? true : undefined;
+}
+
+/**
+ * Waits until an interface in `netns` holds `address`: Docker has moved the
+ * container end in, named it and set the lease's address (the renewal client
+ * must find it under its final name). Throws DhcpError after `waitMs`, or
+ * once `signal` is aborted. Called after Join, in the background (driver/dhcp-renewal.ts).
+ */
+export async function waitForAddressIn(netns: string, address: string, waitMs: number, signal: AbortSignal): Promise<void> {
+  await pollUntil(() => holdsAddress(netns, address), waitMs, `no interface in ${netns} held ${address} within ${waitMs / 1000} s`, signal);
+}
+
+/** `find` every POLL_MS until it gives a value; DhcpError `late` after `waitMs`, or once `signal` is aborted. */
+async function pollUntil<T>(find: () => Promise<T | undefined>, waitMs: number, late: string, signal?: AbortSignal): Promise<T> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const name = await findInterface(netns, mac);
-    if (name !== undefined) return name;
-    if (Date.now() > deadline) throw new DhcpError(`no interface with MAC ${mac} appeared in ${netns} within ${waitMs / 1000} s`);
+    if (signal?.aborted) throw new DhcpError('left before the renewal client started');
+    const found = await find();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new DhcpError(late);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
 }

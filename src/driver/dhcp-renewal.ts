@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { DhcpClient, Lease } from '../dhcp/types.js';
+import { waitForAddressIn } from '../dhcp/netns.js';
 import type { KeyedMutex } from '../lock.js';
 import { shortId } from '../names.js';
 import { endpointLockKey } from '../dataplane/endpoint.js';
@@ -20,7 +21,6 @@ const SANDBOX_WAIT_MS = 30_000;
 const POLL_MS = 250;
 /** How often the lease files are looked at for an address the server changed. */
 const LEASE_CHECK_MS = 5_000;
-const LIST_TIMEOUT_MS = 5_000;
 /** How often, and how far apart, Docker is asked for the container of a joined endpoint. */
 const CONTAINER_TRIES = 10;
 const CONTAINER_PAUSE_MS = 1_000;
@@ -188,7 +188,7 @@ export class DhcpRenewals {
     if (!first?.dhcp || !first.addressV4) return;
     const address = first.addressV4.split('/')[0] ?? '';
     if (joined) {
-      await waitForAddress(sandboxKey, address, signal);
+      await waitForAddressIn(sandboxKey, address, SANDBOX_WAIT_MS, signal);
       const container = await this.#containerOf(endpointId, signal, hurry);
       if (signal.aborted) return;
       await this.#d.locks.run(endpointLockKey(endpointId), async () => {
@@ -212,24 +212,5 @@ export class DhcpRenewals {
   async #bound(endpointId: string, signal: AbortSignal): Promise<void> {
     const deadline = Date.now() + BOUND_WAIT_MS;
     while (!this.#d.dhcp.leaseOf(endpointId) && !signal.aborted && Date.now() < deadline) await sleep(POLL_MS);
-  }
-}
-
-/**
- * Waits until an interface in the netns `sandboxKey` holds `address`: Docker
- * has moved the container end in, named it and set the lease's address (the
- * renewal client must find it under its final name). Bounded by SANDBOX_WAIT_MS.
- */
-async function waitForAddress(sandboxKey: string, address: string, signal: AbortSignal): Promise<void> {
-  const deadline = Date.now() + SANDBOX_WAIT_MS;
-  const held = new RegExp(`\\binet ${address.replace(/\./g, '\\.')}/`);
-  for (;;) {
-    if (signal.aborted) throw new Error('left before the renewal client started');
-    const { execa } = await import('execa'); // loaded on the first DHCP endpoint's Join only
-    const r = await execa('busybox', ['nsenter', `--net=${sandboxKey}`, 'ip', '-4', '-o', 'addr', 'show'],
-      { timeout: LIST_TIMEOUT_MS, reject: false, stdin: 'ignore' });
-    if (r.exitCode === 0 && held.test(String(r.stdout))) return;
-    if (Date.now() > deadline) throw new Error(`no interface in ${sandboxKey} held ${address} within ${SANDBOX_WAIT_MS / 1000} s`);
-    await sleep(POLL_MS);
   }
 }
